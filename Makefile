@@ -1,0 +1,35 @@
+# Everything a fresh machine needs: `make demo` and `make test` set up .venv themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed-stamp
+
+.PHONY: all test demo bench install system-deps clean
+
+all: test
+
+# System packages (Debian): graphviz's `dot` renders drawings. Installed only if missing.
+system-deps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "installing Debian package graphviz (for the dot renderer)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,all]'
+	touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -n 2 tests
+
+demo: install
+	$(PY) -m chainrule demo
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,611 @@
+"""The graph and the chain rule: grad mode, nodes, `apply`, the iterative backward engine, `Function`.
+
+A node is made for every primitive applied to a tensor that requires grad. It keeps what the
+primitive's backward rule (its VJP) needs: the input arrays, the forward result where the rule reads
+it, and one edge per input (the producing node, the leaf tensor, or None). `backward` walks the
+nodes in reverse topological order without recursion, calling each rule with "upstream gradient"
+and summing where a value fans out. With `create_graph=True` the same rules run on Tensors, so the
+backward pass is itself recorded and can be differentiated again.
+"""
+from __future__ import annotations
+
+import functools
+import weakref
+
+import numpy as np
+
+Tensor = None  # the Tensor class; set by chainrule.tensor (it imports this module)
+
+_grad_enabled = True
+_fwd_active = False   # True while cr.jvp pushes tangents through ops
+_anomaly = False
+
+
+# ---------------------------------------------------------------- grad mode
+
+def is_grad_enabled() -> bool:
+    """True when operations on tensors that require grad are recorded."""
+    return _grad_enabled
+
+
+def set_grad_enabled(mode: bool) -> None:
+    global _grad_enabled
+    _grad_enabled = bool(mode)
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode, restoring it on exit."""
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Turn off graph recording: `with cr.no_grad(): ...` or `@cr.no_grad()`.
+
+    >>> x = cr.ones(3, requires_grad=True)
+    >>> with cr.no_grad(): y = x * 2
+    >>> y.requires_grad
+    False
+    """
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Turn graph recording back on inside a `no_grad` block."""
+    mode = True
+
+
+class detect_anomaly:
+    """Context in which the first op whose forward or backward makes NaN or inf raises, naming it.
+
+    >>> with cr.detect_anomaly():
+    ...     cr.tensor([-1.0], requires_grad=True).log()   # raises: log produced nan
+    """
+
+    def __enter__(self):
+        global _anomaly
+        self._prev = _anomaly
+        _anomaly = True
+
+    def __exit__(self, *exc):
+        global _anomaly
+        _anomaly = self._prev
+        return False
+
+
+def _check_finite(what, name, arr):
+    if isinstance(arr, np.ndarray) and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        bad = "nan" if np.isnan(arr).any() else "inf"
+        raise FloatingPointError(f"detect_anomaly: {name} {what} produced {bad} (shape {arr.shape})")
+
+
+# ---------------------------------------------------------------- nodes
+
+class Node:
+    """One recorded application of a primitive: what its backward rule needs, and where grads go.
+
+    `edges[i]` is the node that produced input i, the leaf tensor itself, or None when input i
+    needs no gradient. `grad_fn` of a tensor is its Node; `grad_fn.name` names the op.
+    """
+    __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "versions",
+                 "out_vc", "tangent", "buf", "hooks", "retained", "seq", "__weakref__")
+
+    @property
+    def name(self) -> str:
+        return self.prim.name
+
+    @property
+    def next_functions(self):
+        """(node or leaf tensor or None) per input, as in PyTorch."""
+        return self.edges
+
+    def __repr__(self):
+        return f"<{self.prim.name} node>"
+
+
+_seq = 0  # creation counter: orders nodes so backward runs in reverse creation order
+
+
+def record(prim, inputs, params, arrays, out, tangent_ok=True):
+    """Wrap forward result `out` in a Tensor and, when grad mode needs it, a Node."""
+    requires = False
+    if _grad_enabled:
+        for t in inputs:
+            if isinstance(t, Tensor) and t.requires_grad:
+                requires = True
+                break
+    result = Tensor._make(out, requires)
+    if requires:
+        global _seq
+        node = Node()
+        node.prim = prim
+        node.inputs = inputs
+        node.arrays = arrays
+        node.params = params
+        node.ans = out if prim.saves_ans else None
+        needs = []
+        edges = []
+        for t in inputs:
+            if isinstance(t, Tensor) and t.requires_grad:
+                needs.append(True)
+                edges.append(t.grad_fn if t.grad_fn is not None else t)
+            else:
+                needs.append(False)
+                edges.append(None)
+        node.needs = tuple(needs)
+        node.edges = tuple(edges)
+        if prim.saves_inputs:
+            node.versions = tuple([t._vc[0] if isinstance(t, Tensor) and t._vc is not None else 0
+                                   for t in inputs])
+        else:
+            node.versions = None
+        if prim.saves_ans:
+            result._vc = node.out_vc = [0]
+        else:
+            node.out_vc = None
+        node.tangent = None
+        node.buf = None
+        node.hooks = None
+        node.retained = None
+        _seq += 1
+        node.seq = _seq
+        result.grad_fn = node
+    if _fwd_active and tangent_ok:
+        _push_tangent(prim, inputs, params, arrays, out, result)
+    return result
+
+
+def apply(prim, inputs, params):
+    """Run primitive `prim` on `inputs` (Tensors, arrays or Python numbers).
+
+    With no Tensor among the inputs this is just the NumPy forward and returns an array, so the
+    same rule code serves arrays (fast backward) and Tensors (recorded, for higher order).
+    """
+    arrays = []
+    any_tensor = False
+    for t in inputs:
+        if isinstance(t, Tensor):
+            arrays.append(t.data)
+            any_tensor = True
+        else:
+            arrays.append(t)
+    out = prim.forward(*arrays, **params)
+    if not any_tensor:
+        return out
+    if _anomaly:
+        _check_finite("forward", prim.name, out)
+    return record(prim, inputs, params, arrays, out)
+
+
+def _push_tangent(prim, inputs, params, arrays, out, result):
+    """Forward mode: compute the output tangent J·t from the input tangents with prim.jvp."""
+    global _fwd_active
+    tangents = []
+    some = False
+    tensor_mode = result.requires_grad
+    for t in inputs:
+        tt = t._tangent if isinstance(t, Tensor) else None
+        tangents.append(tt)
+        if tt is not None:
+            some = True
+            if isinstance(tt, Tensor):
+                tensor_mode = True
+    if not some:
+        return
+    _fwd_active = False  # a tangent rule's own ops carry no tangents (one level of forward mode)
+    try:
+        if tensor_mode:
+            ans = Tensor._make(out, False)
+            ins = inputs
+        else:
+            ans, ins = out, arrays
+            tangents = [tt.data if isinstance(tt, Tensor) else tt for tt in tangents]
+        jvp = prim.jvp(tuple(tangents), ans, *ins, **params)
+    finally:
+        _fwd_active = True
+    if jvp is not None and jvp.shape != out.shape:
+        jvp = np.broadcast_to(jvp, out.shape)
+    if isinstance(jvp, np.ndarray) and jvp.dtype != out.dtype and out.dtype.kind == "f":
+        jvp = jvp.astype(out.dtype)
+    result._tangent = jvp
+    if result.grad_fn is not None:
+        result.grad_fn.tangent = jvp
+
+
+# ---------------------------------------------------------------- backward
+
+def sum_to(g, shape):
+    """Undo broadcasting: sum `g` over the axes broadcasting added or stretched, giving `shape`.
+
+    The engine calls this on every gradient whose shape differs from its input's, so no rule
+    has to. Works on arrays and Tensors.
+    """
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def toposort(roots):
+    """Nodes reachable from `roots`, in an order where each node comes before its inputs' nodes.
+
+    Iterative depth-first search (no recursion, so graphs of any depth work).
+    """
+    order = []
+    seen = set()
+    stack = [(r, False) for r in roots if isinstance(r, Node)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if node.edges is None:
+            continue
+        for e in node.edges:
+            if isinstance(e, Node) and id(e) not in seen:
+                stack.append((e, False))
+    order.reverse()
+    return order
+
+
+_FREED = ("backward: the graph through '{op}' was already freed by an earlier backward; "
+          "pass retain_graph=True to the first backward() to go through it again")
+
+
+def _owned(g, upstream):
+    """True if `g` is a fresh array nobody else holds, so it may be kept and added into in place."""
+    return type(g) is np.ndarray and g is not upstream and g.base is None and g.flags.writeable
+
+
+def _add_grad(node, g, owned):
+    """Sum gradient `g` into the buffer of `node` (fan-out: copy gate adds)."""
+    buf = node.buf
+    if buf is None:
+        node.buf = (g, owned)
+    else:
+        acc, acc_owned = buf
+        if acc_owned and type(g) is np.ndarray and acc.shape == g.shape and acc.dtype == g.dtype:
+            acc += g
+            node.buf = (acc, True)
+        else:
+            node.buf = (acc + g, type(acc) is np.ndarray)
+
+
+def _accumulate_leaf(leaf, g, owned, create_graph):
+    """Add `g` into `leaf.grad` (gradients accumulate across backward calls, as in PyTorch)."""
+    hooks = leaf._hooks
+    if hooks:
+        g = _run_hooks(hooks, g)
+        owned = False
+    if isinstance(g, Tensor):
+        if leaf.grad is None:
+            leaf.grad = g
+        else:
+            leaf.grad = leaf.grad + g
+        return
+    if g.dtype != leaf.data.dtype:
+        g = g.astype(leaf.data.dtype)
+        owned = True
+    if leaf.grad is None:
+        if not owned:
+            g = np.array(g, copy=True)
+        leaf.grad = Tensor._make(g, False)
+    elif create_graph:
+        leaf.grad = leaf.grad + Tensor._make(g, False)
+    else:
+        acc = leaf.grad.data
+        if acc.flags.writeable and acc.shape == g.shape:
+            acc += g
+        else:
+            leaf.grad = Tensor._make(acc + g, False)
+
+
+def _run_hooks(hooks, g):
+    for hook in hooks:
+        gt = g if isinstance(g, Tensor) else Tensor._make(g, False)
+        r = hook(gt)
+        if r is not None:
+            g = r if isinstance(g, Tensor) else (r.data if isinstance(r, Tensor) else np.asarray(r))
+    return g
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
+    """The chain rule over the graph: upstream × local, summed where values fan out.
+
+    roots: output tensors; root_grads: their upstream gradients (arrays, or Tensors when
+    create_graph). capture: if given, a list of tensors whose gradients are returned instead of
+    accumulated into `.grad` (what `cr.autograd.grad` and the transforms use).
+    """
+    global _grad_enabled
+    capture_ids = None
+    captured = None
+    if capture is not None:
+        capture_ids = {id(t): i for i, t in enumerate(capture)}
+        captured = [None] * len(capture)
+        cap_nodes = {id(t.grad_fn): i for i, t in enumerate(capture) if t.grad_fn is not None}
+    nodes = []
+    for r, g in zip(roots, root_grads):
+        if r.grad_fn is None:
+            if r.requires_grad:   # a leaf as root: d leaf / d leaf = upstream
+                if capture_ids is not None and id(r) in capture_ids:
+                    i = capture_ids[id(r)]
+                    captured[i] = g if captured[i] is None else captured[i] + g
+                elif capture_ids is None:
+                    _accumulate_leaf(r, g, False, create_graph)
+            continue
+        _add_grad(r.grad_fn, g, False)
+        nodes.append(r.grad_fn)
+    order = toposort(nodes)
+    # Reverse creation order is a valid reverse topological order too, and deterministic.
+    order.sort(key=lambda n: -n.seq)
+
+    prev_mode = _grad_enabled
+    _grad_enabled = create_graph
+    try:
+        for node in order:
+            buf = node.buf
+            if buf is None:
+                continue   # reachable, but no gradient flowed into it
+            node.buf = None
+            g, _ = buf
+            if node.inputs is None:
+                raise RuntimeError(_FREED.format(op=node.prim.name))
+            if node.hooks:
+                g = _run_hooks(node.hooks, g)
+            if node.retained is not None:
+                t = node.retained()
+                if t is not None:
+                    gt = g if isinstance(g, Tensor) else Tensor._make(np.array(g), False)
+                    t.grad = gt if t.grad is None else t.grad + gt
+            if capture_ids is not None and id(node) in cap_nodes:
+                i = cap_nodes[id(node)]
+                captured[i] = g if captured[i] is None else captured[i] + g
+            _check_versions(node)
+            grads = _call_vjp(node, g, create_graph)
+            if _anomaly:
+                for gi in grads:
+                    if gi is not None:
+                        _check_finite("backward", node.prim.name,
+                                      gi.data if isinstance(gi, Tensor) else gi)
+            inputs = node.inputs
+            if not retain_graph:
+                node.inputs = node.arrays = node.ans = None
+            for edge, gi, inp in zip(node.edges, grads, inputs):
+                if edge is None or gi is None:
+                    continue
+                shape = inp.shape if isinstance(inp, (Tensor, np.ndarray)) else ()
+                if gi.shape != shape:
+                    gi = sum_to(gi, shape)
+                if isinstance(edge, Node):
+                    _add_grad(edge, gi, _owned(gi, g))
+                elif capture_ids is not None:
+                    if id(edge) in capture_ids:
+                        i = capture_ids[id(edge)]
+                        captured[i] = gi if captured[i] is None else captured[i] + gi
+                else:
+                    _accumulate_leaf(edge, gi, _owned(gi, g), create_graph)
+    finally:
+        _grad_enabled = prev_mode
+        for node in order:
+            node.buf = None
+    return captured
+
+
+def _check_versions(node):
+    if node.versions is not None:
+        for t, v in zip(node.inputs, node.versions):
+            if isinstance(t, Tensor) and t._vc is not None and t._vc[0] != v:
+                raise RuntimeError(
+                    f"backward: an input of '{node.prim.name}' (shape {t.shape}) was modified in "
+                    f"place after it was saved for backward (version {v} -> {t._vc[0]}); "
+                    f"use an out-of-place op or .clone() before changing it")
+    if node.out_vc is not None and node.out_vc[0] != 0:
+        raise RuntimeError(
+            f"backward: the output of '{node.prim.name}' was modified in place after it was saved "
+            f"for backward; use an out-of-place op or .clone() before changing it")
+
+
+def _call_vjp(node, g, create_graph):
+    prim = node.prim
+    if create_graph:
+        if not isinstance(g, Tensor):
+            g = Tensor._make(g, False)
+        ans = None
+        if prim.saves_ans:
+            ans = Tensor._make(node.ans, True)
+            ans.grad_fn = node
+            ans._tangent = node.tangent
+            ans._vc = node.out_vc
+        grads = prim.vjp(g, ans, node.needs, *node.inputs, **node.params)
+    else:
+        if isinstance(g, Tensor):
+            g = g.data
+        grads = prim.vjp(g, node.ans, node.needs, *node.arrays, **node.params)
+        grads = [gi.data if isinstance(gi, Tensor) else gi for gi in grads]
+    return grads
+
+
+# ---------------------------------------------------------------- user-defined functions
+
+class Context:
+    """What `Function.forward` leaves for `Function.backward`: saved tensors and any attributes."""
+
+    def __init__(self):
+        self.saved_tensors = ()
+        self.needs_input_grad = ()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+
+class _FunctionPrim:
+    """Adapter that lets a user `Function` sit in the graph like a primitive."""
+    saves_ans = False
+    saves_inputs = False
+
+    def __init__(self, cls, ctx):
+        self.cls = cls
+        self.ctx = ctx
+        self.name = cls.__name__
+
+    def vjp(self, g, ans, needs, *inputs):
+        tensor_mode = isinstance(g, Tensor)
+        gt = g if tensor_mode else Tensor._make(g, False)
+        with enable_grad() if tensor_mode else no_grad():
+            out = self.cls.backward(self.ctx, gt)
+        if not isinstance(out, tuple):
+            out = (out,)
+        if len(out) != len(inputs):
+            raise TypeError(f"{self.name}.backward returned {len(out)} gradients; "
+                            f"forward took {len(inputs)} inputs")
+        res = []
+        for o in out:
+            if o is None or tensor_mode:
+                res.append(o)
+            else:
+                res.append(o.data if isinstance(o, Tensor) else np.asarray(o))
+        return res
+
+    def jvp(self, tangents, ans, *inputs):
+        fn = getattr(self.cls, "jvp", None)
+        if fn is None:
+            raise NotImplementedError(
+                f"{self.name} has no tangent rule for forward mode (cr.jvp); add "
+                f"`@staticmethod def jvp(ctx, *tangents)` returning the output tangent")
+        tangents = [None if t is None else (t if isinstance(t, Tensor) else Tensor._make(t, False))
+                    for t in tangents]
+        out = fn(self.ctx, *tangents)
+        return out.data if isinstance(out, Tensor) and not isinstance(ans, Tensor) else out
+
+
+class Function:
+    """A user-defined op (a "gate") with its own forward and backward, as in PyTorch.
+
+    >>> class Square(cr.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 2 * x * g
+    >>> y = Square.apply(cr.tensor(3.0, requires_grad=True))
+    """
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args):
+        ctx = Context()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        if not isinstance(out, Tensor):
+            out = Tensor._make(np.asarray(out), False)
+        prim = _FunctionPrim(cls, ctx)
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        return record(prim, tuple(args), {}, arrays, out.data)
+
+
+# ---------------------------------------------------------------- functional gradient
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of `outputs` with respect to `inputs`, returned instead of stored in `.grad`.
+
+    >>> x = cr.tensor(3.0, requires_grad=True)
+    >>> (gx,) = cr.autograd.grad(x ** 2, x)   # 6.0
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    single_in = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_in else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor) or isinstance(grad_outputs, np.ndarray):
+        grad_outputs = [grad_outputs]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: an input of shape {t.shape} does not require grad")
+    roots = _root_grads(outputs, grad_outputs, create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    res = run_backward(outputs, roots, retain_graph, create_graph, capture=inputs)
+    out = []
+    for t, g in zip(inputs, res):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: an input of shape {t.shape} was not used to compute "
+                                   f"the outputs; pass allow_unused=True to get None for it")
+            out.append(None)
+            continue
+        if not isinstance(g, Tensor):
+            g = Tensor._make(np.array(g) if not _owned(g, None) else g, False)
+        if g.shape != t.shape:
+            g = sum_to(g, t.shape)
+        out.append(g)
+    return tuple(out)
+
+
+def _root_grads(outputs, grad_outputs, create_graph):
+    roots = []
+    for out, g in zip(outputs, grad_outputs):
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"backward: output has shape {out.shape}; grad can be implicitly created only "
+                    f"for scalar outputs — pass gradient= (an array of shape {out.shape})")
+            g = np.ones_like(out.data)
+        elif isinstance(g, Tensor):
+            g = g if create_graph else g.data
+        else:
+            g = np.asarray(g, dtype=out.data.dtype)
+        if g.shape != out.shape:
+            raise RuntimeError(f"backward: gradient has shape {g.shape} but output has shape "
+                               f"{out.shape}")
+        roots.append(g)
+    return roots
+
+
+def backward(tensor, gradient=None, retain_graph=None, create_graph=False):
+    """`tensor.backward(...)`: accumulate d tensor / d leaf into every leaf's `.grad`."""
+    if not tensor.requires_grad:
+        raise RuntimeError(f"backward: tensor of shape {tensor.shape} does not require grad and "
+                           f"has no grad_fn (was it made under no_grad, or from inputs without "
+                           f"requires_grad=True?)")
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _root_grads([tensor], [gradient], create_graph)
+    run_backward([tensor], roots, retain_graph, create_graph)
+

@@ -1,0 +1,428 @@
+"""Elementwise primitives: arithmetic gates (add distributes, mul swaps, max routes) and activations."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Primitive, Sample, add_tangents, register, shape_error
+
+BCAST = (Sample((3, 4), (3, 4)), Sample((3, 1, 4), (5, 4)), Sample((4,), (2, 3, 4)), Sample((), (3,)))
+
+
+def _broadcast(op, fn, a, b):
+    try:
+        return fn(a, b)
+    except ValueError:
+        raise shape_error(op, "do not broadcast", np.shape(a), np.shape(b)) from None
+
+
+# ---------------------------------------------------------------- binary gates
+
+@register
+class Add(Primitive):
+    """z = x + y.   dz/dx = 1, dz/dy = 1: the add gate distributes the upstream gradient."""
+    name = "add"
+    linear = True
+    saves_inputs = False
+    samples = BCAST
+
+    def forward(self, x, y):
+        return _broadcast("add", np.add, x, y)
+
+    def vjp(self, g, ans, needs, x, y):
+        return g, g
+
+    def jvp(self, tangents, ans, x, y):
+        return add_tangents(*tangents)
+
+
+@register
+class Sub(Primitive):
+    """z = x - y.   dz/dx = 1, dz/dy = -1."""
+    name = "sub"
+    linear = True
+    saves_inputs = False
+    samples = BCAST
+
+    def forward(self, x, y):
+        return _broadcast("sub", np.subtract, x, y)
+
+    def vjp(self, g, ans, needs, x, y):
+        return g, (-g if needs[1] else None)
+
+    def jvp(self, tangents, ans, x, y):
+        tx, ty = tangents
+        if ty is None:
+            return tx
+        return -ty if tx is None else tx - ty
+
+
+@register
+class Mul(Primitive):
+    """z = x * y.   dz/dx = y, dz/dy = x: the mul gate swaps its inputs."""
+    name = "mul"
+    samples = BCAST
+
+    def forward(self, x, y):
+        return _broadcast("mul", np.multiply, x, y)
+
+    def vjp(self, g, ans, needs, x, y):
+        return (g * y if needs[0] else None), (g * x if needs[1] else None)
+
+    def jvp(self, tangents, ans, x, y):
+        tx, ty = tangents
+        return add_tangents(None if tx is None else tx * y, None if ty is None else x * ty)
+
+
+@register
+class Div(Primitive):
+    """z = x / y.   dz/dx = 1/y, dz/dy = -x/y² = -z/y."""
+    name = "div"
+    saves_ans = True
+    samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((3, 1, 4), (5, 4), domain="positive"),
+               Sample((), (3,), domain="positive"))
+
+    def forward(self, x, y):
+        return _broadcast("div", np.true_divide, x, y)
+
+    def vjp(self, g, ans, needs, x, y):
+        gy = g / y
+        return (gy if needs[0] else None), (-gy * ans if needs[1] else None)
+
+    def jvp(self, tangents, ans, x, y):
+        tx, ty = tangents
+        num = add_tangents(tx, None if ty is None else -ans * ty)
+        return num / y
+
+
+@register
+class Pow(Primitive):
+    """z = x ** p.   dz/dx = p·x^(p-1), dz/dp = z·log x."""
+    name = "pow"
+    saves_ans = True
+    samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((2, 3), 3.0),
+               Sample((2, 3), 2.0), Sample((4,), 0.5, domain="positive"))
+
+    def forward(self, x, p):
+        return _broadcast("pow", np.power, x, p)
+
+    def vjp(self, g, ans, needs, x, p):
+        gx = gp = None
+        if needs[0]:
+            if isinstance(p, (int, float)):
+                gx = g * (2 * x) if p == 2 else g * (p * x ** (p - 1))
+            else:
+                gx = g * p * x ** (p - 1)
+        if needs[1]:
+            gp = g * ans * np.log(np.where(x > 0, x, 1))  # NOTE: d/dp of x**p is taken as 0 at x <= 0
+        return gx, gp
+
+    def jvp(self, tangents, ans, x, p):
+        tx, tp = tangents
+        a = None if tx is None else tx * (p * x ** (p - 1))
+        b = None if tp is None else tp * ans * np.log(np.where(x > 0, x, 1))
+        return add_tangents(a, b)
+
+
+@register
+class Maximum(Primitive):
+    """z = max(x, y) elementwise. The max gate routes the gradient to the larger input (ties: half each)."""
+    name = "maximum"
+    samples = (Sample((3, 4), (3, 4), smooth=False), Sample((3, 1, 4), (5, 4), smooth=False))
+
+    def forward(self, x, y):
+        return _broadcast("maximum", np.maximum, x, y)
+
+    def vjp(self, g, ans, needs, x, y):
+        gx = np.where(x > y, g, np.where(x == y, g * 0.5, 0))
+        return gx, (g - gx if needs[1] else None)
+
+    def jvp(self, tangents, ans, x, y):
+        tx, ty = tangents
+        w = (x > y) + (x == y) * 0.5
+        return add_tangents(None if tx is None else tx * w, None if ty is None else ty * (1 - w))
+
+
+@register
+class Minimum(Primitive):
+    """z = min(x, y) elementwise: routes the gradient to the smaller input (ties: half each)."""
+    name = "minimum"
+    samples = Maximum.samples
+
+    def forward(self, x, y):
+        return _broadcast("minimum", np.minimum, x, y)
+
+    def vjp(self, g, ans, needs, x, y):
+        gx = np.where(x < y, g, np.where(x == y, g * 0.5, 0))
+        return gx, (g - gx if needs[1] else None)
+
+    def jvp(self, tangents, ans, x, y):
+        tx, ty = tangents
+        w = (x < y) + (x == y) * 0.5
+        return add_tangents(None if tx is None else tx * w, None if ty is None else ty * (1 - w))
+
+
+@register
+class Where(Primitive):
+    """z = x where cond else y. cond is a constant mask; the gradient goes to the chosen side."""
+    name = "where"
+    saves_inputs = False
+    samples = (Sample(np.array([[True, False, True, False]] * 3), (3, 4), (3, 4)),
+               Sample(np.array([True, False, True]), (2, 3), ()))
+
+    def forward(self, cond, x, y):
+        try:
+            return np.where(cond, x, y)
+        except ValueError:
+            raise shape_error("where", "do not broadcast", np.shape(cond), np.shape(x),
+                              np.shape(y)) from None
+
+    def vjp(self, g, ans, needs, cond, x, y):
+        gx = np.where(cond, g, 0) if needs[1] else None
+        gy = np.where(cond, 0, g) if needs[2] else None
+        return None, gx, gy
+
+    def jvp(self, tangents, ans, cond, x, y):
+        _, tx, ty = tangents
+        return np.where(cond, 0 if tx is None else tx, 0 if ty is None else ty)
+
+
+# ---------------------------------------------------------------- unary (elementwise)
+
+UNARY = (Sample((3, 4)), Sample((2, 3, 2)), Sample(()))
+POSITIVE = tuple(Sample(*s.inputs, domain="positive") for s in UNARY)
+KINKED = tuple(Sample(*s.inputs, smooth=False) for s in UNARY)
+
+
+class Unary(Primitive):
+    elementwise = True
+
+
+@register
+class Neg(Unary):
+    """z = -x."""
+    name = "neg"
+    saves_inputs = False
+    samples = UNARY
+
+    def forward(self, x):
+        return np.negative(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (-g,)
+
+
+@register
+class Exp(Unary):
+    """z = eˣ.   dz/dx = eˣ = z."""
+    name = "exp"
+    saves_ans = True
+    saves_inputs = False
+    samples = UNARY
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (g * ans,)
+
+
+@register
+class Log(Unary):
+    """z = ln x.   dz/dx = 1/x."""
+    name = "log"
+    samples = POSITIVE
+
+    def forward(self, x):
+        return np.log(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (g / x,)
+
+
+@register
+class Log1p(Unary):
+    """z = ln(1 + x).   dz/dx = 1/(1 + x)."""
+    name = "log1p"
+    samples = POSITIVE
+
+    def forward(self, x):
+        return np.log1p(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (g / (1 + x),)
+
+
+@register
+class Sqrt(Unary):
+    """z = √x.   dz/dx = 1/(2√x) = 1/(2z)."""
+    name = "sqrt"
+    saves_ans = True
+    saves_inputs = False
+    samples = POSITIVE
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (g / (2 * ans),)
+
+
+@register
+class Abs(Unary):
+    """z = |x|.   dz/dx = sign(x) (0 at 0, as in PyTorch)."""
+    name = "abs"
+    samples = KINKED
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (g * np.sign(x),)
+
+
+@register
+class Sign(Unary):
+    """z = sign(x). Piecewise constant: gradient 0."""
+    name = "sign"
+    saves_inputs = False
+    differentiable = False
+    samples = KINKED
+
+    def forward(self, x):
+        return np.sign(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (g * 0,)
+
+
+@register
+class Sin(Unary):
+    """z = sin x.   dz/dx = cos x."""
+    name = "sin"
+    samples = UNARY
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (g * np.cos(x),)
+
+
+@register
+class Cos(Unary):
+    """z = cos x.   dz/dx = -sin x."""
+    name = "cos"
+    samples = UNARY
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (-g * np.sin(x),)
+
+
+@register
+class Tanh(Unary):
+    """z = tanh x.   dz/dx = 1 - z²."""
+    name = "tanh"
+    saves_ans = True
+    saves_inputs = False
+    samples = UNARY
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def vjp(self, g, ans, needs, x):
+        return (g * (1 - ans * ans),)
+
+
+@register
+class Sigmoid(Unary):
+    """z = σ(x) = 1/(1 + e⁻ˣ).   dz/dx = (1 - z)·z."""
+    name = "sigmoid"
+    saves_ans = True
+    saves_inputs = False
+    samples = UNARY
+
+    def forward(self, x):
+        # NOTE: σ(x) = (1 + tanh(x/2))/2 never overflows, unlike 1/(1 + exp(-x)) for x << 0.
+        out = np.tanh(x * 0.5)
+        out += 1
+        out *= 0.5
+        return out
+
+    def vjp(self, g, ans, needs, x):
+        return (g * ((1 - ans) * ans),)
+
+
+@register
+class Relu(Unary):
+    """z = max(0, x).   dz/dx = 1 where x > 0, else 0 (max gate with a constant)."""
+    name = "relu"
+    saves_ans = True
+    saves_inputs = False
+    samples = KINKED
+
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def vjp(self, g, ans, needs, x):
+        return (g * (ans > 0),)
+
+
+@register
+class LeakyRelu(Unary):
+    """z = x if x > 0 else slope·x.   dz/dx = 1 or slope."""
+    name = "leaky_relu"
+    samples = tuple(Sample(*s.inputs, smooth=False, negative_slope=0.1) for s in UNARY)
+
+    def forward(self, x, negative_slope=0.01):
+        return np.where(x > 0, x, x * negative_slope)
+
+    def vjp(self, g, ans, needs, x, negative_slope=0.01):
+        return (np.where(x > 0, g, g * negative_slope),)
+
+
+@register
+class Elu(Unary):
+    """z = x if x > 0 else α(eˣ - 1).   dz/dx = 1 or z + α."""
+    name = "elu"
+    saves_ans = True
+    samples = tuple(Sample(*s.inputs, smooth=False, alpha=1.5) for s in UNARY)
+
+    def forward(self, x, alpha=1.0):
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+    def vjp(self, g, ans, needs, x, alpha=1.0):
+        return (np.where(x > 0, g, g * (ans + alpha)),)
+
+
+@register
+class Softplus(Unary):
+    """z = ln(1 + eˣ).   dz/dx = σ(x)."""
+    name = "softplus"
+    samples = UNARY
+
+    def forward(self, x):
+        # NOTE: max(x, 0) + log1p(e^-|x|) is exact and does not overflow for large |x|.
+        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+    def vjp(self, g, ans, needs, x):
+        return (g * (np.tanh(x * 0.5) + 1) * 0.5,)
+
+
+@register
+class Clip(Unary):
+    """z = min(max(x, lo), hi).   dz/dx = 1 inside [lo, hi], 0 outside."""
+    name = "clip"
+    samples = (Sample((3, 4), smooth=False, min=-0.5, max=0.5), Sample((5,), smooth=False, min=0.0, max=None))
+
+    def forward(self, x, min=None, max=None):
+        return np.clip(x, min, max)
+
+    def vjp(self, g, ans, needs, x, min=None, max=None):
+        if min is None:
+            return (g * (x <= max),)
+        if max is None:
+            return (g * (x >= min),)
+        return (g * ((x >= min) & (x <= max)),)

@@ -1,0 +1,97 @@
+"""The primitive pattern: one class per op holding forward, VJP, JVP and test samples; one registry."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd
+
+REGISTRY: dict[str, "Primitive"] = {}
+
+
+class Sample:
+    """Inputs on which the test suite checks a primitive: shapes (random floats) or fixed arrays.
+
+    domain: "real", "positive" (log, sqrt, pow) or "unit" (values in (-0.9, 0.9)).
+    smooth: False where second-order checks make no sense (kinks such as relu, abs, max).
+    """
+
+    def __init__(self, *inputs, domain="real", smooth=True, **params):
+        self.inputs = inputs
+        self.params = params
+        self.domain = domain
+        self.smooth = smooth
+
+    def __repr__(self):
+        shown = [i if isinstance(i, tuple) else f"array{np.shape(i)}" for i in self.inputs]
+        return f"Sample({shown}, {self.params})"
+
+
+class Primitive:
+    """An op that knows its own derivative. Subclass, fill in the methods, decorate with @register.
+
+    forward(*arrays, **params) -> array          the op on NumPy arrays
+    vjp(g, ans, needs, *inputs, **params) -> list   one gradient per input (None where not needed);
+        g is the upstream gradient, ans the forward result (given when saves_ans), needs[i] says
+        whether input i wants a gradient. Written with operations that work on arrays and on
+        Tensors, so one rule serves the fast backward and the recorded one (create_graph).
+        Gradients may keep broadcast shapes: the engine sums them back (autograd.sum_to).
+    jvp(tangents, ans, *inputs, **params) -> array  the output tangent J·t (tangents[i] None = 0)
+    """
+    name = "?"
+    saves_ans = False      # rules read the forward result
+    saves_inputs = True    # rules read input values, so in-place changes to them are errors
+    elementwise = False    # unary with diagonal Jacobian: the tangent rule is the VJP applied to t
+    linear = False         # linear in every input: the tangent rule is the op applied to tangents
+    differentiable = True
+    samples: tuple = ()
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def vjp(self, g, ans, needs, *inputs, **params):
+        raise NotImplementedError(f"{self.name}: no backward rule")
+
+    def jvp(self, tangents, ans, *inputs, **params):
+        if self.elementwise:
+            return self.vjp(tangents[0], ans, (True,), *inputs, **params)[0]
+        if self.linear:
+            filled = [zeros_like_any(x) if t is None else t for t, x in zip(tangents, inputs)]
+            return self(*filled, **params)
+        raise NotImplementedError(f"{self.name}: no tangent rule")
+
+    def __call__(self, *inputs, **params):
+        """Apply to Tensors (recorded) or to arrays (plain NumPy result)."""
+        return autograd.apply(self, inputs, params)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def register(cls):
+    """Class decorator: instantiate the primitive and enter it in REGISTRY under its name."""
+    prim = cls()
+    if prim.name in REGISTRY:
+        raise ValueError(f"primitive {prim.name!r} registered twice")
+    REGISTRY[prim.name] = prim
+    return prim
+
+
+def zeros_like_any(x):
+    """Zeros shaped like x: an array for arrays and numbers, a constant Tensor for Tensors."""
+    if isinstance(x, autograd.Tensor):
+        return autograd.Tensor._make(np.zeros_like(x.data), False)
+    return np.zeros_like(x)
+
+
+def add_tangents(a, b):
+    """a + b where None stands for a zero tangent."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def shape_error(op, msg, *shapes):
+    shown = " and ".join(str(tuple(s)) for s in shapes)
+    return ValueError(f"{op}: shapes {shown} {msg}")

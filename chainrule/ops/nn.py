@@ -1,0 +1,136 @@
+"""Fused neural-network primitives with their own rules: softmax, log_softmax, linear, cross_entropy."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Primitive, Sample, add_tangents, register
+
+SOFTMAX = (Sample((3, 4)), Sample((3, 4), axis=0), Sample((2, 3, 4), axis=1), Sample((5,)))
+
+
+def _stable_shift(x, axis):
+    # NOTE: subtracting the max makes exp() overflow-free for any finite input (softmax of 1000).
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - np.where(np.isfinite(m), m, 0)
+
+
+@register
+class Softmax(Primitive):
+    """p = eˣ / Σ eˣ along axis.   dL/dx = p ⊙ (g − Σ g⊙p)."""
+    name = "softmax"
+    saves_ans = True
+    saves_inputs = False
+    samples = SOFTMAX
+
+    def forward(self, x, axis=-1):
+        e = np.exp(_stable_shift(x, axis))
+        e /= e.sum(axis=axis, keepdims=True)
+        return e
+
+    def vjp(self, g, ans, needs, x, axis=-1):
+        return (ans * (g - (g * ans).sum(axis=axis, keepdims=True)),)
+
+    def jvp(self, tangents, ans, x, axis=-1):
+        t = tangents[0]
+        return ans * (t - (t * ans).sum(axis=axis, keepdims=True))
+
+
+@register
+class LogSoftmax(Primitive):
+    """z = x − logΣeˣ along axis.   dL/dx = g − softmax(x)·Σg."""
+    name = "log_softmax"
+    saves_ans = True
+    saves_inputs = False
+    samples = SOFTMAX
+
+    def forward(self, x, axis=-1):
+        z = _stable_shift(x, axis)
+        return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+    def vjp(self, g, ans, needs, x, axis=-1):
+        return (g - np.exp(ans) * g.sum(axis=axis, keepdims=True),)
+
+    def jvp(self, tangents, ans, x, axis=-1):
+        t = tangents[0]
+        return t - (np.exp(ans) * t).sum(axis=axis, keepdims=True)
+
+
+@register
+class Linear(Primitive):
+    """y = x Wᵀ + b (PyTorch's layout, W is out×in).   dx = g W,  dW = gᵀ x,  db = Σ g."""
+    name = "linear"
+    samples = (Sample((4, 3), (5, 3), (5,)), Sample((2, 4, 3), (5, 3), (5,)), Sample((3,), (2, 3), None),
+               Sample((4, 3), (5, 3), None))
+
+    def forward(self, x, w, b=None):
+        if np.shape(x)[-1:] != np.shape(w)[-1:]:
+            raise ValueError(f"linear: input shape {np.shape(x)} does not match weight shape "
+                             f"{np.shape(w)}: expected last dimension {np.shape(w)[-1]}, "
+                             f"got {np.shape(x)[-1:]}")
+        out = x @ w.T
+        if b is not None:
+            out += b
+        return out
+
+    def vjp(self, g, ans, needs, x, w, b=None):
+        gx = g @ w if needs[0] else None
+        gw = None
+        if needs[1]:
+            if x.ndim == 1:
+                gw = g[:, None] * x
+            else:
+                gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        return gx, gw, (g if needs[2] else None)
+
+    def jvp(self, tangents, ans, x, w, b=None):
+        tx, tw, tb = tangents
+        out = None if tx is None else tx @ w.T
+        out = add_tangents(out, None if tw is None else x @ tw.T)
+        return add_tangents(out, tb)
+
+
+def _one_hot(target, n, dtype):
+    out = np.zeros((target.size, n), dtype=dtype)
+    out[np.arange(target.size), target.reshape(-1)] = 1
+    return out
+
+
+@register
+class CrossEntropy(Primitive):
+    """L = −log softmax(x)[y], averaged (or summed) over rows.   dL/dx = (softmax(x) − onehot(y))·g/N."""
+    name = "cross_entropy"
+    samples = (Sample((4, 5), np.array([0, 3, 4, 1])), Sample((3, 2), np.array([1, 1, 0]), reduction="sum"),
+               Sample((3, 4), np.array([2, 0, 1]), reduction="none"))
+
+    def forward(self, x, target, reduction="mean"):
+        z = _stable_shift(x, -1)
+        lse = np.log(np.exp(z).sum(axis=-1))
+        losses = lse - z[np.arange(x.shape[0]), target]
+        if reduction == "mean":
+            return np.asarray(losses.mean(), dtype=x.dtype)
+        if reduction == "sum":
+            return np.asarray(losses.sum(), dtype=x.dtype)
+        return losses
+
+    def vjp(self, g, ans, needs, x, target, reduction="mean"):
+        p = Softmax(x, axis=-1)
+        onehot = _one_hot(target, x.shape[-1], x.dtype)
+        if reduction == "none":
+            return (p - onehot) * g[:, None], None
+        scale = g / x.shape[0] if reduction == "mean" else g
+        if isinstance(p, np.ndarray):   # fast path: one fused update in place on a fresh array
+            p -= onehot
+            p *= scale
+            return p, None
+        return (p - onehot) * scale, None
+
+    def jvp(self, tangents, ans, x, target, reduction="mean"):
+        t = tangents[0]
+        p = Softmax(x, axis=-1)
+        onehot = _one_hot(target, x.shape[-1], x.dtype)
+        per_row = (t * (p - onehot)).sum(axis=-1)
+        if reduction == "mean":
+            return per_row.mean()
+        if reduction == "sum":
+            return per_row.sum()
+        return per_row

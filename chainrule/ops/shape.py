@@ -1,0 +1,170 @@
+"""Shape and indexing primitives: reshape, transpose, broadcast, getitem/scatter, concatenate, pad."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Primitive, Sample, register, shape_error
+
+
+class ShapeOp(Primitive):
+    """Shape ops move or copy elements: linear, so the tangent rule is the op itself."""
+    linear = True
+    saves_inputs = False
+
+
+@register
+class Reshape(ShapeOp):
+    """Z = X viewed with a new shape.   dL/dX = dL/dZ reshaped back."""
+    name = "reshape"
+    samples = (Sample((3, 4), shape=(2, 6)), Sample((2, 3, 4), shape=(6, -1)), Sample((4,), shape=(2, 1, 2)))
+
+    def forward(self, x, shape):
+        try:
+            return np.reshape(x, shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape shape {np.shape(x)} (size {np.size(x)}) "
+                             f"into {tuple(shape)}") from None
+
+    def vjp(self, g, ans, needs, x, shape):
+        return (g.reshape(x.shape),)
+
+
+@register
+class Transpose(ShapeOp):
+    """Z = X with axes permuted.   dL/dX = dL/dZ with the inverse permutation."""
+    name = "transpose"
+    samples = (Sample((3, 4), axes=(1, 0)), Sample((2, 3, 4), axes=(2, 0, 1)))
+
+    def forward(self, x, axes):
+        try:
+            return np.transpose(x, axes)
+        except ValueError:
+            raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of the "
+                             f"{np.ndim(x)} axes of shape {np.shape(x)}") from None
+
+    def vjp(self, g, ans, needs, x, axes):
+        return (g.transpose(tuple(np.argsort(axes))),)
+
+
+@register
+class BroadcastTo(ShapeOp):
+    """Z = X broadcast to a larger shape (the copy gate).   dL/dX = dL/dZ summed back (by the engine)."""
+    name = "broadcast_to"
+    samples = (Sample((3, 1), shape=(3, 4)), Sample((4,), shape=(2, 3, 4)))
+
+    def forward(self, x, shape):
+        try:
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            raise shape_error("broadcast_to", "do not broadcast", np.shape(x), shape) from None
+
+    def vjp(self, g, ans, needs, x, shape):
+        return (g,)
+
+
+def is_basic_index(index):
+    """True for ints, slices, None and Ellipsis only (each element picked at most once)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) for i in items)
+
+
+@register
+class GetItem(ShapeOp):
+    """Z = X[index].   dL/dX = zeros with dL/dZ added at index (repeated indices accumulate)."""
+    name = "getitem"
+    samples = (Sample((5, 4), index=(slice(1, 4), 2)), Sample((5, 4), index=np.array([0, 2, 2, 4])),
+               Sample((3, 4), index=(np.array([[True, False, True, True]] * 3),)),
+               Sample((2, 3, 4), index=(Ellipsis, None, 1)), Sample((4, 3), index=(np.array([1, 1]), slice(None))))
+
+    def forward(self, x, index):
+        try:
+            return x[index]
+        except IndexError as e:
+            raise IndexError(f"getitem: index {_show(index)} does not fit shape {np.shape(x)}: {e}") from None
+
+    def vjp(self, g, ans, needs, x, index):
+        return (ScatterAdd(g, shape=x.shape, index=index),)
+
+
+@register
+class ScatterAdd(ShapeOp):
+    """Z = zeros(shape) with X added at index: the adjoint of getitem.   dL/dX = dL/dZ[index]."""
+    name = "scatter_add"
+    samples = (Sample((3,), shape=(5, 4), index=(slice(1, 4), 2)), Sample((4, 4), shape=(5, 4), index=np.array([0, 2, 2, 4])))
+
+    def forward(self, x, shape, index):
+        out = np.zeros(shape, dtype=x.dtype)
+        if is_basic_index(index):
+            out[index] = x
+        else:
+            np.add.at(out, index, x)
+        return out
+
+    def vjp(self, g, ans, needs, x, shape, index):
+        return (GetItem(g, index=index),)
+
+
+@register
+class IndexPut(ShapeOp):
+    """Z = X with Z[index] = V (x[index] = v under autograd).   dL/dX = g zeroed at index, dL/dV = g[index]."""
+    name = "index_put"
+    samples = (Sample((5, 4), (4,), index=(slice(1, 3),)), Sample((5, 4), (), index=(np.array([0, 3]), 1)))
+
+    def forward(self, x, v, index):
+        out = np.array(x, copy=True)
+        out[index] = v
+        return out
+
+    def vjp(self, g, ans, needs, x, v, index):
+        gx = gv = None
+        if needs[0]:
+            keep = np.ones(x.shape, dtype=bool)
+            keep[index] = False
+            gx = g * keep
+        if needs[1]:
+            gv = GetItem(g, index=index)
+        return gx, gv
+
+
+@register
+class Concatenate(ShapeOp):
+    """Z = [X1, X2, ...] along an axis.   dL/dXi = the slice of dL/dZ where Xi sits."""
+    name = "concatenate"
+    samples = (Sample((2, 3), (4, 3), axis=0), Sample((2, 3), (2, 1), (2, 2), axis=1))
+
+    def forward(self, *xs, axis=0):
+        try:
+            return np.concatenate(xs, axis=axis)
+        except ValueError:
+            raise shape_error("concatenate", f"do not match outside axis {axis}",
+                              *[np.shape(x) for x in xs]) from None
+
+    def vjp(self, g, ans, needs, *xs, axis=0):
+        ax = axis % g.ndim
+        grads, start = [], 0
+        for x, need in zip(xs, needs):
+            stop = start + x.shape[ax]
+            grads.append(g[(slice(None),) * ax + (slice(start, stop),)] if need else None)
+            start = stop
+        return grads
+
+
+@register
+class Pad(ShapeOp):
+    """Z = X padded with a constant.   dL/dX = dL/dZ with the padding cut off."""
+    name = "pad"
+    samples = (Sample((3, 4), pad_width=((1, 2), (0, 1))), Sample((4,), pad_width=((2, 2),), value=1.0))
+
+    def forward(self, x, pad_width, value=0.0):
+        return np.pad(x, pad_width, mode="constant", constant_values=value)
+
+    def vjp(self, g, ans, needs, x, pad_width, value=0.0):
+        return (g[tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, x.shape))],)
+
+    def jvp(self, tangents, ans, x, pad_width, value=0.0):
+        return self(tangents[0], pad_width=pad_width, value=0.0)
+
+
+def _show(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return "[" + ", ".join(f"array{np.shape(i)}" if isinstance(i, np.ndarray) else repr(i) for i in items) + "]"
