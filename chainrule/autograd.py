@@ -10,7 +10,7 @@ backward pass is itself recorded and can be differentiated again.
 from __future__ import annotations
 
 import functools
-import weakref
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class Node:
     `edges[i]` is the node that produced input i, the leaf tensor itself, or None when input i
     needs no gradient. `grad_fn` of a tensor is its Node; `grad_fn.name` names the op.
     """
-    __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "versions",
+    __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "epoch",
                  "out_vc", "tangent", "buf", "hooks", "retained", "seq", "__weakref__")
 
     @property
@@ -119,78 +119,93 @@ class Node:
         return f"<{self.prim.name} node>"
 
 
-_seq = 0  # creation counter: orders nodes so backward runs in reverse creation order
+_new = object.__new__
+_seq = 0    # creation counter: orders nodes so backward runs in reverse creation order
+_epoch = 0  # in-place counter: a tensor changed in place gets the new epoch as its version
 
 
-def record(prim, inputs, params, arrays, out, tangent_ok=True):
-    """Wrap forward result `out` in a Tensor and, when grad mode needs it, a Node."""
-    requires = False
-    if _grad_enabled:
-        for t in inputs:
-            if isinstance(t, Tensor) and t.requires_grad:
-                requires = True
-                break
-    result = Tensor._make(out, requires)
+def bump_version(t):
+    """Mark tensor t as changed in place (called by every in-place op)."""
+    global _epoch
+    _epoch += 1
+    if t._vc is None:
+        t._vc = [_epoch]
+    else:
+        t._vc[0] = _epoch
+
+
+def record(prim, inputs, params, arrays, out, requires=None):
+    """Wrap forward result `out` in a Tensor and, when a gradient may flow, a Node for it."""
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    result = _new(Tensor)
+    result.data = out
+    result.grad = result._vc = result._tangent = result._hooks = result.name = None
+    if requires is None:
+        requires = _grad_enabled and any(isinstance(t, Tensor) and t.requires_grad for t in inputs)
     if requires:
         global _seq
-        node = Node()
-        node.prim = prim
-        node.inputs = inputs
-        node.arrays = arrays
-        node.params = params
-        node.ans = out if prim.saves_ans else None
+        node = _new(Node)
         needs = []
         edges = []
         for t in inputs:
             if isinstance(t, Tensor) and t.requires_grad:
                 needs.append(True)
-                edges.append(t.grad_fn if t.grad_fn is not None else t)
+                fn = t.grad_fn
+                edges.append(t if fn is None else fn)
             else:
                 needs.append(False)
                 edges.append(None)
-        node.needs = tuple(needs)
-        node.edges = tuple(edges)
-        if prim.saves_inputs:
-            node.versions = tuple([t._vc[0] if isinstance(t, Tensor) and t._vc is not None else 0
-                                   for t in inputs])
-        else:
-            node.versions = None
+        node.prim = prim
+        node.inputs = inputs
+        node.arrays = arrays
+        node.params = params
+        node.needs = needs
+        node.edges = edges
         if prim.saves_ans:
+            node.ans = out
             result._vc = node.out_vc = [0]
         else:
-            node.out_vc = None
-        node.tangent = None
-        node.buf = None
-        node.hooks = None
-        node.retained = None
+            node.ans = node.out_vc = None
+        node.epoch = _epoch
+        node.tangent = node.buf = node.hooks = node.retained = None
         _seq += 1
         node.seq = _seq
+        result.requires_grad = True
         result.grad_fn = node
-    if _fwd_active and tangent_ok:
+    else:
+        result.requires_grad = False
+        result.grad_fn = None
+    if _fwd_active:
         _push_tangent(prim, inputs, params, arrays, out, result)
     return result
 
 
-def apply(prim, inputs, params):
+NO_PARAMS = {}   # shared, never mutated: ops without parameters pass this
+
+
+def apply(prim, inputs, params=NO_PARAMS):
     """Run primitive `prim` on `inputs` (Tensors, arrays or Python numbers).
 
     With no Tensor among the inputs this is just the NumPy forward and returns an array, so the
     same rule code serves arrays (fast backward) and Tensors (recorded, for higher order).
     """
     arrays = []
-    any_tensor = False
+    tensor = requires = False
     for t in inputs:
         if isinstance(t, Tensor):
             arrays.append(t.data)
-            any_tensor = True
+            tensor = True
+            if t.requires_grad:
+                requires = True
         else:
             arrays.append(t)
     out = prim.forward(*arrays, **params)
-    if not any_tensor:
+    if not tensor:
         return out
     if _anomaly:
         _check_finite("forward", prim.name, out)
-    return record(prim, inputs, params, arrays, out)
+    return record(prim, inputs, params, arrays, out, requires and _grad_enabled)
 
 
 def _push_tangent(prim, inputs, params, arrays, out, result):
@@ -247,52 +262,25 @@ def sum_to(g, shape):
 
 
 def toposort(roots):
-    """Nodes reachable from `roots`, in an order where each node comes before its inputs' nodes.
-
-    Iterative depth-first search (no recursion, so graphs of any depth work).
-    """
-    order = []
+    """Nodes reachable from `roots`, each before the nodes of its inputs (iterative, no recursion)."""
     seen = set()
-    stack = [(r, False) for r in roots if isinstance(r, Node)]
+    order = []
+    stack = [r for r in roots if isinstance(r, Node)]
     while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
+        node = stack.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
-        stack.append((node, True))
-        if node.edges is None:
-            continue
+        order.append(node)
         for e in node.edges:
             if isinstance(e, Node) and id(e) not in seen:
-                stack.append((e, False))
-    order.reverse()
+                stack.append(e)
+    order.sort(key=lambda n: -n.seq)   # creation order reversed is a topological order
     return order
 
 
 _FREED = ("backward: the graph through '{op}' was already freed by an earlier backward; "
           "pass retain_graph=True to the first backward() to go through it again")
-
-
-def _owned(g, upstream):
-    """True if `g` is a fresh array nobody else holds, so it may be kept and added into in place."""
-    return type(g) is np.ndarray and g is not upstream and g.base is None and g.flags.writeable
-
-
-def _add_grad(node, g, owned):
-    """Sum gradient `g` into the buffer of `node` (fan-out: copy gate adds)."""
-    buf = node.buf
-    if buf is None:
-        node.buf = (g, owned)
-    else:
-        acc, acc_owned = buf
-        if acc_owned and type(g) is np.ndarray and acc.shape == g.shape and acc.dtype == g.dtype:
-            acc += g
-            node.buf = (acc, True)
-        else:
-            node.buf = (acc + g, type(acc) is np.ndarray)
 
 
 def _accumulate_leaf(leaf, g, owned, create_graph):
@@ -302,18 +290,15 @@ def _accumulate_leaf(leaf, g, owned, create_graph):
         g = _run_hooks(hooks, g)
         owned = False
     if isinstance(g, Tensor):
-        if leaf.grad is None:
-            leaf.grad = g
-        else:
-            leaf.grad = leaf.grad + g
+        if g.data.dtype != leaf.data.dtype:
+            g = g.to(leaf.data.dtype)
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
     if g.dtype != leaf.data.dtype:
         g = g.astype(leaf.data.dtype)
         owned = True
     if leaf.grad is None:
-        if not owned:
-            g = np.array(g, copy=True)
-        leaf.grad = Tensor._make(g, False)
+        leaf.grad = Tensor._make(g if owned else np.array(g), False)
     elif create_graph:
         leaf.grad = leaf.grad + Tensor._make(g, False)
     else:
@@ -336,117 +321,130 @@ def _run_hooks(hooks, g):
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
     """The chain rule over the graph: upstream × local, summed where values fan out.
 
-    roots: output tensors; root_grads: their upstream gradients (arrays, or Tensors when
-    create_graph). capture: if given, a list of tensors whose gradients are returned instead of
-    accumulated into `.grad` (what `cr.autograd.grad` and the transforms use).
+    Nodes are processed from a max-heap on creation order, so each node runs once, after every
+    node that uses its output (the order PyTorch's engine uses). roots: output tensors;
+    root_grads: their upstream gradients. capture: tensors whose gradients are returned instead
+    of accumulated into `.grad` (for `autograd.grad` and the transforms).
     """
     global _grad_enabled
-    capture_ids = None
-    captured = None
+    heap = []
+    cap_leaf = cap_node = captured = None
     if capture is not None:
-        capture_ids = {id(t): i for i, t in enumerate(capture)}
         captured = [None] * len(capture)
-        cap_nodes = {id(t.grad_fn): i for i, t in enumerate(capture) if t.grad_fn is not None}
-    nodes = []
+        cap_leaf = {id(t): i for i, t in enumerate(capture) if t.grad_fn is None}
+        cap_node = {id(t.grad_fn): i for i, t in enumerate(capture) if t.grad_fn is not None}
     for r, g in zip(roots, root_grads):
-        if r.grad_fn is None:
+        node = r.grad_fn
+        if node is None:
             if r.requires_grad:   # a leaf as root: d leaf / d leaf = upstream
-                if capture_ids is not None and id(r) in capture_ids:
-                    i = capture_ids[id(r)]
-                    captured[i] = g if captured[i] is None else captured[i] + g
-                elif capture_ids is None:
+                if cap_leaf is None:
                     _accumulate_leaf(r, g, False, create_graph)
-            continue
-        _add_grad(r.grad_fn, g, False)
-        nodes.append(r.grad_fn)
-    order = toposort(nodes)
-    # Reverse creation order is a valid reverse topological order too, and deterministic.
-    order.sort(key=lambda n: -n.seq)
+                elif id(r) in cap_leaf:
+                    i = cap_leaf[id(r)]
+                    captured[i] = g if captured[i] is None else captured[i] + g
+        elif node.buf is None:
+            node.buf = g
+            heappush(heap, (-node.seq, node))
+        else:
+            node.buf = node.buf + g
 
     prev_mode = _grad_enabled
     _grad_enabled = create_graph
     try:
-        for node in order:
-            buf = node.buf
-            if buf is None:
-                continue   # reachable, but no gradient flowed into it
+        while heap:
+            node = heappop(heap)[1]
+            g = node.buf
             node.buf = None
-            g, _ = buf
-            if node.inputs is None:
-                raise RuntimeError(_FREED.format(op=node.prim.name))
-            if node.hooks:
-                g = _run_hooks(node.hooks, g)
-            if node.retained is not None:
-                t = node.retained()
-                if t is not None:
-                    gt = g if isinstance(g, Tensor) else Tensor._make(np.array(g), False)
-                    t.grad = gt if t.grad is None else t.grad + gt
-            if capture_ids is not None and id(node) in cap_nodes:
-                i = cap_nodes[id(node)]
-                captured[i] = g if captured[i] is None else captured[i] + g
-            _check_versions(node)
-            grads = _call_vjp(node, g, create_graph)
-            if _anomaly:
-                for gi in grads:
-                    if gi is not None:
-                        _check_finite("backward", node.prim.name,
-                                      gi.data if isinstance(gi, Tensor) else gi)
             inputs = node.inputs
+            if inputs is None:
+                raise RuntimeError(_FREED.format(op=node.prim.name))
+            if node.hooks or node.retained is not None:
+                g = _node_hooks(node, g)
+            if cap_node is not None and id(node) in cap_node:
+                i = cap_node[id(node)]
+                captured[i] = g if captured[i] is None else captured[i] + g
+            if node.epoch != _epoch:   # something changed in place since this node was made
+                _check_versions(node)
+            prim = node.prim
+            if create_graph:
+                grads = _call_vjp_recorded(node, g)
+            else:
+                if type(g) is not np.ndarray:
+                    g = g.data if isinstance(g, Tensor) else np.asarray(g)
+                grads = prim.vjp(g, node.ans, node.needs, *node.arrays, **node.params)
+            if _anomaly:
+                _check_grads(prim.name, grads)
             if not retain_graph:
                 node.inputs = node.arrays = node.ans = None
             for edge, gi, inp in zip(node.edges, grads, inputs):
                 if edge is None or gi is None:
                     continue
-                shape = inp.shape if isinstance(inp, (Tensor, np.ndarray)) else ()
+                shape = inp.data.shape
                 if gi.shape != shape:
                     gi = sum_to(gi, shape)
-                if isinstance(edge, Node):
-                    _add_grad(edge, gi, _owned(gi, g))
-                elif capture_ids is not None:
-                    if id(edge) in capture_ids:
-                        i = capture_ids[id(edge)]
-                        captured[i] = gi if captured[i] is None else captured[i] + gi
-                else:
-                    _accumulate_leaf(edge, gi, _owned(gi, g), create_graph)
+                if edge.__class__ is Node:
+                    buf = edge.buf
+                    if buf is None:
+                        edge.buf = gi
+                        heappush(heap, (-edge.seq, edge))
+                    else:   # fan-out: the copy gate adds
+                        edge.buf = buf + gi
+                elif cap_leaf is None:
+                    _accumulate_leaf(edge, gi, type(gi) is np.ndarray and gi is not g and gi.base is None,
+                                     create_graph)
+                elif id(edge) in cap_leaf:
+                    i = cap_leaf[id(edge)]
+                    captured[i] = gi if captured[i] is None else captured[i] + gi
     finally:
         _grad_enabled = prev_mode
-        for node in order:
-            node.buf = None
+        for _, n in heap:   # after an error, leave no pending gradients behind
+            n.buf = None
     return captured
 
 
+def _node_hooks(node, g):
+    if node.hooks:
+        g = _run_hooks(node.hooks, g)
+    if node.retained is not None:
+        t = node.retained()
+        if t is not None:
+            gt = g if isinstance(g, Tensor) else Tensor._make(np.array(g), False)
+            t.grad = gt if t.grad is None else t.grad + gt
+    return g
+
+
+def _check_grads(name, grads):
+    for gi in grads:
+        if gi is not None:
+            _check_finite("backward", name, gi.data if isinstance(gi, Tensor) else gi)
+
+
 def _check_versions(node):
-    if node.versions is not None:
-        for t, v in zip(node.inputs, node.versions):
-            if isinstance(t, Tensor) and t._vc is not None and t._vc[0] != v:
+    if node.prim.saves_inputs:
+        for t in node.inputs:
+            if isinstance(t, Tensor) and t._vc is not None and t._vc[0] > node.epoch:
                 raise RuntimeError(
                     f"backward: an input of '{node.prim.name}' (shape {t.shape}) was modified in "
-                    f"place after it was saved for backward (version {v} -> {t._vc[0]}); "
-                    f"use an out-of-place op or .clone() before changing it")
-    if node.out_vc is not None and node.out_vc[0] != 0:
+                    f"place after it was saved for backward; use an out-of-place op or "
+                    f".clone() before changing it")
+    if node.out_vc is not None and node.out_vc[0] > node.epoch:
         raise RuntimeError(
             f"backward: the output of '{node.prim.name}' was modified in place after it was saved "
             f"for backward; use an out-of-place op or .clone() before changing it")
 
 
-def _call_vjp(node, g, create_graph):
+def _call_vjp_recorded(node, g):
+    """Run a rule on Tensors so the backward pass is itself recorded (create_graph=True)."""
     prim = node.prim
-    if create_graph:
-        if not isinstance(g, Tensor):
-            g = Tensor._make(g, False)
-        ans = None
-        if prim.saves_ans:
-            ans = Tensor._make(node.ans, True)
-            ans.grad_fn = node
-            ans._tangent = node.tangent
-            ans._vc = node.out_vc
-        grads = prim.vjp(g, ans, node.needs, *node.inputs, **node.params)
-    else:
-        if isinstance(g, Tensor):
-            g = g.data
-        grads = prim.vjp(g, node.ans, node.needs, *node.arrays, **node.params)
-        grads = [gi.data if isinstance(gi, Tensor) else gi for gi in grads]
-    return grads
+    if not isinstance(g, Tensor):
+        g = Tensor._make(g, False)
+    ans = None
+    if prim.saves_ans:
+        ans = Tensor._make(node.ans, True)
+        ans.grad_fn = node
+        ans._tangent = node.tangent
+        ans._vc = node.out_vc
+    return prim.vjp(g, ans, node.needs, *node.inputs, **node.params)
 
 
 # ---------------------------------------------------------------- user-defined functions
@@ -571,7 +569,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             out.append(None)
             continue
         if not isinstance(g, Tensor):
-            g = Tensor._make(np.array(g) if not _owned(g, None) else g, False)
+            g = Tensor._make(np.array(g), False)
         if g.shape != t.shape:
             g = sum_to(g, t.shape)
         out.append(g)

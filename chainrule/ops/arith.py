@@ -26,7 +26,10 @@ class Add(Primitive):
     samples = BCAST
 
     def forward(self, x, y):
-        return _broadcast("add", np.add, x, y)
+        try:
+            return x + y
+        except ValueError:
+            raise shape_error("add", "do not broadcast", np.shape(x), np.shape(y)) from None
 
     def vjp(self, g, ans, needs, x, y):
         return g, g
@@ -44,7 +47,10 @@ class Sub(Primitive):
     samples = BCAST
 
     def forward(self, x, y):
-        return _broadcast("sub", np.subtract, x, y)
+        try:
+            return x - y
+        except ValueError:
+            raise shape_error("sub", "do not broadcast", np.shape(x), np.shape(y)) from None
 
     def vjp(self, g, ans, needs, x, y):
         return g, (-g if needs[1] else None)
@@ -63,7 +69,10 @@ class Mul(Primitive):
     samples = BCAST
 
     def forward(self, x, y):
-        return _broadcast("mul", np.multiply, x, y)
+        try:
+            return x * y
+        except ValueError:
+            raise shape_error("mul", "do not broadcast", np.shape(x), np.shape(y)) from None
 
     def vjp(self, g, ans, needs, x, y):
         return (g * y if needs[0] else None), (g * x if needs[1] else None)
@@ -82,7 +91,10 @@ class Div(Primitive):
                Sample((), (3,), domain="positive"))
 
     def forward(self, x, y):
-        return _broadcast("div", np.true_divide, x, y)
+        try:
+            return x / y
+        except ValueError:
+            raise shape_error("div", "do not broadcast", np.shape(x), np.shape(y)) from None
 
     def vjp(self, g, ans, needs, x, y):
         gy = g / y
@@ -345,10 +357,11 @@ class Sigmoid(Unary):
     samples = UNARY
 
     def forward(self, x):
-        # NOTE: σ(x) = (1 + tanh(x/2))/2 never overflows, unlike 1/(1 + exp(-x)) for x << 0.
-        out = np.tanh(x * 0.5)
-        out += 1
-        out *= 0.5
+        # NOTE: with e = exp(-|x|) ≤ 1, σ = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0 never overflows
+        # and keeps full relative precision for x << 0 ((1 + tanh(x/2))/2 rounds σ(-50) to 0).
+        e = np.exp(-np.abs(x))
+        out = np.where(x >= 0, 1, e)   # a fresh array (also for 0-d input), divided in place
+        out /= e + 1
         return out
 
     def vjp(self, g, ans, needs, x):

@@ -61,7 +61,7 @@ class Primitive:
 
     def __call__(self, *inputs, **params):
         """Apply to Tensors (recorded) or to arrays (plain NumPy result)."""
-        return autograd.apply(self, inputs, params)
+        return autograd.apply(self, inputs, params or autograd.NO_PARAMS)
 
     def __repr__(self):
         return f"<primitive {self.name}>"
