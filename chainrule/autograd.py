@@ -198,14 +198,23 @@ def apply(prim, inputs, params=NO_PARAMS):
             tensor = True
             if t.requires_grad:
                 requires = True
+        elif isinstance(t, np.floating):
+            # NOTE: a NumPy scalar constant acts like a Python number (as in PyTorch), so
+            # x_float32 * np.sqrt(2.0) stays float32 instead of NumPy 2 promoting it to float64.
+            arrays.append(t.item())
         else:
             arrays.append(t)
     out = prim.forward(*arrays, **params)
+    if prim.residual:
+        out, res = out
     if not tensor:
         return out
     if _anomaly:
         _check_finite("forward", prim.name, out)
-    return record(prim, inputs, params, arrays, out, requires and _grad_enabled)
+    result = record(prim, inputs, params, arrays, out, requires and _grad_enabled)
+    if prim.residual and result.grad_fn is not None:
+        result.grad_fn.ans = res
+    return result
 
 
 def _push_tangent(prim, inputs, params, arrays, out, result):
@@ -371,7 +380,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             else:
                 if type(g) is not np.ndarray:
                     g = g.data if isinstance(g, Tensor) else np.asarray(g)
-                grads = prim.vjp(g, node.ans, node.needs, *node.arrays, **node.params)
+                ans = node.ans
+                if retain_graph and prim.residual:
+                    ans = ans.copy()   # rules may consume their residual in place
+                grads = prim.vjp(g, ans, node.needs, *node.arrays, **node.params)
             if _anomaly:
                 _check_grads(prim.name, grads)
             if not retain_graph:
@@ -439,7 +451,7 @@ def _call_vjp_recorded(node, g):
     if not isinstance(g, Tensor):
         g = Tensor._make(g, False)
     ans = None
-    if prim.saves_ans:
+    if prim.saves_ans and not prim.residual:
         ans = Tensor._make(node.ans, True)
         ans.grad_fn = node
         ans._tangent = node.tangent

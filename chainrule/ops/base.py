@@ -39,6 +39,8 @@ class Primitive:
     """
     name = "?"
     saves_ans = False      # rules read the forward result
+    residual = False       # forward returns (out, residual); rules get the residual as `ans`
+                           # (array-mode only: with create_graph they recompute from inputs)
     saves_inputs = True    # rules read input values, so in-place changes to them are errors
     elementwise = False    # unary with diagonal Jacobian: the tangent rule is the VJP applied to t
     linear = False         # linear in every input: the tangent rule is the op applied to tangents
