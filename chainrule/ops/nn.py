@@ -149,3 +149,32 @@ class CrossEntropy(Primitive):
         if reduction == "sum":
             return per_row.sum()
         return per_row
+
+
+@register
+class SumOfSquares(Primitive):
+    """R = Σₖ Σ xₖ² over all inputs (the lecture's L2 penalty R(W)).   dR/dxₖ = 2·xₖ.
+
+    One node for any number of parameter tensors, instead of a square, a sum and an add each.
+    """
+    name = "sum_of_squares"
+    samples = (Sample((3, 4)), Sample((3, 4), (5,)), Sample((2, 3), (), (4, 1)))
+
+    def forward(self, *xs):
+        total = 0.0
+        for x in xs:
+            flat = np.ravel(x)
+            total += np.dot(flat, flat)
+        return np.asarray(total, dtype=np.result_type(*xs))
+
+    def vjp(self, g, ans, needs, *xs):
+        g2 = g * 2
+        return [g2 * x if n else None for x, n in zip(xs, needs)]
+
+    def jvp(self, tangents, ans, *xs):
+        total = None
+        for t, x in zip(tangents, xs):
+            if t is not None:
+                term = (t * x).sum() * 2
+                total = term if total is None else total + term
+        return total
