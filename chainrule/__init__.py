@@ -16,6 +16,12 @@ from .functions import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat,
                         sqrt, squeeze, stack, std, sub, sum, swapaxes, take_along_axis, tanh,
                         transpose, unsqueeze, var, view, where)
 from .check import GradcheckError, check_backward, gradcheck, gradgradcheck, numerical_grad
+from .transforms import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad,
+                         vjp)
+from . import nn, optim
+from . import data
+from .io import load, save
+from . import viz  # graphviz is imported lazily, only by viz.draw
 
 float32 = np.float32
 float64 = np.float64

@@ -235,7 +235,9 @@ def _push_tangent(prim, inputs, params, arrays, out, result):
     _fwd_active = False  # a tangent rule's own ops carry no tangents (one level of forward mode)
     try:
         if tensor_mode:
-            ans = Tensor._make(out, False)
+            # the result itself, not a constant copy: a rule reading ans (exp: t·ans) must stay
+            # differentiable through it, or grad of a jvp (reverse-over-forward) misses that term
+            ans = result
             ins = inputs
         else:
             ans, ins = out, arrays
@@ -476,6 +478,7 @@ class _FunctionPrim:
     """Adapter that lets a user `Function` sit in the graph like a primitive."""
     saves_ans = False
     saves_inputs = False
+    residual = False
 
     def __init__(self, cls, ctx):
         self.cls = cls

@@ -395,14 +395,24 @@ class Tensor:
         """Run an in-place op: recorded (rebinding this tensor to the op's node) or on the array."""
         needs_graph = autograd._grad_enabled and (
             self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
-        if needs_graph:
+        carries_tangent = autograd._fwd_active and (
+            self._tangent is not None or (isinstance(other, Tensor) and other._tangent is not None))
+        if needs_graph or carries_tangent:
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(
                     f"{op_name}: a leaf tensor that requires grad (shape {self.shape}) is used in "
                     f"an in-place operation; do it under cr.no_grad() (as optimizers do) or on a "
                     f"clone")
-            out = outofplace()
+            # The op's node must save the value *before* the change: record it on an alias that
+            # keeps the old array and node (self's version is bumped below, the alias's never is).
+            old = Tensor._make(self.data, self.requires_grad)
+            old.grad_fn = self.grad_fn
+            old._tangent = self._tangent
+            out = outofplace(old, old if other is self else other)   # x.mul_(x) uses the old x twice
+            if out.data.dtype != self.data.dtype:   # in-place ops keep the tensor's dtype
+                out = out.to(self.data.dtype)
             self.data, self.grad_fn, self.requires_grad = out.data, out.grad_fn, out.requires_grad
+            self._tangent = out._tangent
         else:
             inplace()
         self._bump()
@@ -412,7 +422,7 @@ class Tensor:
         od = o.data if isinstance(o, Tensor) else o
         if alpha != 1:
             od = od * alpha
-        return self._inplace("add_", lambda: self + (o if alpha == 1 else o * alpha),
+        return self._inplace("add_", lambda s, o: s + (o if alpha == 1 else o * alpha),
                              lambda: np.add(self.data, od, out=self.data, casting="unsafe"), o)
 
     def sub_(self, o, alpha=1):
@@ -420,16 +430,16 @@ class Tensor:
 
     def mul_(self, o):
         od = o.data if isinstance(o, Tensor) else o
-        return self._inplace("mul_", lambda: self * o,
+        return self._inplace("mul_", lambda s, o: s * o,
                              lambda: np.multiply(self.data, od, out=self.data, casting="unsafe"), o)
 
     def div_(self, o):
         od = o.data if isinstance(o, Tensor) else o
-        return self._inplace("div_", lambda: self / o,
+        return self._inplace("div_", lambda s, o: s / o,
                              lambda: np.divide(self.data, od, out=self.data, casting="unsafe"), o)
 
     def clamp_(self, min=None, max=None):  # noqa: A002
-        return self._inplace("clamp_", lambda: F.clip(self, min, max),
+        return self._inplace("clamp_", lambda s, _: F.clip(s, min, max),
                              lambda: np.clip(self.data, min, max, out=self.data))
 
     def zero_(self):
@@ -438,14 +448,15 @@ class Tensor:
     def fill_(self, value):
         def run():
             self.data[...] = value
-        return self._inplace("fill_", lambda: self * 0 + value, run)
+        # recorded: where(False, s, value) gives value (even where s is inf) and a zero gradient to s
+        return self._inplace("fill_", lambda s, _: F.where(np.zeros(s.shape, bool), s, value), run)
 
     def copy_(self, src):
         sd = src.data if isinstance(src, Tensor) else np.asarray(src)
 
         def run():
             self.data[...] = sd
-        return self._inplace("copy_", lambda: self * 0 + src, run, src)
+        return self._inplace("copy_", lambda s, o: F.where(np.zeros(s.shape, bool), s, o), run, src)
 
     def __iadd__(self, o): return self.add_(o)
     def __isub__(self, o): return self.sub_(o)
@@ -458,7 +469,7 @@ class Tensor:
 
         def run():
             self.data[index] = vd
-        self._inplace("setitem", lambda: shp.IndexPut(self, value, index=index), run, value)
+        self._inplace("setitem", lambda s, v: shp.IndexPut(s, v, index=index), run, value)
 
     # ---------------------------------------------------------------- NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -512,7 +523,8 @@ for _u in (np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.no
 _FUNCTIONS = {
     np.where: F.where, np.sum: F.sum, np.mean: F.mean, np.max: F.max, np.min: F.min,
     np.amax: F.max, np.amin: F.min, np.prod: F.prod, np.var: F.var, np.std: F.std,
-    np.reshape: lambda x, shape: F.reshape(x, shape), np.transpose: F.transpose,
+    np.reshape: lambda x, shape: F.reshape(x, shape),
+    np.transpose: lambda x, axes=None: F.transpose(x) if axes is None else F.permute(x, axes),
     np.swapaxes: F.swapaxes, np.moveaxis: F.moveaxis, np.broadcast_to: F.broadcast_to,
     np.expand_dims: F.unsqueeze, np.squeeze: F.squeeze, np.concatenate: F.concatenate,
     np.stack: F.stack, np.clip: F.clip, np.dot: F.dot, np.outer: F.outer, np.einsum: F.einsum,
@@ -529,6 +541,7 @@ class _CastPrim:
     name = "cast"
     saves_ans = False
     saves_inputs = False
+    residual = False
     linear = True
 
     def forward(self, x, dtype):

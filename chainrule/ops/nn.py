@@ -18,6 +18,8 @@ def _stable_shift(x, axis):
 class Softmax(Primitive):
     """p = eˣ / Σ eˣ along axis.   dL/dx = p ⊙ (g − Σ g⊙p)."""
     name = "softmax"
+    flat_forward = "_softmax({0}, {axis})"
+    flat_vjp = ("{ans} * ({g} - np.sum({g} * {ans}, axis={axis}, keepdims=True))",)
     saves_ans = True
     saves_inputs = False
     samples = SOFTMAX
@@ -39,6 +41,8 @@ class Softmax(Primitive):
 class LogSoftmax(Primitive):
     """z = x − logΣeˣ along axis.   dL/dx = g − softmax(x)·Σg."""
     name = "log_softmax"
+    flat_forward = "_log_softmax({0}, {axis})"
+    flat_vjp = ("{g} - np.exp({ans}) * np.sum({g}, axis={axis}, keepdims=True)",)
     saves_ans = True
     saves_inputs = False
     samples = SOFTMAX
@@ -59,6 +63,10 @@ class LogSoftmax(Primitive):
 class Linear(Primitive):
     """y = x Wᵀ + b (PyTorch's layout, W is out×in).   dx = g W,  dW = gᵀ x,  db = Σ g."""
     name = "linear"
+    flat_forward = "{0} @ {1}.T + {2}"
+    flat_vjp = ("{g} @ {1}", "np.reshape({g}, (-1, np.shape({g})[-1])).T @ np.reshape({0}, (-1, np.shape({0})[-1]))", "{g}")
+    flat_vjp_cases = (("n[0] == 2", ("{g} @ {1}", "{g}.T @ {0}", "{g}")),
+                      ("n[0] == 1", ("{g} @ {1}", "{g}[:, None] * {0}", "{g}")))
     samples = (Sample((4, 3), (5, 3), (5,)), Sample((2, 4, 3), (5, 3), (5,)), Sample((3,), (2, 3), None),
                Sample((4, 3), (5, 3), None))
 
@@ -81,12 +89,13 @@ class Linear(Primitive):
             else:
                 gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         gb = None
-        if needs[2]:
+        if len(needs) > 2 and needs[2]:
             gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if g.ndim > 1 else g
         return gx, gw, gb
 
     def jvp(self, tangents, ans, x, w, b=None):
-        tx, tw, tb = tangents
+        tx, tw = tangents[:2]
+        tb = tangents[2] if len(tangents) > 2 else None   # linear(x, w) may be called without b
         out = None if tx is None else tx @ w.T
         out = add_tangents(out, None if tw is None else x @ tw.T)
         return add_tangents(out, tb)
@@ -105,6 +114,8 @@ class CrossEntropy(Primitive):
     The forward keeps softmax(x) as its residual, so the backward is one in-place update.
     """
     name = "cross_entropy"
+    flat_forward = "_cross_entropy({0}, {1}, {reduction})"
+    flat_vjp = ("(_softmax({0}, -1) - _one_hot({1}, {0})) * _ce_scale({g}, np.shape({0})[0], {reduction})", None)
     saves_ans = True
     residual = True
     samples = (Sample((4, 5), np.array([0, 3, 4, 1])), Sample((3, 2), np.array([1, 1, 0]), reduction="sum"),
@@ -158,6 +169,8 @@ class SumOfSquares(Primitive):
     One node for any number of parameter tensors, instead of a square, a sum and an add each.
     """
     name = "sum_of_squares"
+    flat_forward = "sum(np.sum(x * x) for x in ({inputs},))"
+    flat_vjp = "{g} * 2 * {{i}}"
     samples = (Sample((3, 4)), Sample((3, 4), (5,)), Sample((2, 3), (), (4, 1)))
 
     def forward(self, *xs):
