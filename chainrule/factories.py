@@ -42,13 +42,17 @@ def _new(arr, requires_grad):
     return t
 
 
-def tensor(data, dtype=None, requires_grad=False) -> Tensor:
+def tensor(data, dtype=None, requires_grad=False, name=None) -> Tensor:
     """A new leaf tensor holding a copy of data; Python and float64 floats become float32 by default.
+
+    `name` labels it in drawings and traces (cr.viz).
 
     >>> cr.tensor([[1.0, 2.0]], requires_grad=True).shape
     (1, 2)
     """
-    return _new(as_array(data, dtype), requires_grad)
+    t = _new(as_array(data, dtype), requires_grad)
+    t.name = name
+    return t
 
 
 def zeros(*size, dtype=None, requires_grad=False):

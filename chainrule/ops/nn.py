@@ -64,7 +64,8 @@ class Linear(Primitive):
     """y = x Wᵀ + b (PyTorch's layout, W is out×in).   dx = g W,  dW = gᵀ x,  db = Σ g."""
     name = "linear"
     flat_forward = "{0} @ {1}.T + {2}"
-    flat_vjp = ("{g} @ {1}", "np.reshape({g}, (-1, np.shape({g})[-1])).T @ np.reshape({0}, (-1, np.shape({0})[-1]))", "{g}")
+    flat_vjp = ("{g} @ {1}",
+                "np.reshape({g}, (-1, np.shape({g})[-1])).T @ np.reshape({0}, (-1, np.shape({0})[-1]))", "{g}")
     flat_vjp_cases = (("n[0] == 2", ("{g} @ {1}", "{g}.T @ {0}", "{g}")),
                       ("n[0] == 1", ("{g} @ {1}", "{g}[:, None] * {0}", "{g}")))
     samples = (Sample((4, 3), (5, 3), (5,)), Sample((2, 4, 3), (5, 3), (5,)), Sample((3,), (2, 3), None),

@@ -1,0 +1,69 @@
+"""Command line: `python -m chainrule graph "EXPR" --at x=-2,y=5 -o graph.svg` and `... explain`."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from .dot import SHOWS, to_dot
+from .explain import explain
+from .expr import FUNCTIONS, evaluate, parse_at
+
+FORMATS = ("svg", "png", "pdf")
+EXPR_HELP = ("scalar expression over the --at names, e.g. 'sigmoid(w0*x0 + w1*x1 + w2)'; "
+             f"allowed: numbers, + - * / **, {', '.join(sorted(FUNCTIONS))}")
+
+
+def render_dot(source: str, path: str) -> str:
+    """Write DOT text to `path`: .dot/.gv as text, .svg/.png/.pdf through graphviz's `dot` program."""
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext in ("dot", "gv"):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(source)
+        return path
+    if ext not in FORMATS:
+        raise ValueError(f"graph: cannot write {path!r}: use a .svg, .png, .pdf or .dot file name")
+    exe = shutil.which("dot")
+    if exe is None:
+        raise ValueError("graph: rendering needs graphviz's 'dot' program (Debian: apt-get install "
+                         "graphviz); or write DOT text with -o graph.dot")
+    res = subprocess.run([exe, f"-T{ext}", "-o", path], input=source.encode(),
+                         capture_output=True, check=False)
+    if res.returncode != 0:
+        raise ValueError(f"graph: dot failed: {res.stderr.decode(errors='replace').strip()}")
+    return path
+
+
+def _graph(args) -> int:
+    out, _ = evaluate(args.expr, parse_at(args.at))
+    out.name = args.name
+    path = render_dot(to_dot(out, show=args.show, rankdir=args.rankdir), args.output)
+    print(f"wrote {path}  ({args.name} = {out.item():.4g})")
+    return 0
+
+
+def _explain(args) -> int:
+    out, _ = evaluate(args.expr, parse_at(args.at))
+    out.name = args.name
+    explain(out)
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    """Add the `graph` and `explain` sub-commands to the chainrule command line."""
+    g = subparsers.add_parser("graph", help="draw the graph of an expression with values and "
+                                            "gradients", description=_graph.__doc__)
+    g.add_argument("expr", metavar="EXPR", help=EXPR_HELP)
+    g.add_argument("--at", default="", help="input values: NAME=NUMBER,... e.g. x=-2,y=5,z=-4")
+    g.add_argument("-o", "--output", default="graph.svg", help="file to write: .svg .png .pdf "
+                                                               "or .dot (default graph.svg)")
+    g.add_argument("--show", default="values+grads", choices=SHOWS)
+    g.add_argument("--rankdir", default="LR", choices=("LR", "TB", "RL", "BT"))
+    g.add_argument("--name", default="L", help="name of the output (default L)")
+    g.set_defaults(func=_graph)
+    e = subparsers.add_parser("explain", help="print the backward pass of an expression line by "
+                                              "line")
+    e.add_argument("expr", metavar="EXPR", help=EXPR_HELP)
+    e.add_argument("--at", default="", help="input values: NAME=NUMBER,... e.g. x=-2,y=5,z=-4")
+    e.add_argument("--name", default="L", help="name of the output (default L)")
+    e.set_defaults(func=_explain)
