@@ -1,0 +1,205 @@
+"""cr.nn.functional: layers and losses as functions (PyTorch's names and signatures).
+
+Activations, linear, dropout and normalisation are here; the losses live in `losses.py` and are
+re-exported, so `import chainrule.nn.functional as F; F.cross_entropy(...)` works as in PyTorch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import autograd
+from .. import functions as _f
+from ..factories import default_generator
+from ..ops import nn as _nnops
+from ..tensor import Tensor
+from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
+                     cross_entropy, l1_loss, l2_penalty, mse_loss, multi_margin_loss, nll_loss)
+
+__all__ = [
+    "linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softmax", "log_softmax",
+    "softplus", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
+    "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "nll_loss", "l2_penalty",
+]
+
+
+def _shape(x):
+    return tuple(np.shape(x.data if isinstance(x, Tensor) else x))
+
+
+# ---------------------------------------------------------------- linear
+
+def linear(input, weight, bias=None):
+    """y = x Wᵀ + b with W of shape (out_features, in_features), one fused primitive.
+
+    >>> F.linear(cr.ones(2, 3), cr.ones(4, 3)).shape
+    (2, 4)
+    """
+    ws, xs = _shape(weight), _shape(input)
+    if len(ws) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {ws}")
+    if not xs or xs[-1] != ws[1]:
+        raise ValueError(f"linear: expected input with last dimension in_features={ws[1]}, got "
+                         f"input shape {xs}")
+    if bias is not None and _shape(bias) != (ws[0],):
+        raise ValueError(f"linear: bias must have shape ({ws[0]},) = (out_features,), got "
+                         f"{_shape(bias)}")
+    return _nnops.Linear(input, weight, bias)
+
+
+# ---------------------------------------------------------------- activations
+
+def relu(input, inplace=False):
+    return _f.relu(input)
+
+
+def sigmoid(input):
+    return _f.sigmoid(input)
+
+
+def tanh(input):
+    return _f.tanh(input)
+
+
+def softplus(input):
+    return _f.softplus(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x if x > 0 else negative_slope·x."""
+    return _f.leaky_relu(input, negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x if x > 0 else α(eˣ − 1)."""
+    return _f.elu(input, alpha)
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def gelu(input, approximate="tanh"):
+    """GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+
+    This is PyTorch's `gelu(x, approximate='tanh')` (within 1e-3 of the exact erf form).
+    Unlike PyTorch the default is 'tanh': the exact form needs erf, which NumPy lacks.
+    """
+    if approximate != "tanh":
+        raise NotImplementedError(f"gelu: approximate={approximate!r} is not supported; only the "
+                                  f"tanh approximation (approximate='tanh') is implemented")
+    inner = (input + input * input * input * 0.044715) * _GELU_C
+    return input * (_f.tanh(inner) + 1.0) * 0.5
+
+
+def softmax(input, dim=-1):
+    """eˣ / Σ eˣ along dim (one fused primitive, stable for large inputs)."""
+    return _f.softmax(input, axis=-1 if dim is None else dim)
+
+
+def log_softmax(input, dim=-1):
+    """x − log Σ eˣ along dim (one fused primitive, stable)."""
+    return _f.log_softmax(input, axis=-1 if dim is None else dim)
+
+
+# ---------------------------------------------------------------- dropout
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1−p).
+
+    Draws from cr.factories.default_generator(), so cr.manual_seed makes it reproducible.
+    Identity when training=False or p=0.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    data = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if p == 1.0:
+        return input * np.zeros(data.shape, dtype=data.dtype)
+    keep = default_generator().random(data.shape) >= p
+    # the mask already holds the 1/(1-p) scale, so the op is one multiply (gradient: same mask)
+    scale = np.multiply(keep, 1.0 / (1.0 - p), dtype=data.dtype)
+    return input * scale
+
+
+# ---------------------------------------------------------------- normalisation
+
+def _bn_axes(x, num_features, fn):
+    s = _shape(x)
+    if len(s) not in (2, 3) or (num_features is not None and s[1] != num_features):
+        want = "(N, C) or (N, C, L)" if num_features is None else \
+            f"(N, {num_features}) or (N, {num_features}, L)"
+        raise ValueError(f"{fn}: expected input of shape {want}, got {s}")
+    return (0,) if len(s) == 2 else (0, 2), (1, s[1]) + (1,) * (len(s) - 2)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over the batch (and length) axes of (N, C) or (N, C, L) input.
+
+    training=True: normalise with the batch mean and biased variance and, if running stats are
+    given, update them in place: r ← (1−momentum)·r + momentum·stat, with the unbiased variance
+    for running_var (PyTorch's convention). training=False: normalise with the running stats.
+    """
+    c = _shape(input)[1] if len(_shape(input)) > 1 else None
+    axes, bshape = _bn_axes(input, c, "batch_norm")
+    if training:
+        n = int(np.prod([_shape(input)[a] for a in axes]))
+        if n <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got input shape {_shape(input)}")
+        mean = _f.mean(input, axis=axes, keepdims=True)
+        d = input - mean
+        var = _f.mean(d * d, axis=axes, keepdims=True)
+        if running_mean is not None and running_var is not None:
+            with autograd.no_grad():
+                m = _data(mean).reshape(-1)
+                v = _data(var).reshape(-1) * (n / (n - 1))
+                rm, rv = running_mean.data, running_var.data
+                rm *= 1 - momentum
+                rm += momentum * m
+                rv *= 1 - momentum
+                rv += momentum * v
+                running_mean._bump()
+                running_var._bump()
+        out = d / _f.sqrt(var + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: eval mode (training=False) needs running_mean and "
+                             "running_var")
+        rm = running_mean.data.reshape(bshape)
+        inv = 1.0 / np.sqrt(running_var.data.reshape(bshape) + eps)
+        out = (input - rm) * inv.astype(rm.dtype)
+    if weight is not None:
+        out = out * _f.reshape(weight, bshape)
+    if bias is not None:
+        out = out + _f.reshape(bias, bshape)
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing `normalized_shape` dims (biased variance), then scale and shift."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    s = _shape(input)
+    k = len(normalized_shape)
+    if k > len(s) or s[len(s) - k:] != normalized_shape:
+        raise ValueError(f"layer_norm: expected input whose last dims are {normalized_shape}, got "
+                         f"shape {s}")
+    axes = tuple(range(len(s) - k, len(s)))
+    mean = _f.mean(input, axis=axes, keepdims=True)
+    d = input - mean
+    var = _f.mean(d * d, axis=axes, keepdims=True)
+    out = d / _f.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
