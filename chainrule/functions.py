@@ -166,11 +166,15 @@ def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
     if _T(axis) and dim is _MISSING:   # x.max(other): PyTorch's elementwise spelling
         return (maximum if prim is reduce.Max else minimum)(x, axis)
     keep = bool(keepdims or keepdim)
-    values = prim(x, axis=_axis(axis, dim), keepdims=keep)
     if dim is not _MISSING and isinstance(dim, int):
-        # PyTorch's spelling x.max(dim=1) returns (values, indices); NumPy's axis= returns values.
-        return MaxResult(values, argf(x, axis=dim, keepdims=keep))
-    return values
+        # PyTorch's spelling x.max(dim=1) returns (values, indices), and (as in PyTorch) the
+        # gradient goes to the returned index only; NumPy's axis= and amax split ties evenly.
+        idx = argf(x, axis=dim, keepdims=True)
+        values = take_along_axis(x, idx, dim)
+        if not keep:
+            values, idx = squeeze(values, dim), squeeze(idx, dim)
+        return MaxResult(values, idx)
+    return prim(x, axis=_axis(axis, dim), keepdims=keep)
 
 
 def max(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):  # noqa: A001
@@ -183,7 +187,14 @@ def min(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):  # noqa: A
     return _extreme(reduce.Min, argmin, x, axis, keepdims, dim, keepdim)
 
 
-amax, amin = max, min
+def amax(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
+    """Largest value over `axis`, values only (as torch.amax); ties share the gradient evenly."""
+    return reduce.Max(x, axis=_axis(axis, dim), keepdims=bool(keepdims or keepdim))
+
+
+def amin(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
+    """Smallest value over `axis`, values only (as torch.amin); ties share the gradient evenly."""
+    return reduce.Min(x, axis=_axis(axis, dim), keepdims=bool(keepdims or keepdim))
 
 
 def prod(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
@@ -297,11 +308,11 @@ view = reshape
 def transpose(x, *axes):
     """NumPy: permute axes (reverse if none given). PyTorch: transpose(x, d0, d1) swaps two dims."""
     nd = np.ndim(x)
+    if len(axes) == 2:   # two separate ints: PyTorch's swap (x.transpose(0, 1) swaps, also for 2-D)
+        return swapaxes(x, *axes)
     axes = _shape_arg(axes) if axes else ()
     if not axes:
         axes = tuple(reversed(range(nd)))
-    elif len(axes) == 2 and nd != 2:
-        return swapaxes(x, *axes)
     return shp.Transpose(x, axes=tuple(a % nd for a in axes) if nd else ())
 
 

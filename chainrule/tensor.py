@@ -364,7 +364,8 @@ class Tensor:
     def argmin(self, axis=None, keepdims=False, **kw): return F.argmin(self, axis, keepdims, **kw)
     def softmax(self, axis=-1, **kw): return F.softmax(self, axis, **kw)
     def log_softmax(self, axis=-1, **kw): return F.log_softmax(self, axis, **kw)
-    amax, amin = max, min
+    def amax(self, axis=None, keepdims=False, **kw): return F.amax(self, axis, keepdims, **kw)
+    def amin(self, axis=None, keepdims=False, **kw): return F.amin(self, axis, keepdims, **kw)
 
     # ---------------------------------------------------------------- shape
     def reshape(self, *shape): return F.reshape(self, *shape)
@@ -522,7 +523,7 @@ for _u in (np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.no
 
 _FUNCTIONS = {
     np.where: F.where, np.sum: F.sum, np.mean: F.mean, np.max: F.max, np.min: F.min,
-    np.amax: F.max, np.amin: F.min, np.prod: F.prod, np.var: F.var, np.std: F.std,
+    np.amax: F.amax, np.amin: F.amin, np.prod: F.prod, np.var: F.var, np.std: F.std,
     np.reshape: lambda x, shape: F.reshape(x, shape),
     np.transpose: lambda x, axes=None: F.transpose(x) if axes is None else F.permute(x, axes),
     np.swapaxes: F.swapaxes, np.moveaxis: F.moveaxis, np.broadcast_to: F.broadcast_to,

@@ -131,7 +131,10 @@ class Pow(Primitive):
         gx = gp = None
         if needs[0]:
             if isinstance(p, (int, float)):
-                gx = g * (2 * x) if p == 2 else g * (p * x ** (p - 1))
+                if p == 0:   # x**0 is constant: 0, not 0 * x**-1 = nan at x = 0 (as in PyTorch)
+                    gx = g * np.zeros_like(x)
+                else:
+                    gx = g * (2 * x) if p == 2 else g * (p * x ** (p - 1))
             else:
                 gx = g * p * x ** (p - 1)
         if needs[1]:

@@ -1,0 +1,22 @@
+"""Shared fixtures: every test starts from the same random state and the default dtype float32."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Seed NumPy's global generator and chainrule's, and restore grad mode and default dtype after."""
+    np.random.seed(0)
+    cr.manual_seed(0)
+    dtype = cr.get_default_dtype()
+    yield
+    cr.set_default_dtype(dtype)
+    cr.set_grad_enabled(True)
+
+
+@pytest.fixture
+def rng():
+    """A fresh seeded NumPy Generator for test data."""
+    return np.random.default_rng(1234)
