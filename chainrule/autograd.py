@@ -10,6 +10,7 @@ backward pass is itself recorded and can be differentiated again.
 from __future__ import annotations
 
 import functools
+import weakref
 from heapq import heappop, heappush
 
 import numpy as np
@@ -104,7 +105,7 @@ class Node:
     needs no gradient. `grad_fn` of a tensor is its Node; `grad_fn.name` names the op.
     """
     __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "epoch",
-                 "out_vc", "tangent", "buf", "hooks", "retained", "seq", "__weakref__")
+                 "out_vc", "tangent", "buf", "hooks", "seq", "__weakref__")
 
     @property
     def name(self) -> str:
@@ -134,54 +135,67 @@ def bump_version(t):
         t._vc[0] = _epoch
 
 
-def record(prim, inputs, params, arrays, out, requires=None):
-    """Wrap forward result `out` in a Tensor and, when a gradient may flow, a Node for it."""
+def _wrap(prim, inputs, params, arrays, out, needs, edges):
+    """Make the output Tensor and, when `needs` says a gradient may flow, its Node."""
+    if prim.residual:
+        out, res = out
     if type(out) is not np.ndarray:
         out = np.asarray(out)
+    if _anomaly:
+        _check_finite("forward", prim.name, out)
     result = _new(Tensor)
     result.data = out
     result.grad = result._vc = result._tangent = result._hooks = result.name = None
-    if requires is None:
-        requires = _grad_enabled and any(isinstance(t, Tensor) and t.requires_grad for t in inputs)
-    if requires:
+    if needs is None:
+        result.requires_grad = False
+        result.grad_fn = None
+    else:
         global _seq
         node = _new(Node)
-        needs = []
-        edges = []
-        for t in inputs:
-            if isinstance(t, Tensor) and t.requires_grad:
-                needs.append(True)
-                fn = t.grad_fn
-                edges.append(t if fn is None else fn)
-            else:
-                needs.append(False)
-                edges.append(None)
         node.prim = prim
         node.inputs = inputs
         node.arrays = arrays
         node.params = params
         node.needs = needs
         node.edges = edges
-        if prim.saves_ans:
+        if prim.residual:
+            node.ans = res
+            node.out_vc = None
+        elif prim.saves_ans:
             node.ans = out
             result._vc = node.out_vc = [0]
         else:
             node.ans = node.out_vc = None
         node.epoch = _epoch
-        node.tangent = node.buf = node.hooks = node.retained = None
+        node.tangent = node.buf = node.hooks = None
         _seq += 1
         node.seq = _seq
         result.requires_grad = True
         result.grad_fn = node
-    else:
-        result.requires_grad = False
-        result.grad_fn = None
     if _fwd_active:
         _push_tangent(prim, inputs, params, arrays, out, result)
     return result
 
 
+def record(prim, inputs, params, arrays, out):
+    """Wrap a forward result computed elsewhere (e.g. by a `Function`) and record its node."""
+    needs = edges = None
+    if _grad_enabled:
+        flags = tuple([isinstance(t, Tensor) and t.requires_grad for t in inputs])
+        if True in flags:
+            needs = flags
+            edges = tuple([(t.grad_fn or t) if n else None for t, n in zip(inputs, flags)])
+    return _wrap(prim, inputs, params, arrays, out, needs, edges)
+
+
 NO_PARAMS = {}   # shared, never mutated: ops without parameters pass this
+_ONE = (True,)
+
+
+def _constant(v):
+    # NOTE: a NumPy scalar constant acts like a Python number (as in PyTorch), so
+    # x_float32 * np.sqrt(2.0) stays float32 instead of NumPy 2 promoting it to float64.
+    return v.item() if isinstance(v, np.floating) else v
 
 
 def apply(prim, inputs, params=NO_PARAMS):
@@ -189,32 +203,37 @@ def apply(prim, inputs, params=NO_PARAMS):
 
     With no Tensor among the inputs this is just the NumPy forward and returns an array, so the
     same rule code serves arrays (fast backward) and Tensors (recorded, for higher order).
+    One- and two-input calls, nearly every op, take a path that builds no lists.
     """
-    arrays = []
-    tensor = requires = False
+    n = len(inputs)
+    if n == 1:
+        x = inputs[0]
+        if isinstance(x, Tensor):
+            d = x.data
+            out = prim.forward(d, **params) if params else prim.forward(d)
+            if x.requires_grad and _grad_enabled:
+                return _wrap(prim, inputs, params, (d,), out, _ONE, (x.grad_fn or x,))
+            return _wrap(prim, inputs, params, (d,), out, None, None)
+    elif n == 2:
+        a, b = inputs
+        ta = isinstance(a, Tensor)
+        tb = isinstance(b, Tensor)
+        if ta or tb:
+            da = a.data if ta else _constant(a)
+            db = b.data if tb else _constant(b)
+            out = prim.forward(da, db, **params) if params else prim.forward(da, db)
+            na = ta and a.requires_grad
+            nb = tb and b.requires_grad
+            if (na or nb) and _grad_enabled:
+                return _wrap(prim, inputs, params, (da, db), out, (na, nb),
+                             ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None))
+            return _wrap(prim, inputs, params, (da, db), out, None, None)
+    arrays = [t.data if isinstance(t, Tensor) else _constant(t) for t in inputs]
+    out = prim.forward(*arrays, **params)
     for t in inputs:
         if isinstance(t, Tensor):
-            arrays.append(t.data)
-            tensor = True
-            if t.requires_grad:
-                requires = True
-        elif isinstance(t, np.floating):
-            # NOTE: a NumPy scalar constant acts like a Python number (as in PyTorch), so
-            # x_float32 * np.sqrt(2.0) stays float32 instead of NumPy 2 promoting it to float64.
-            arrays.append(t.item())
-        else:
-            arrays.append(t)
-    out = prim.forward(*arrays, **params)
-    if prim.residual:
-        out, res = out
-    if not tensor:
-        return out
-    if _anomaly:
-        _check_finite("forward", prim.name, out)
-    result = record(prim, inputs, params, arrays, out, requires and _grad_enabled)
-    if prim.residual and result.grad_fn is not None:
-        result.grad_fn.ans = res
-    return result
+            return record(prim, inputs, params, arrays, out)
+    return out[0] if prim.residual else out
 
 
 def _push_tangent(prim, inputs, params, arrays, out, result):
@@ -369,8 +388,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             inputs = node.inputs
             if inputs is None:
                 raise RuntimeError(_FREED.format(op=node.prim.name))
-            if node.hooks or node.retained is not None:
-                g = _node_hooks(node, g)
+            if node.hooks:
+                g = _run_hooks(node.hooks, g)
             if cap_node is not None and id(node) in cap_node:
                 i = cap_node[id(node)]
                 captured[i] = g if captured[i] is None else captured[i] + g
@@ -385,7 +404,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 ans = node.ans
                 if retain_graph and prim.residual:
                     ans = ans.copy()   # rules may consume their residual in place
-                grads = prim.vjp(g, ans, node.needs, *node.arrays, **node.params)
+                if node.params:
+                    grads = prim.vjp(g, ans, node.needs, *node.arrays, **node.params)
+                else:
+                    grads = prim.vjp(g, ans, node.needs, *node.arrays)
             if _anomaly:
                 _check_grads(prim.name, grads)
             if not retain_graph:
@@ -416,15 +438,20 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     return captured
 
 
-def _node_hooks(node, g):
-    if node.hooks:
-        g = _run_hooks(node.hooks, g)
-    if node.retained is not None:
-        t = node.retained()
+class RetainGrad:
+    """The hook `Tensor.retain_grad()` puts on a node: stores the gradient on the tensor.
+
+    Holds the tensor weakly (no cycle tensor → node → tensor); runs after the user's hooks.
+    """
+
+    def __init__(self, tensor):
+        self.ref = weakref.ref(tensor)
+
+    def __call__(self, g):
+        t = self.ref()
         if t is not None:
-            gt = g if isinstance(g, Tensor) else Tensor._make(np.array(g), False)
-            t.grad = gt if t.grad is None else t.grad + gt
-    return g
+            g = Tensor._make(np.array(g.data), False) if not g.requires_grad else g
+            t.grad = g if t.grad is None else t.grad + g
 
 
 def _check_grads(name, grads):

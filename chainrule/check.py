@@ -14,7 +14,11 @@ class GradcheckError(AssertionError):
 def _scalar(value, upstream):
     arr = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=np.float64)
     if upstream is not None:
-        return float(np.sum(np.asarray(upstream, dtype=np.float64) * arr))
+        up = np.asarray(upstream, dtype=np.float64)
+        if up.shape != arr.shape:
+            raise ValueError(f"numerical_grad: upstream has shape {up.shape} but f returned shape "
+                             f"{arr.shape}; they must match")
+        return float(np.sum(up * arr))
     if arr.size != 1:
         raise ValueError(f"numerical_grad: f returned shape {arr.shape}; pass upstream= (an array "
                          f"of that shape) for functions that return arrays")
@@ -85,6 +89,9 @@ def gradcheck(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, upstream=None, seed=0)
     tensors = [Tensor._make(a.copy(), bool(d)) for a, d in zip(arrays, diff)]
     with autograd.enable_grad():
         out = f(*tensors)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: f must return a Tensor (computed from its Tensor inputs), got "
+                        f"{type(out).__name__}")
     if upstream is None and out.data.size != 1:
         upstream = np.random.default_rng(seed).standard_normal(out.shape)
     wanted = [t for t, d in zip(tensors, diff) if d]
@@ -107,7 +114,10 @@ def gradcheck(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, upstream=None, seed=0)
 
 
 def gradgradcheck(f, *inputs, eps=1e-6, atol=1e-4, rtol=1e-3, seed=0):
-    """Second order: gradcheck of x ↦ Σ v·∇f(x), with ∇f recorded via create_graph=True."""
+    """Second order: gradcheck of x ↦ Σ v·∇f(x), with ∇f recorded via create_graph=True.
+
+    >>> cr.gradgradcheck(lambda x: (x ** 3).sum(), np.array([0.5, -1.0]))  # True
+    """
     rng = np.random.default_rng(seed + 1)
 
     def first(*xs):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def add_commands(subparsers) -> None:
                     "then upstream × local = downstream for every node), then train the "
                     "64→100→10 digits network end to end.")
     p.add_argument("--no-train", action="store_true", help="only print the backprop examples")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the trainer's)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 30, as `train digits`)")
     p.set_defaults(func=run)
 
 
@@ -68,4 +69,10 @@ def run(args: argparse.Namespace) -> int:
     from . import train
     config = train.TrainConfig.for_dataset("digits", epochs=args.epochs)
     result = train.train(config)
-    return 0 if result.history["test_acc"] and result.history["test_acc"][-1] >= 0.9 else 1
+    acc = result.history["test_acc"][-1] if result.history["test_acc"] else float("nan")
+    # a full default run that misses the README's number means something is broken; a short
+    # run the user asked for (--epochs 2) is allowed to score lower
+    if args.epochs is None and not acc >= 0.97:
+        print(f"demo: held-out accuracy {acc:.4f} is below the expected 0.97", file=sys.stderr)
+        return 1
+    return 0

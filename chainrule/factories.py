@@ -21,7 +21,10 @@ def manual_seed(seed: int):
 
 
 def default_generator() -> np.random.Generator:
-    """The generator behind cr.rand/randn and the nn/data helpers."""
+    """The NumPy Generator behind cr.rand/randn and the nn/data helpers (reseeded by manual_seed).
+
+    >>> cr.default_generator().random()  # a float in [0, 1)
+    """
     return _rng
 
 
@@ -50,20 +53,36 @@ def tensor(data, dtype=None, requires_grad=False, name=None) -> Tensor:
     >>> cr.tensor([[1.0, 2.0]], requires_grad=True).shape
     (1, 2)
     """
-    t = _new(as_array(data, dtype), requires_grad)
+    arr = as_array(data, dtype)
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data (dtype "
+                        f"{arr.dtype}); expected numbers, nested lists of numbers or an array")
+    t = _new(arr, requires_grad)
     t.name = name
     return t
 
 
 def zeros(*size, dtype=None, requires_grad=False):
+    """A tensor of zeros; size as ints or one tuple.
+
+    >>> cr.zeros(2, 3).shape  # (2, 3)
+    """
     return _new(np.zeros(_shape(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
+    """A tensor of ones; size as ints or one tuple.
+
+    >>> cr.ones((2,), dtype=cr.float64)  # tensor([1., 1.], dtype=float64)
+    """
     return _new(np.ones(_shape(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
+    """A tensor filled with `fill_value` (ints give int64, bools bool, floats the default dtype).
+
+    >>> cr.full((2,), 7.0)  # tensor([7., 7.])
+    """
     if dtype is None and isinstance(fill_value, (bool, int)) and not isinstance(fill_value, float):
         dtype = np.bool_ if isinstance(fill_value, bool) else np.int64
     return _new(np.full(tuple(size) if not isinstance(size, int) else (size,), fill_value,
@@ -71,23 +90,43 @@ def full(size, fill_value, dtype=None, requires_grad=False):
 
 
 def empty(*size, dtype=None, requires_grad=False):
+    """An uninitialised tensor (values are whatever memory held).
+
+    >>> cr.empty(2, 3).shape  # (2, 3)
+    """
     return _new(np.empty(_shape(size), dtype=_dtype(dtype)), requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
+    """Zeros with the shape (and dtype, unless given) of t.
+
+    >>> cr.zeros_like(cr.ones(2, 3)).shape  # (2, 3)
+    """
     return _new(np.zeros(np.shape(t), dtype=dtype or np.asarray(t).dtype), requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
+    """Ones with the shape (and dtype, unless given) of t.
+
+    >>> cr.ones_like(cr.zeros(2))  # tensor([1., 1.])
+    """
     return _new(np.ones(np.shape(t), dtype=dtype or np.asarray(t).dtype), requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False):
+    """A tensor of t's shape (and dtype, unless given) filled with `fill_value`.
+
+    >>> cr.full_like(cr.zeros(2), 3)  # tensor([3., 3.])
+    """
     return _new(np.full(np.shape(t), fill_value, dtype=dtype or np.asarray(t).dtype), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False):
-    """Like PyTorch: integer arguments give int64, any float gives the default float dtype."""
+    """Values start, start+step, ... below end. As in PyTorch, integer arguments give int64 and
+    any float gives the default float dtype.
+
+    >>> cr.arange(3)  # tensor([0, 1, 2])
+    """
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -97,35 +136,64 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
+    """`steps` evenly spaced values from start to end inclusive.
+
+    >>> cr.linspace(0, 1, 3)  # tensor([0., 0.5, 1.])
+    """
     return _new(np.linspace(start, end, steps, dtype=_dtype(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False):
+    """Identity matrix n×n (or n×m).
+
+    >>> cr.eye(2)  # tensor([[1., 0.], [0., 1.]])
+    """
     return _new(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad=False):
-    """Uniform [0, 1) samples from the seeded generator."""
+    """Uniform [0, 1) samples from the seeded generator.
+
+    >>> cr.rand(2, 3).shape  # (2, 3)
+    """
     return _new(_rng.random(_shape(size)).astype(_dtype(dtype)), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False):
-    """Standard normal samples from the seeded generator."""
+    """Standard normal samples from the seeded generator.
+
+    >>> cr.manual_seed(0); cr.randn(3).shape  # (3,)
+    """
     return _new(_rng.standard_normal(_shape(size)).astype(_dtype(dtype)), requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=np.int64):
-    """Integers in [low, high) (PyTorch: randint(low, high, size))."""
-    if high is None:
+    """Integers in [low, high), PyTorch's spelling: randint(low, high, size) or randint(high, size).
+
+    >>> cr.randint(0, 10, (2, 3)).shape
+    (2, 3)
+    """
+    if isinstance(high, (tuple, list)):   # randint(high, size) as in PyTorch
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     return _new(_rng.integers(low, high, size=tuple(size) if not isinstance(size, int) else (size,),
                               dtype=np.dtype(dtype)), False)
 
 
 def randperm(n):
+    """A random permutation of 0..n-1 (int64).
+
+    >>> sorted(cr.randperm(4).tolist())  # [0, 1, 2, 3]
+    """
     return _new(_rng.permutation(n).astype(np.int64), False)
 
 
 def from_numpy(arr):
-    """Wrap an existing array without copying or changing its dtype."""
+    """Wrap an existing array without copying or changing its dtype.
+
+    >>> a = np.ones(2); cr.from_numpy(a).data is a  # True
+    """
     return Tensor._make(np.asarray(arr), False)

@@ -231,7 +231,9 @@ class Tensor:
     def retain_grad(self):
         """Keep `.grad` on this non-leaf tensor after backward."""
         if self.grad_fn is not None:
-            self.grad_fn.retained = weakref.ref(self)
+            node = self.grad_fn
+            if not any(isinstance(h, autograd.RetainGrad) for h in node.hooks or ()):
+                node.hooks = (node.hooks or []) + [autograd.RetainGrad(self)]
         elif not self.requires_grad:
             raise RuntimeError("retain_grad: tensor does not require grad")
         return self
@@ -243,7 +245,10 @@ class Tensor:
                                "require grad")
         if self.grad_fn is not None:
             node = self.grad_fn
-            node.hooks = (node.hooks or []) + [fn]
+            hooks = node.hooks or []
+            # user hooks run before the retain_grad hook, so .grad sees their result (as in PyTorch)
+            retain = [h for h in hooks if isinstance(h, autograd.RetainGrad)]
+            node.hooks = [h for h in hooks if h not in retain] + [fn] + retain
             return _Handle(node, "hooks", fn)
         self._hooks = (self._hooks or []) + [fn]
         return _Handle(self, "_hooks", fn)

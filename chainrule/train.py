@@ -473,8 +473,8 @@ def add_commands(subparsers) -> None:
                    help="built-in dataset (not needed with --resume)")
     p.add_argument("--epochs", type=int, help="default: digits 30, spirals 150, moons/circles "
                                                "60, blobs 30")
-    p.add_argument("--lr", type=float, help="default: 0.005 (digits) / 0.01 with adam, 10× "
-                                            "that with sgd")
+    p.add_argument("--lr", type=float, help="learning rate; default with adam 0.005 (digits) or "
+                                            "0.01 (2-D sets), with sgd 10× that")
     p.add_argument("--batch-size", type=int, help="default: 64 (digits), 32 (2-D sets)")
     p.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes (default 100)")
     p.add_argument("--activation", choices=ACTIVATIONS, help="default relu")
@@ -484,12 +484,16 @@ def add_commands(subparsers) -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam; sgd uses momentum 0.9")
     p.add_argument("--seed", type=int, help="seeds the split, init and shuffling (default 0)")
     p.add_argument("--out", help="output folder (default runs/<dataset>)")
-    p.add_argument("--resume", metavar="CHECKPOINT", help="continue a run up to --epochs")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue that run (same config, split and shuffling) up to --epochs "
+                        "epochs in total")
     p.add_argument("--no-progress", action="store_true", help="plain lines, no progress bar")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
     p.set_defaults(func=_cmd_train)
-    e = subparsers.add_parser("eval", help="evaluate a checkpoint written by `train`")
-    e.add_argument("checkpoint")
+    e = subparsers.add_parser("eval", help="evaluate a checkpoint written by `train`",
+                              description="Reload a checkpoint written by `train`, rebuild its "
+                                          "data split and print train and held-out accuracy.")
+    e.add_argument("checkpoint", help="e.g. runs/digits/checkpoint.safetensors")
     e.set_defaults(func=_cmd_eval)
 
 

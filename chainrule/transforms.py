@@ -53,7 +53,10 @@ def _flatten_into(tree, leaves):
 
 
 def tree_unflatten(spec: Any, leaves: Sequence) -> Any:
-    """Inverse of tree_flatten: put `leaves` back into the structure `spec`."""
+    """Inverse of tree_flatten: put `leaves` back into the structure `spec`.
+
+    >>> tree_unflatten(tree_flatten((1, [2, 3]))[1], [4, 5, 6])  # (4, [5, 6])
+    """
     it = iter(leaves)
     return _unflatten_from(spec, it)
 
@@ -456,6 +459,9 @@ def hvp(f: Callable, x: Any, v: Any) -> Tensor:
 
     >>> cr.hvp(lambda x: (x ** 3).sum(), np.array([1.0, 2.0]), np.array([1.0, 0.0]))  # [6., 0.]
     """
+    if not isinstance(x, (tuple, list, dict)) and np.shape(v) != np.shape(x):
+        raise ValueError(f"hvp: v has shape {np.shape(v)} but x has shape {np.shape(x)}; they "
+                         f"must match")
     return jvp(grad(f), (x,), (v,))[1]
 
 
@@ -586,12 +592,18 @@ def jacobian(f: Callable, argnums: ArgNums = 0, mode: str = "auto") -> Callable:
 
 
 def jacrev(f: Callable, argnums: ArgNums = 0) -> Callable:
-    """Jacobian by reverse mode: one backward pass per output element. See `jacobian`."""
+    """Jacobian by reverse mode: one backward pass per output element. See `jacobian`.
+
+    >>> cr.jacrev(cr.sin)(np.zeros(2))  # [[1., 0.], [0., 1.]]
+    """
     return jacobian(f, argnums, mode="rev")
 
 
 def jacfwd(f: Callable, argnums: ArgNums = 0) -> Callable:
-    """Jacobian by forward mode: one tangent pass per input element. See `jacobian`."""
+    """Jacobian by forward mode: one tangent pass per input element. See `jacobian`.
+
+    >>> cr.jacfwd(cr.sin)(np.zeros(2))  # [[1., 0.], [0., 1.]]
+    """
     return jacobian(f, argnums, mode="fwd")
 
 

@@ -1,6 +1,7 @@
 """Activation functions as modules (stateless; each calls cr.nn.functional)."""
 from __future__ import annotations
 
+from .. import functions as _f
 from . import functional as F
 from .module import Module
 
@@ -25,7 +26,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.relu(input)
+        return _f.relu(input)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .. import functions as _f
+from ..ops import nn as _nnops
 from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from . import init
@@ -50,7 +51,10 @@ class Linear(Module):
         if not s or s[-1] != self.in_features:
             raise ValueError(f"Linear: expected input with last dimension in_features="
                              f"{self.in_features}, got input shape {tuple(s)}")
-        return F.linear(input, self.weight, self.bias)
+        # straight to the fused primitive: the shapes of weight and bias were fixed at
+        # construction, and reading _parameters skips Module.__getattr__ (a layer call is hot)
+        ps = self._parameters
+        return _nnops.Linear(input, ps["weight"], ps["bias"])
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -1,6 +1,8 @@
 """Loss functions (PyTorch's names and signatures), with one-line errors for bad targets and NaN inputs."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import functions as _f
@@ -40,14 +42,23 @@ def _same_shape(fn, input, target):
         raise ValueError(f"{fn}: target shape {ts} does not match input shape {xs}")
 
 
+# class targets viewed as unsigned: negative labels become huge, so one max() checks 0 <= t < C
+_UNSIGNED = {np.dtype(k): np.dtype(k.replace("i", "u")) for k in ("i1", "i2", "i4", "i8")}
+
+
 def _class_targets(fn, input, target, ignore_index=None):
-    """Validate integer class targets for (N, C, ...) / (C,) input; returns (int64 array, C)."""
+    """Validate integer class targets for (N, C, ...) / (C,) input.
+
+    Returns (int64 array, C, whether any target equals ignore_index). The common case (all
+    labels in range) costs one max() over the targets.
+    """
     x = _arr(input)
     t = _arr(target)
     if x.ndim == 0:
         raise ValueError(f"{fn}: input must have a class dimension, got a scalar")
-    if t.dtype.kind not in "iu":
-        if t.dtype.kind == "f" and t.size and np.all(np.mod(t, 1) == 0) and t.shape != x.shape:
+    kind = t.dtype.kind
+    if kind not in "iu":
+        if kind == "f" and t.size and np.all(np.mod(t, 1) == 0) and t.shape != x.shape:
             hint = " (they look like class indices: pass them as integers, e.g. target.long())"
         else:
             hint = ""
@@ -57,12 +68,24 @@ def _class_targets(fn, input, target, ignore_index=None):
     if t.shape != want:
         raise ValueError(f"{fn}: target shape {t.shape} does not match input shape {x.shape}: "
                          f"expected target shape {want}")
-    live = t if ignore_index is None else t[t != ignore_index]
-    if live.size and (live.min() < 0 or live.max() >= c):
-        bad = live[(live < 0) | (live >= c)]
-        raise IndexError(f"{fn}: target label {int(bad.reshape(-1)[0])} is out of range for "
-                         f"{c} classes (labels must be in 0..{c - 1})")
-    return t.astype(np.int64, copy=False), c
+    ignored = False
+    if t.size:
+        unsigned = _UNSIGNED.get(t.dtype)
+        if unsigned is not None:
+            top = t.view(unsigned).max()
+        else:   # unsigned already, or a non-native byte order
+            top = t.max() if kind == "u" or t.min() >= 0 else c
+        if top >= c:   # a label out of range, or one equal to a negative ignore_index
+            valid = None if ignore_index is None else t != ignore_index
+            live = t if valid is None else t[valid]
+            ignored = valid is not None and live.size < t.size
+            if live.size and (live.min() < 0 or live.max() >= c):
+                bad = live[(live < 0) | (live >= c)]
+                raise IndexError(f"{fn}: target label {int(bad.reshape(-1)[0])} is out of range "
+                                 f"for {c} classes (labels must be in 0..{c - 1})")
+        elif ignore_index is not None and 0 <= ignore_index < c:
+            ignored = bool((t == ignore_index).any())
+    return t.astype(np.int64, copy=False), c, ignored
 
 
 def _rows(input, t):
@@ -114,19 +137,26 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     """
     fn = "cross_entropy"
     _check_reduction(fn, reduction)
-    _check_nan(fn, input)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
     x, t = _arr(input), _arr(target)
     if t.dtype.kind == "f" and t.shape == x.shape:
-        return _soft_cross_entropy(input, t, weight, reduction, label_smoothing)
-    t, c = _class_targets(fn, input, target, ignore_index)
-    if x.ndim == 2 and weight is None and not label_smoothing and not (t == ignore_index).any():
-        return _nnops.CrossEntropy(input, t, reduction=reduction)
-    rows, tr = _rows(input, t)
-    loss, w_row = _nll_rows(_f.log_softmax(rows, axis=-1), tr, c, weight, ignore_index,
-                            label_smoothing)
-    return _finish(loss, w_row, reduction, t.shape)
+        out = _soft_cross_entropy(input, t, weight, reduction, label_smoothing)
+    else:
+        t, c, ignored = _class_targets(fn, input, target, ignore_index)
+        if x.ndim == 2 and weight is None and not label_smoothing and not ignored:
+            out = _nnops.CrossEntropy(input, t, reduction=reduction)
+        else:
+            rows, tr = _rows(input, t)
+            loss, w_row = _nll_rows(_f.log_softmax(rows, axis=-1), tr, c, weight, ignore_index,
+                                    label_smoothing)
+            out = _finish(loss, w_row, reduction, t.shape)
+    # A NaN anywhere in a row of logits makes that row's softmax, and so the loss, NaN: the
+    # (small) result is checked, and the input searched only when it is NaN.
+    o = _arr(out)
+    if math.isnan(o) if o.ndim == 0 else np.isnan(o).any():
+        _check_nan(fn, input)
+    return out
 
 
 def _soft_cross_entropy(input, t, weight, reduction, label_smoothing):
@@ -154,7 +184,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     fn = "nll_loss"
     _check_reduction(fn, reduction)
     _check_nan(fn, input)
-    t, c = _class_targets(fn, input, target, ignore_index)
+    t, c, _ = _class_targets(fn, input, target, ignore_index)
     rows, tr = _rows(input, t)
     loss, w_row = _nll_rows(rows, tr, c, weight, ignore_index, 0.0)
     return _finish(loss, w_row, reduction, t.shape)
@@ -175,7 +205,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     if p not in (1, 2):
         raise ValueError(f"{fn}: p must be 1 or 2, got {p}")
     _check_nan(fn, input)
-    t, c = _class_targets(fn, input, target)
+    t, c, _ = _class_targets(fn, input, target)
     x = _arr(input)
     if x.ndim > 2:
         raise ValueError(f"{fn}: expected input of shape (N, C) or (C,), got {x.shape}")

@@ -32,20 +32,21 @@ class Adagrad(Optimizer):
                     "sum": _state_tensor(np.full_like(p.data, group["initial_accumulator_value"])),
                 }
 
-    def _update(self, group, p, g, state, scratch):
-        d = self._direction(group, p, g, scratch)
+    def _update(self, group, p, g, state):
         if not state:
             state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
             state["sum"] = _state_tensor(np.full_like(p, group["initial_accumulator_value"]))
         state["step"].data += 1
         t = float(state["step"].data)
         clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
-        acc = state["sum"].data
-        s = self._work(scratch, "s", p)
-        np.multiply(d, d, out=s)
-        acc += s
-        np.sqrt(acc, out=s)
-        s += group["eps"]
-        np.divide(d, s, out=s)
-        s *= clr
-        p -= s
+        eps = group["eps"]
+        for pc, d, acc, s in self._chunks(p, g, state["sum"].data,
+                                          weight_decay=group["weight_decay"],
+                                          maximize=group["maximize"]):
+            np.multiply(d, d, out=s)
+            acc += s
+            np.sqrt(acc, out=s)
+            s += eps
+            np.divide(d, s, out=s)
+            s *= clr
+            pc -= s

@@ -32,43 +32,44 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize))
 
-    def _update(self, group, p, g, state, scratch):
+    def _update(self, group, p, g, state):
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
-        if self.decoupled:
-            # AdamW: decay the weights directly, then run Adam on the raw gradient
-            if group["weight_decay"]:
-                p *= 1 - lr * group["weight_decay"]
-            d = self._direction({"maximize": group["maximize"]}, p, g, scratch)
-        else:
-            d = self._direction(group, p, g, scratch)
+        wd, amsgrad = group["weight_decay"], group["amsgrad"]
         if not state:
             state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
             state["exp_avg"] = _state_tensor(np.zeros_like(p))
             state["exp_avg_sq"] = _state_tensor(np.zeros_like(p))
-            if group["amsgrad"]:
+            if amsgrad:
                 state["max_exp_avg_sq"] = _state_tensor(np.zeros_like(p))
         state["step"].data += 1
         t = float(state["step"].data)
-        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
-        s = self._work(scratch, "s", p)
-        np.multiply(d, 1 - b1, out=s)
-        m *= b1
-        m += s
-        np.multiply(d, d, out=s)
-        s *= 1 - b2
-        v *= b2
-        v += s
-        if group["amsgrad"]:
-            vmax = state["max_exp_avg_sq"].data
-            np.maximum(vmax, v, out=vmax)
-            v = vmax
         step_size = lr / (1 - b1 ** t)
-        np.sqrt(v, out=s)
-        s /= math.sqrt(1 - b2 ** t)
-        s += eps
-        np.divide(m, s, out=s)
-        s *= step_size
-        p -= s
+        root_c2 = math.sqrt(1 - b2 ** t)
+        # AdamW decays the weights directly and runs Adam on the raw gradient
+        decay = 1 - lr * wd if self.decoupled and wd else None
+        arrays = [state["exp_avg"].data, state["exp_avg_sq"].data]
+        if amsgrad:
+            arrays.append(state["max_exp_avg_sq"].data)
+        for pc, d, m, v, *vmax, s in self._chunks(p, g, *arrays, maximize=group["maximize"],
+                                                  weight_decay=0.0 if self.decoupled else wd):
+            if decay is not None:
+                pc *= decay
+            np.multiply(d, 1 - b1, out=s)
+            m *= b1
+            m += s
+            np.multiply(d, d, out=s)
+            s *= 1 - b2
+            v *= b2
+            v += s
+            if vmax:
+                np.maximum(vmax[0], v, out=vmax[0])
+                v = vmax[0]
+            np.sqrt(v, out=s)
+            s /= root_c2
+            s += eps
+            np.divide(m, s, out=s)
+            s *= step_size
+            pc -= s
 
 
 class AdamW(Adam):

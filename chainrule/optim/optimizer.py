@@ -19,12 +19,15 @@ class _Required:
 required = _Required()
 
 
+BLOCK = 1 << 16   # elements per chunk of an update: 256 KB of float32 scratch, cache-sized
+
+
 def _state_tensor(arr):
     return Tensor._make(arr, False)
 
 
 class Optimizer:
-    """Base of all optimizers. Subclasses implement `_update(group, p, grad, state, scratch)`.
+    """Base of all optimizers. Subclasses implement `_update(group, p, grad, state)` on arrays.
 
     params: an iterable of Tensors, or of dicts {"params": [...], <hyper-parameter>: value} to
     give groups their own settings (e.g. no weight decay on biases).
@@ -37,9 +40,8 @@ class Optimizer:
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)   # parameter -> its state, as in PyTorch
         self.param_groups: list[dict] = []
-        # per-parameter work arrays reused every step, so steps allocate no weight-sized
-        # temporaries; not part of the state (state_dict matches PyTorch's)
-        self._scratch: dict = {}
+        # two scratch rows per dtype shared by all parameters (see _chunks); not part of the state
+        self._blocks: dict = {}
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or dicts, "
                             f"got a single Tensor (wrap it in a list)")
@@ -110,47 +112,66 @@ class Optimizer:
         if closure is not None:
             with autograd.enable_grad():
                 loss = closure()
-        with autograd.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    g = p.grad.data
-                    if g.shape != p.data.shape:
-                        raise ValueError(f"{type(self).__name__}.step: gradient shape {g.shape} "
-                                         f"does not match parameter shape {p.data.shape}")
-                    state = self.state[p]
-                    scratch = self._scratch.setdefault(p, {})
-                    self._update(group, p.data, g, state, scratch)
-                    p._bump()
+        # updates work on the arrays (p.data, p.grad.data), so no graph is recorded here
+        state = self.state
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                g, d = grad.data, p.data
+                if g.shape != d.shape:
+                    raise ValueError(f"{type(self).__name__}.step: gradient shape {g.shape} "
+                                     f"does not match parameter shape {d.shape}")
+                self._update(group, d, g, state[p])
+                autograd.bump_version(p)
         return loss
 
-    def _update(self, group, p, g, state, scratch):
+    def _update(self, group: dict, p: np.ndarray, g: np.ndarray, state: dict) -> None:
+        """Update the array p in place from its gradient g; state: this parameter's state dict."""
         raise NotImplementedError
 
-    @staticmethod
-    def _work(scratch, key, like):
-        """A reusable array shaped like `like` (allocated once per parameter)."""
-        buf = scratch.get(key)
-        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
-            buf = scratch[key] = np.empty_like(like)
-        return buf
+    def _chunks(self, p, g, *arrays, weight_decay: float = 0.0, maximize: bool = False):
+        """Yield (p, d, *arrays, s) chunk by chunk: matching views of ≤ BLOCK elements.
 
-    def _direction(self, group, p, g, scratch, key="d"):
-        """The gradient after `maximize` and L2 `weight_decay` (g + wd·p), without temporaries."""
-        wd, maximize = group.get("weight_decay", 0), group.get("maximize", False)
-        if not wd and not maximize:
-            return g
-        d = self._work(scratch, key, p)
-        if wd:
-            np.multiply(p, wd, out=d)
-            if maximize:
-                d -= g
+        d is the update direction g (negated when maximize, plus weight_decay·p), s a scratch
+        array shaped like the chunk. Both scratch arrays are views of two rows shared by all
+        parameters, so a step allocates nothing weight-sized beyond the optimizer's state.
+        Chunks are slices along the first axis, which are views for any strides.
+        """
+        n = p.size
+        rows = p.shape[0] if p.ndim else 1
+        per_row = n // rows if rows else 0
+        step = max(1, BLOCK // per_row) if per_row else rows or 1
+        block = self._block(p.dtype, min(n, step * per_row) if p.ndim else 1)
+        for i in range(0, max(rows, 1), step):
+            if p.ndim:
+                sl = slice(i, i + step)
+                pc, gc, cs = p[sl], g[sl], [a[sl] for a in arrays]
             else:
-                d += g
-        else:
-            np.negative(g, out=d)
-        return d
+                pc, gc, cs = p, g, list(arrays)
+            m = pc.size
+            s = block[0, :m].reshape(pc.shape)
+            if weight_decay or maximize:
+                d = block[1, :m].reshape(pc.shape)
+                if weight_decay:
+                    np.multiply(pc, weight_decay, out=d)
+                    if maximize:
+                        d -= gc
+                    else:
+                        d += gc
+                else:
+                    np.negative(gc, out=d)
+            else:
+                d = gc
+            yield (pc, d, *cs, s)
+
+    def _block(self, dtype, n: int) -> np.ndarray:
+        """Two scratch rows of at least n elements of dtype, grown on demand and kept."""
+        blk = self._blocks.get(dtype)
+        if blk is None or blk.shape[1] < n:
+            blk = self._blocks[dtype] = np.empty((2, n), dtype)
+        return blk
 
     # ---------------------------------------------------------------- state dict
     def state_dict(self) -> dict:

@@ -25,40 +25,44 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 
-    def _update(self, group, p, g, state, scratch):
+    def _update(self, group, p, g, state):
         lr, alpha, eps, mu = group["lr"], group["alpha"], group["eps"], group["momentum"]
-        d = self._direction(group, p, g, scratch)
+        centered = group["centered"]
         if not state:
             state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
             state["square_avg"] = _state_tensor(np.zeros_like(p))
             if mu > 0:
                 state["momentum_buffer"] = _state_tensor(np.zeros_like(p))
-            if group["centered"]:
+            if centered:
                 state["grad_avg"] = _state_tensor(np.zeros_like(p))
         state["step"].data += 1
-        v = state["square_avg"].data
-        s = self._work(scratch, "s", p)
-        np.multiply(d, d, out=s)
-        s *= 1 - alpha
-        v *= alpha
-        v += s
-        if group["centered"]:
-            ga = state["grad_avg"].data
-            np.multiply(d, 1 - alpha, out=s)
-            ga *= alpha
-            ga += s
-            np.multiply(ga, ga, out=s)
-            np.subtract(v, s, out=s)
-            np.sqrt(s, out=s)
-        else:
-            np.sqrt(v, out=s)
-        s += eps
-        np.divide(d, s, out=s)      # s = g / a
-        if mu > 0:
-            b = state["momentum_buffer"].data
-            b *= mu
-            b += s
-            np.multiply(b, lr, out=s)
-        else:
-            s *= lr
-        p -= s
+        arrays = [state["square_avg"].data,
+                  state["momentum_buffer"].data if mu > 0 else None,
+                  state["grad_avg"].data if centered else None]
+        arrays = [a for a in arrays if a is not None]
+        for pc, d, v, *rest, s in self._chunks(p, g, *arrays, weight_decay=group["weight_decay"],
+                                               maximize=group["maximize"]):
+            b = rest.pop(0) if mu > 0 else None
+            np.multiply(d, d, out=s)
+            s *= 1 - alpha
+            v *= alpha
+            v += s
+            if centered:
+                ga = rest[0]
+                np.multiply(d, 1 - alpha, out=s)
+                ga *= alpha
+                ga += s
+                np.multiply(ga, ga, out=s)
+                np.subtract(v, s, out=s)
+                np.sqrt(s, out=s)
+            else:
+                np.sqrt(v, out=s)
+            s += eps
+            np.divide(d, s, out=s)      # s = g / a
+            if b is not None:
+                b *= mu
+                b += s
+                np.multiply(b, lr, out=s)
+            else:
+                s *= lr
+            pc -= s

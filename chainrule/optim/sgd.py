@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _state_tensor, required
+from .optimizer import BLOCK, Optimizer, _state_tensor, required
 
 
 class SGD(Optimizer):
@@ -29,29 +29,37 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
 
-    def _update(self, group, p, g, state, scratch):
+    def _update(self, group, p, g, state):
         lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
-        d = self._direction(group, p, g, scratch)
-        s = self._work(scratch, "s", p)
-        if mu:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = _state_tensor(np.array(d, copy=True))
+        wd, maximize = group["weight_decay"], group["maximize"]
+        if not (mu or wd or maximize) and p.size <= BLOCK:
+            p -= lr * g        # plain SGD on a small parameter: the temporary is cache-sized
+            return
+        if not mu:
+            for pc, d, s in self._chunks(p, g, weight_decay=wd, maximize=maximize):
+                np.multiply(d, lr, out=s)
+                pc -= s
+            return
+        buf = state.get("momentum_buffer")
+        first = buf is None
+        if first:   # b₁ = g (no dampening on the first step), filled chunk by chunk below
+            buf = state["momentum_buffer"] = _state_tensor(np.empty_like(p))
+        nesterov = group["nesterov"]
+        for pc, d, b, s in self._chunks(p, g, buf.data, weight_decay=wd, maximize=maximize):
+            if first:
+                b[...] = d
             else:
-                b = buf.data
                 b *= mu
                 if damp:
                     np.multiply(d, 1 - damp, out=s)
                     b += s
                 else:
                     b += d
-            if group["nesterov"]:
+            if nesterov:
                 # p − lr·(d + μ·b), as two subtractions through the scratch array
                 np.multiply(d, lr, out=s)
-                p -= s
-                np.multiply(buf.data, lr * mu, out=s)
-                p -= s
-                return
-            d = buf.data
-        np.multiply(d, lr, out=s)
-        p -= s
+                pc -= s
+                np.multiply(b, lr * mu, out=s)
+            else:
+                np.multiply(b, lr, out=s)
+            pc -= s

@@ -17,6 +17,8 @@ VALUE_COLOR = "#1b5e20"   # forward values: green, as on the lecture's slides
 GRAD_COLOR = "#c62828"    # gradients: red, below the value
 BAD_FILL = "#ff8a80"      # NaN / inf
 SHOWS = ("values+grads", "values", "grads", "none")
+UNTRACED_NOTE = ("collapse='modules' found no module calls: run the forward pass inside "
+                 "`with cr.viz.trace_modules(model):`")
 FREED_NOTE = ("intermediate values were freed by backward(); draw before backward() "
               "or call backward(retain_graph=True) to see them")
 
@@ -216,8 +218,13 @@ def to_dot(output: Tensor, params=None, show: str = "values+grads", rankdir: str
                  f'fillcolor="{BAD_FILL if out_bad else "#e8f5e9"}"];')
     src_out = g.root if g.root is not None else (output if id(output) in vid else None)
     if src_out is not None:   # the output itself may be a leaf: then d out / d out = 1 on its edge
-        label = _edge_label(output.data, g.grad(src_out), show)
-        lines.append(f"  {vid[id(src_out)]} -> out" + (f" [label={label}]" if label else "") + ";")
+        out_grad = g.grad(src_out)
+        label = _edge_label(output.data, out_grad, show)
+        attrs = [f"label={label}"] if label else []
+        if fmt.nonfinite(output.data) or fmt.nonfinite(out_grad):
+            attrs.append('color="red", penwidth=2')
+        lines.append(f"  {vid[id(src_out)]} -> out" + (f" [{', '.join(attrs)}]" if attrs else "")
+                     + ";")
     # notes: what was cut, what was freed
     if keep is not None:
         hidden_ops = sum(1 for n in g.nodes if id(n) not in keep)
@@ -233,6 +240,10 @@ def to_dot(output: Tensor, params=None, show: str = "values+grads", rankdir: str
             lines.append(f'  cut [label={_q(text)}, shape=note, style=dashed];')
             for dst in sorted(cut_into):
                 lines.append(f"  cut -> {dst} [style=dashed];")
+    if collapse == "modules" and not groups and g.nodes:
+        # without trace_modules nothing knows which module made which node: say so, not silently
+        warnings.warn(f"viz: {UNTRACED_NOTE}", stacklevel=2)
+        lines.append(f'  untraced [label={_q(UNTRACED_NOTE)}, shape=note, fontcolor="#b71c1c"];')
     if g.freed:
         lines.append(f'  freed [label={_q(FREED_NOTE)}, shape=note, fontcolor="#b71c1c"];')
     elif g.root is not None and not g.has_grads and show in ("values+grads", "grads"):
@@ -279,4 +290,6 @@ def draw(output: Tensor, params=None, show: str = "values+grads", rankdir: str =
         src = to_dot(output, params, show, rankdir, collapse, max_nodes, depth, show_saved)
     if "freed [label" in src:
         warnings.warn(f"draw: {FREED_NOTE}", stacklevel=2)
+    if "untraced [label" in src:
+        warnings.warn(f"draw: {UNTRACED_NOTE}", stacklevel=2)
     return _drawing_class()(src)
