@@ -190,6 +190,9 @@ def record(prim, inputs, params, arrays, out):
 
 NO_PARAMS = {}   # shared, never mutated: ops without parameters pass this
 _ONE = (True,)
+# needs tuples for two inputs, shared rather than built per op (fewer objects for the GC to track)
+_NEEDS2 = {False: {False: (False, False), True: (False, True)},
+           True: {False: (True, False), True: (True, True)}}
 
 
 def _constant(v):
@@ -225,7 +228,7 @@ def apply(prim, inputs, params=NO_PARAMS):
             na = ta and a.requires_grad
             nb = tb and b.requires_grad
             if (na or nb) and _grad_enabled:
-                return _wrap(prim, inputs, params, (da, db), out, (na, nb),
+                return _wrap(prim, inputs, params, (da, db), out, _NEEDS2[na][nb],
                              ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None))
             return _wrap(prim, inputs, params, (da, db), out, None, None)
     arrays = [t.data if isinstance(t, Tensor) else _constant(t) for t in inputs]
@@ -626,7 +629,7 @@ def _root_grads(outputs, grad_outputs, create_graph):
                 raise RuntimeError(
                     f"backward: output has shape {out.shape}; grad can be implicitly created only "
                     f"for scalar outputs — pass gradient= (an array of shape {out.shape})")
-            g = np.ones_like(out.data)
+            g = np.ones(out.data.shape, out.data.dtype)
         elif isinstance(g, Tensor):
             g = g if create_graph else g.data
         else:
