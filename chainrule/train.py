@@ -471,11 +471,13 @@ def add_commands(subparsers) -> None:
                                           "checkpoint.")
     p.add_argument("dataset", nargs="?", choices=list(_data.DATASETS),
                    help="built-in dataset (not needed with --resume)")
-    p.add_argument("--epochs", type=int, help="default: digits 30, spirals 150, moons/circles "
-                                               "60, blobs 30")
-    p.add_argument("--lr", type=float, help="learning rate; default with adam 0.005 (digits) or "
-                                            "0.01 (2-D sets), with sgd 10× that")
-    p.add_argument("--batch-size", type=int, help="default: 64 (digits), 32 (2-D sets)")
+    def per_dataset(key):   # the help quotes DEFAULTS itself, so it cannot drift from them
+        return ", ".join(f"{name} {d[key]}" for name, d in DEFAULTS.items())
+
+    p.add_argument("--epochs", type=int, help=f"default: {per_dataset('epochs')}")
+    p.add_argument("--lr", type=float, help=f"learning rate; default with adam: "
+                                            f"{per_dataset('lr')}; with sgd 10× that")
+    p.add_argument("--batch-size", type=int, help=f"default: {per_dataset('batch_size')}")
     p.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes (default 100)")
     p.add_argument("--activation", choices=ACTIVATIONS, help="default relu")
     p.add_argument("--loss", choices=LOSSES,

@@ -1,8 +1,8 @@
 """Train the lecture's 2-layer network on the UCI 8×8 digits and check it on a held-out 20%.
 
-    python examples/train_digits.py            # needs scikit-learn (ships the data), matplotlib for the plot
+    python examples/train_digits.py            # needs scikit-learn, which ships the data
 
-The same run from the command line:  python -m chainrule train digits
+The same run from the command line, with a progress bar and plots:  python -m chainrule train digits
 """
 import os
 

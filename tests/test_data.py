@@ -189,3 +189,12 @@ def test_tensordataset_is_batched_without_a_per_sample_loop():
         got = np.concatenate([y.data for _, y in data.DataLoader(d, batch_size=16, shuffle=True,
                                                                  seed=0)])
         assert sorted(got) == sorted(np.asarray(getattr(d, "indices", np.arange(100))))
+
+
+def test_digits_without_scikit_learn_says_what_to_install(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"scikit-learn.*pip install 'chainrule\[data\]'"):
+        data.digits()
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'; expected one of digits"):
+        data.load_dataset("mnist")

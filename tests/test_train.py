@@ -24,7 +24,7 @@ def test_digits_mlp_cross_entropy_reaches_97_percent_held_out(activation):
           f"({len(r.history['loss'])} epochs, {secs:.1f} s)")
     assert [p.shape for p in r.model.parameters()] == [(100, 64), (100,), (10, 100), (10,)]
     assert r.config.weight_decay > 0 and r.config.test_size == 0.2
-    assert acc >= 0.97
+    assert acc >= 0.97 and secs < 60   # the bar: ≥ 97% in under a minute on 2 cores
     assert r.history["loss"][-1] < r.history["loss"][0] / 5
 
 
@@ -35,7 +35,9 @@ def test_digits_mlp_svm_loss_reaches_95_percent_held_out():
     acc, secs = r.history["test_acc"][-1], time.perf_counter() - t0
     print(f"\ndigits 64-100-10 relu multiclass SVM (multi_margin_loss) + L2: held-out acc "
           f"{acc:.4f} ({secs:.1f} s)")
-    assert acc >= 0.95
+    assert T.loss_function("svm") is cr.nn.functional.multi_margin_loss
+    assert r.config.loss == "svm" and r.history["loss"][-1] < r.history["loss"][0]
+    assert acc >= 0.95 and secs < 60
 
 
 def test_spirals_mlp_reaches_99_percent_training_accuracy():
@@ -221,3 +223,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "lr > 0" in capsys.readouterr().err
     assert main(["train"]) == 1
     assert "name a dataset" in capsys.readouterr().err
+
+
+def test_training_without_matplotlib_skips_plots_with_a_note(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    lines = []
+    r = T.train(T.TrainConfig.for_dataset("moons", epochs=1, out=str(tmp_path)), log=lines.append,
+                progress=False)
+    assert r.plots == [] and any("pip install 'chainrule[viz]'" in ln for ln in lines)
+    assert (tmp_path / "checkpoint.safetensors").exists()
+    assert not list(tmp_path.glob("*.png"))
+    with pytest.raises(ImportError, match=r"matplotlib.*chainrule\[viz\]"):
+        T.plot_decision_boundary(r.model, *cr.data.moons(20, seed=0), str(tmp_path / "b.png"))

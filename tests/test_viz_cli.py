@@ -65,3 +65,30 @@ def test_module_entry_point_runs():
     res = subprocess.run([sys.executable, "-m", "chainrule", "explain", "x*y", "--at", "x=3,y=4"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "dL/dx = 4.00" in res.stdout
+
+
+def _svg_texts(svg: str) -> list:
+    import re
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg.replace("&#45;", "-"))
+
+
+def test_readme_drawing_shows_the_lecture_numbers():
+    from pathlib import Path
+    svg = (Path(__file__).resolve().parent.parent / "docs" / "sigmoid_neuron.svg").read_text()
+    texts = _svg_texts(svg)
+    # (value, gradient) under each input, as on the slide, and 0.73 / 1.00 into the output
+    for name, value, grad in [("w0", "2.00", "-0.20"), ("x0", "-1.00", "0.39"),
+                              ("w1", "-3.00", "-0.39"), ("x1", "-2.00", "-0.59"),
+                              ("w2", "-3.00", "0.20")]:
+        assert name in texts and value in texts and grad in texts, name
+    assert texts[-3:] == ["L", "0.73", "1.00"]
+
+
+@needs_dot
+def test_readme_drawing_is_what_the_readme_command_makes(tmp_path):
+    from pathlib import Path
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "sigmoid_neuron.svg")
+    out = tmp_path / "sigmoid_neuron.svg"
+    assert main(["graph", "sigmoid(w0*x0 + w1*x1 + w2)", "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3",
+                 "-o", str(out)]) == 0
+    assert _svg_texts(out.read_text()) == _svg_texts(committed.read_text())

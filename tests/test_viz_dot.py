@@ -99,6 +99,9 @@ def test_nan_and_inf_are_highlighted_in_red():
     assert re.search(r'n0 \[label="log".*fillcolor="#ff8a80"', src)
     assert 'leaf0 [label="x", shape=box, style="rounded,filled", fillcolor="#ff8a80"' not in src
     assert 'color="red"' in src
+    # the output is NaN too: its vertex and the edge into it are red as well
+    assert 'out [label="L", shape=doublecircle, style=filled, fillcolor="#ff8a80"]' in src
+    assert re.search(r'n\d+ -> out \[label=<[^\n]*>nan</font>[^\n]*color="red"', src)
     ok = to_dot(cr.sum(cr.exp(x)))
     assert "#ff8a80" not in ok and 'color="red"' not in ok
 
@@ -167,7 +170,10 @@ def test_mlp_renders_to_svg_with_dot(tmp_path):
     d = cr.viz.draw(loss, params=model, collapse="modules")
     path = d.render(str(tmp_path / "mlp"), format="svg")
     svg = open(path).read()
-    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "2: Linear" in svg
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    # one box per layer in the rendered picture, each layer drawn exactly once
+    assert [svg.count(f">{b}<") for b in ("0: Linear", "1: ReLU", "2: Linear")] == [1, 1, 1]
+    assert svg.count('class="node"') == 7   # x, 3 layer boxes, cross_entropy, labels y, L
     assert "<svg" in d._repr_svg_()
     assert "image/svg+xml" in d._repr_mimebundle_()
 
@@ -213,3 +219,43 @@ def test_draw_without_graphviz_package_says_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'chainrule\[viz\]'"):
         cr.viz.draw(x * 2.0)
     assert to_dot(x * 2.0).startswith("digraph")
+
+
+@needs_dot
+def test_draw_renders_nan_nodes_and_edges_red(tmp_path):
+    pytest.importorskip("graphviz")
+    x = _leaf([4.0, -1.0], "x")
+    with np.errstate(all="ignore"):
+        L = cr.sum(cr.sqrt(x) * 3.0)
+    svg = open(cr.viz.draw(L).render(str(tmp_path / "nan"), format="svg")).read()
+    # sqrt(-1) is NaN and so is d sqrt/dx there: x, sqrt, mul, sum and the output are filled
+    # red and the NaN edges drawn red; the same graph without NaN has no red at all
+    assert svg.count('fill="#ff8a80"') == 5 and 'stroke="red"' in svg
+    ok = open(cr.viz.draw(cr.sum(cr.sqrt(x * x) * 3.0)).render(str(tmp_path / "ok"),
+                                                                format="svg")).read()
+    assert "#ff8a80" not in ok and 'stroke="red"' not in ok
+
+
+def test_collapse_without_trace_modules_says_how_to_trace():
+    nn = pytest.importorskip("chainrule.nn")
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    loss = nn.functional.cross_entropy(model(cr.randn(2, 4)), cr.tensor([0, 1]))
+    with pytest.warns(UserWarning, match="trace_modules"):
+        src = to_dot(loss, params=model, collapse="modules")
+    assert "shape=box3d" not in src and "untraced [label=" in src
+    assert src.count('label="linear"') == 2          # still the whole graph, just not collapsed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # traced: no note, no warning
+        with trace_modules(model):
+            loss = nn.functional.cross_entropy(model(cr.randn(2, 4)), cr.tensor([0, 1]))
+        assert "untraced" not in to_dot(loss, params=model, collapse="modules")
+
+
+@needs_dot
+@pytest.mark.parametrize("fmt,magic", [("png", b"\x89PNG"), ("pdf", b"%PDF")])
+def test_draw_renders_png_and_pdf(tmp_path, fmt, magic):
+    pytest.importorskip("graphviz")
+    f, _ = _neuron()
+    path = cr.viz.draw(f).render(str(tmp_path / "neuron"), format=fmt)
+    assert path.endswith(f".{fmt}") and open(path, "rb").read(4) == magic

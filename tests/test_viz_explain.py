@@ -71,3 +71,21 @@ def test_freed_graph_and_non_scalar_outputs_are_clear_errors():
     v = _leaf([1.0, 2.0], "v")
     with pytest.raises(ValueError, match=r"output has shape \(2,\)"):
         explain(v * 2.0)
+
+
+def test_mlp_lines_use_parameter_names_and_backward_gradients():
+    nn = pytest.importorskip("chainrule.nn")
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).to(cr.float64)
+    x, y = cr.randn(4, 6, dtype=cr.float64), cr.tensor([0, 2, 1, 2])
+    loss = nn.functional.cross_entropy(model(x), y)
+    lines = _lines(explain(loss, params=model, file=io.StringIO()))
+    assert any(ln.startswith("linear [g (4, 3)] × [g.T @ s1] → dL/d2.weight (3, 5) f64")
+               for ln in lines)
+    assert any(ln.startswith("cross_entropy [g 1.00] × [dL/dx = (softmax(x) − onehot(y))·g/N] →")
+               for ln in lines)
+    loss.backward()
+    # the summary line shows, for every parameter, the .grad that backward leaves
+    final = lines[-1]
+    for name, p in model.named_parameters():
+        assert f"dL/d{name} = {cr.viz.fmt.summary(p.grad.data)}" in final, name

@@ -7,9 +7,9 @@ import pytest
 import chainrule as cr
 from chainrule.ops import REGISTRY
 from chainrule.viz import compile_flat, flat_code
+from helpers import Square, build_sample, primitive_cases
 
 TOL = dict(rtol=1e-12, atol=1e-12)
-_SLOT = object()
 
 
 def _reference(f, *inputs):
@@ -111,67 +111,21 @@ def test_every_primitive_has_flat_templates_or_a_reason():
     assert not missing, f"primitives without flat_forward/flat_vjp (or flat_reason): {missing}"
 
 
-def _draw(shape, sample, rng):
-    if sample.domain == "positive":
-        return rng.uniform(0.5, 2.0, shape)
-    if sample.domain == "unit":
-        return rng.uniform(-0.9, 0.9, shape)
-    x = rng.standard_normal(shape)
-    if not sample.smooth:   # away from kinks at 0 and at clip bounds
-        for k in [0.0] + [sample.params[p] for p in ("min", "max") if sample.params.get(p) is not None]:
-            x = np.where(np.abs(x - k) < 0.1, k + 0.2 * np.sign(x - k + 1e-12), x)
-    return x
-
-
-def _cases():
-    for name, prim in sorted(REGISTRY.items()):
-        if getattr(prim, "flat_forward", None) is None:
-            continue
-        for k, sample in enumerate(prim.samples):
-            yield pytest.param(prim, sample, id=f"{name}-{k}")
-
-
-@pytest.mark.parametrize("prim,sample", list(_cases()))
+@pytest.mark.parametrize("prim,sample", primitive_cases(
+    lambda prim, sample: getattr(prim, "flat_forward", None) is not None))
 def test_primitive_round_trip_over_samples(prim, sample):
     rng = np.random.default_rng(7)
-    slots, arrays = [], []
-    for inp in sample.inputs:
-        if isinstance(inp, tuple):
-            slots.append(_SLOT)
-            arrays.append(_draw(inp, sample, rng))
-        else:
-            slots.append(inp)
-    if not sample.smooth and len(arrays) == 2 and arrays[0].shape == arrays[1].shape:
-        arrays[1] = np.where(np.abs(arrays[0] - arrays[1]) < 0.1, arrays[0] + 0.3, arrays[1])
-    out_shape = np.shape(prim(*[a if s is _SLOT else s for s, a in
-                                zip(slots, _fill(slots, arrays))], **sample.params))
+    arrays, op = build_sample(prim, sample, rng)
+    out_shape = np.shape(op(*arrays))
     weight = rng.standard_normal(out_shape)   # a non-uniform upstream gradient
 
     def f(*ts):
-        it = iter(ts)
-        args = [next(it) if s is _SLOT else s for s in slots]
-        return cr.sum(prim(*args, **sample.params) * weight)
+        return cr.sum(op(*ts) * weight)
 
     _round_trip(f, *arrays)
 
 
-def _fill(slots, arrays):
-    it = iter(arrays)
-    return [next(it) if s is _SLOT else None for s in slots]
-
-
 def test_user_function_is_reported_not_exportable():
-    class Square(cr.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return 2 * x * g
-
     with pytest.raises(NotImplementedError, match="Square.*cannot be exported"):
         flat_code(lambda x: Square.apply(x), 3.0)
 

@@ -45,7 +45,7 @@ def _rule(g: Graph, node, i, opnames):
         # NOTE: a template that calls helpers reads badly; the docstring states the rule in math.
         doc = (type(node.prim).__doc__ or "").strip().splitlines()
         if doc and "   " in doc[0]:
-            return doc[0].split("   ")[-1].strip()
+            return doc[0].split("   ")[-1].strip().rstrip(".")
     return text
 
 
