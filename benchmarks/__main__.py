@@ -27,7 +27,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import WORKLOADS  # noqa: E402
-from .common import REFERENCE, check_losses, nn_api, peak_memory_mb, time_paired  # noqa: E402
+from .common import REFERENCE, check_losses, peak_memory_mb, time_paired  # noqa: E402
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MEMORY_TARGET = 1.2   # chainrule's peak step memory / the NumPy reference's (issue 6)
@@ -200,9 +200,16 @@ def write_markdown(path: Path, all_results, mods, info, command, args, api_sourc
               "memory during one steady-state step minus the traced memory right after the model was "
               "built (activations, gradients, optimizer buffers, temporaries). torch and jax "
               "allocate outside tracemalloc's view, so their memory is n/a.",
-              "- `numpy` is the lecture's flat style (each line allocates); `numpy-inplace` (W2) "
-              "reuses buffers with `out=`. `jax` is a `jax.jit`-compiled whole step (a different "
-              "execution model: no per-op Python). The ratio of the `numpy` row is 1 by definition.",
+              "- `numpy` is the lecture's flat style (each line allocates); for the MLPs (W1, W3, "
+              "W4) it is `benchmarks.common.numpy_mlp_step`, the flat forward and backward written "
+              "once for any depth. `numpy-inplace` (W2) reuses buffers with `out=`. `jax` is a "
+              "`jax.jit`-compiled whole step (a different execution model: no per-op Python). The "
+              "ratio of the `numpy` row is 1 by definition.",
+              "- `chainrule` is written as a user would: `cr.nn` modules, `cr.nn.functional` "
+              "losses, `loss.backward()`, `cr.optim.SGD`. In W4 its L2 term is "
+              "`cr.nn.functional.l2_penalty(params)` (one fused node), the documented way to write "
+              "it (docs/readme_nn.md); `chainrule-python-sum-L2` writes it as micrograd's demo and "
+              "the torch row do, `sum((p * p).sum() for p in params)` (two nodes per parameter).",
               "- Clock: process CPU time by default (`--clock wall` for wall time): on a shared "
               "machine it leaves out time spent waiting for a core. After the imports, the runner "
               "calls `gc.freeze()` (`--no-freeze` to skip) so that the ~330k objects torch and jax "
@@ -307,7 +314,7 @@ def main(argv=None) -> int:
         return 0
     command = "python -m benchmarks" + ("" if argv is None and len(sys.argv) <= 1 else
                                         " " + " ".join(sys.argv[1:] if argv is None else argv))
-    api_source = nn_api().source
+    api_source = "cr.nn + cr.optim, as a user writes it (benchmarks/w*.py)"
     t0 = time.perf_counter()
     all_results = {}
     try:

@@ -14,7 +14,6 @@ import statistics
 import time
 import tracemalloc
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -40,102 +39,107 @@ def mlp_init(rng: np.random.Generator, sizes) -> list:
     return [linear_init(rng, a, b) for a, b in zip(sizes[:-1], sizes[1:])]
 
 
-# ---------------------------------------------------------------- chainrule user API (or stand-in)
+def classification_setup(seed: int, n: int, sizes) -> dict:
+    """Random float32 inputs X (n × sizes[0]) in [0, 1), labels y in 0..sizes[-1]−1, MLP weights."""
+    rng = np.random.default_rng(seed)
+    return {"X": rng.random((n, sizes[0]), dtype=np.float32),
+            "y": rng.integers(0, sizes[-1], size=n),
+            "layers": mlp_init(rng, sizes), "sizes": sizes}
 
-def nn_api() -> SimpleNamespace:
-    """The pieces of chainrule a user trains with: cr.nn / cr.optim when they exist.
 
-    Until cr.nn and cr.optim are written, an equivalent stand-in built on the same primitives
-    (fused Linear, relu, cross_entropy, in-place SGD) is used; `source` says which one ran.
+# ---------------------------------------------------------------- hand-written NumPy MLP (W1, W3, W4)
+
+def numpy_mlp_step(s: dict, head, lr: float, alpha: float = 0.0) -> Step:
+    """The lecture's flat forward and backward of a ReLU MLP (weights in×out) as a `step()`.
+
+    head(scores) -> (data loss, dL/dscores) is the loss layer; alpha > 0 adds alpha·Σ p² over
+    every weight and bias (gradient 2·alpha·p). SGD updates the arrays in place; step.params
+    lists them (for tests).
     """
-    import chainrule as cr
-    nn = getattr(cr, "nn", None)
-    optim = getattr(cr, "optim", None)
-    if (nn is not None and optim is not None and hasattr(nn, "Linear") and hasattr(nn, "Sequential")
-            and hasattr(nn, "ReLU") and hasattr(getattr(nn, "functional", None), "cross_entropy")
-            and hasattr(optim, "SGD")):
-        return SimpleNamespace(Linear=nn.Linear, ReLU=nn.ReLU, Sequential=nn.Sequential,
-                               cross_entropy=nn.functional.cross_entropy, SGD=optim.SGD,
-                               source="cr.nn + cr.optim")
-    return SimpleNamespace(Linear=_Linear, ReLU=_ReLU, Sequential=_Sequential,
-                           cross_entropy=_cross_entropy, SGD=_SGD, source="stand-in (no cr.nn yet)")
+    X = s["X"]
+    params = [(w.T.copy(), b.copy()) for w, b in s["layers"]]
+    lr = s.get("lr", lr)
+
+    def step():
+        hs = [X]                               # forward: keep each layer's input
+        for W, b in params[:-1]:
+            hs.append(np.maximum(0, hs[-1] @ W + b))
+        W, b = params[-1]
+        loss, d = head(hs[-1] @ W + b)
+        if alpha:
+            loss += alpha * sum((p * p).sum() for pair in params for p in pair)
+        for k in range(len(params) - 1, -1, -1):   # backward, last layer first
+            (W, b), h = params[k], hs[k]
+            dW = h.T @ d
+            db = d.sum(axis=0)
+            if k:                              # no gradient for the data
+                d = d @ W.T                    # with W before its update
+                d[h <= 0] = 0
+            if alpha:
+                dW += 2 * alpha * W
+                db += 2 * alpha * b
+            W -= lr * dW
+            b -= lr * db
+        return float(loss)
+    step.params = [p for pair in params for p in pair]
+    return step
 
 
-class _Linear:
-    def __init__(self, in_features, out_features):
-        import chainrule as cr
-        self.weight = cr.zeros(out_features, in_features, requires_grad=True)
-        self.bias = cr.zeros(out_features, requires_grad=True)
+def softmax_ce_head(y: np.ndarray):
+    """NumPy softmax cross-entropy for numpy_mlp_step: mean −log p_y and (p − onehot(y))/N."""
+    rows, n = np.arange(len(y)), len(y)
 
-    def parameters(self):
-        return [self.weight, self.bias]
-
-    def __call__(self, x):
-        from chainrule.ops.nn import Linear
-        return Linear(x, self.weight, self.bias)
-
-
-class _ReLU:
-    def parameters(self):
-        return []
-
-    def __call__(self, x):
-        import chainrule as cr
-        return cr.relu(x)
+    def head(scores):
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        probs = exp / exp.sum(axis=1, keepdims=True)
+        loss = -np.log(probs[rows, y]).mean()
+        dscores = probs
+        dscores[rows, y] -= 1
+        dscores /= n
+        return loss, dscores
+    return head
 
 
-class _Sequential:
-    def __init__(self, *layers):
-        self.layers = list(layers)
+# ---------------------------------------------------------------- chainrule and torch glue
 
-    def __getitem__(self, i):
-        return self.layers[i]
+def mlp(nn, s: dict):
+    """A ReLU MLP Sequential(Linear, ReLU, ..., Linear) of widths s["sizes"], weights s["layers"].
 
-    def parameters(self):
-        return [p for layer in self.layers for p in layer.parameters()]
-
-    def __call__(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
-
-
-def _cross_entropy(logits, target):
-    from chainrule.ops.nn import CrossEntropy
-    return CrossEntropy(logits, target)
+    nn is cr.nn or torch.nn: the same code builds both, as they share PyTorch's names.
+    """
+    sizes = s["sizes"]
+    layers = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [nn.Linear(a, b)] + ([nn.ReLU()] if k < len(sizes) - 2 else [])
+    model = nn.Sequential(*layers)
+    load_linears(model, s["layers"])
+    return model
 
 
-class _SGD:
-    def __init__(self, params, lr):
-        self.params = list(params)
-        self.lr = lr
+def train_step(loss_fn: Callable, opt) -> Step:
+    """`step()`: loss = loss_fn(); opt.zero_grad(); loss.backward(); opt.step(); the loss value.
 
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-    def step(self):
-        for p in self.params:
-            if p.grad is not None:
-                p.data -= self.lr * p.grad.data
+    The same for chainrule and torch (their optimizers share PyTorch's API).
+    """
+    def step():
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
 
 
 def load_linears(model, weights) -> None:
     """Copy [(W, b), ...] into the Linear layers of a chainrule or torch Sequential, in order."""
-    linears = [m for m in _layers(model) if hasattr(m, "weight")]
+    linears = [m for m in model if hasattr(m, "weight")]
     if len(linears) != len(weights):
         raise ValueError(f"load_linears: model has {len(linears)} Linear layers, "
                          f"got {len(weights)} weight pairs")
     for lin, (w, b) in zip(linears, weights):
         _assign(lin.weight, w)
         _assign(lin.bias, b)
-
-
-def _layers(model):
-    try:
-        return list(iter(model))
-    except TypeError:
-        return list(model.layers)
 
 
 def _assign(param, arr):
@@ -314,18 +318,24 @@ def jax_train_step(loss_fn, params, lr: float, *data) -> Step:
     return step
 
 
+def jax_mlp_forward(params, X):
+    """Scores of the ReLU MLP with params [(W, b), ...] (PyTorch layout) in JAX."""
+    jax = jax_module()
+    h = X
+    for k, (w, b) in enumerate(params):
+        h = h @ w.T + b
+        if k < len(params) - 1:
+            h = jax.nn.relu(h)
+    return h
+
+
 def jax_mlp_step(s: dict, lr: float) -> Step:
     """JAX version of the ReLU MLP + softmax cross-entropy workloads (W1, W3)."""
     jax = jax_module()
     jnp = jax.numpy
 
     def loss_fn(params, X, y):
-        h = X
-        for k, (w, b) in enumerate(params):
-            h = h @ w.T + b
-            if k < len(params) - 1:
-                h = jax.nn.relu(h)
-        logp = jax.nn.log_softmax(h, axis=-1)
+        logp = jax.nn.log_softmax(jax_mlp_forward(params, X), axis=-1)
         return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
 
     params = [(w.copy(), b.copy()) for w, b in s["layers"]]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import jax_train_step, nn_api, torch_threads
+from .common import jax_train_step, torch_threads, train_step
 
 KEY = "W2"
 TITLE = "x[64×4096]·W[4096×4096], loss = Σ(xW)², W requires grad"
@@ -62,18 +62,10 @@ def make_numpy_inplace(s: dict):
 
 def make_chainrule(s: dict):
     import chainrule as cr
-    nn = nn_api()
     x = cr.tensor(s["x"])
     W = cr.tensor(s["W"].copy(), requires_grad=True)
-    opt = nn.SGD([W], lr=s.get("lr", LR))
-
-    def step():
-        loss = ((x @ W) ** 2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    opt = cr.optim.SGD([W], lr=s.get("lr", LR))
+    return train_step(lambda: ((x @ W) ** 2).sum(), opt)
 
 
 def make_torch(s: dict):
@@ -81,14 +73,7 @@ def make_torch(s: dict):
     x = torch.from_numpy(s["x"].copy())
     W = torch.from_numpy(s["W"].copy()).requires_grad_()
     opt = torch.optim.SGD([W], lr=s.get("lr", LR))
-
-    def step():
-        loss = ((x @ W) ** 2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    return train_step(lambda: ((x @ W) ** 2).sum(), opt)
 
 
 def make_jax(s: dict):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import jax_train_step, load_linears, mlp_init, nn_api, torch_threads
+from .common import (jax_mlp_forward, jax_train_step, mlp, mlp_init, numpy_mlp_step, torch_threads,
+                     train_step)
 
 KEY = "W4"
 TITLE = "micrograd demo 2→16→16→1 on 100 moons points, hinge + L2"
@@ -34,107 +35,57 @@ def setup(quick: bool = False, seed: int = 0) -> dict:
 
 
 def make_numpy(s: dict):
-    """Flat forward and backward: hinge max(0, 1 − y·score) averaged, plus alpha·Σ p²."""
-    X, y = s["X"], s["y"]
-    params = [(w.T.copy(), b.copy()) for w, b in s["layers"]]
-    (W1, b1), (W2, b2), (W3, b3) = params
-    N = X.shape[0]
-    lr = s.get("lr", LR)
+    """Flat forward and backward: hinge max(0, 1 − y·score) averaged, plus ALPHA·Σ p²."""
+    y, n = s["y"], len(s["y"])
 
-    def step():
-        h1 = np.maximum(0, X @ W1 + b1)
-        h2 = np.maximum(0, h1 @ W2 + b2)
-        scores = h2 @ W3 + b3
+    def hinge(scores):
         margins = 1 - y * scores
-        data_loss = np.maximum(0, margins).mean()
-        reg_loss = ALPHA * sum((p * p).sum() for pair in params for p in pair)
-        loss = data_loss + reg_loss
-        dscores = -y * (margins > 0) / N
-        dW3 = h2.T @ dscores
-        db3 = dscores.sum(axis=0)
-        dh2 = dscores @ W3.T
-        dh2[h2 <= 0] = 0
-        dW2 = h1.T @ dh2
-        db2 = dh2.sum(axis=0)
-        dh1 = dh2 @ W2.T
-        dh1[h1 <= 0] = 0
-        dW1 = X.T @ dh1
-        db1 = dh1.sum(axis=0)
-        for (W, b), (dW, db) in zip(params, [(dW1, db1), (dW2, db2), (dW3, db3)]):
-            W -= lr * (dW + 2 * ALPHA * W)
-            b -= lr * (db + 2 * ALPHA * b)
-        return float(loss)
-    step.params = [p for pair in params for p in pair]   # for tests: updated in place
-    return step
+        return np.maximum(0, margins).mean(), -y * (margins > 0) / n
+    return numpy_mlp_step(s, hinge, LR, alpha=ALPHA)
 
 
-def make_chainrule(s: dict, fused_l2: bool = False):
-    """As the micrograd demo writes it; fused_l2 uses cr.nn.functional.l2_penalty (one node)."""
+def make_chainrule(s: dict, fused_l2: bool = True):
+    """As a user writes it with cr.nn; the L2 term is F.l2_penalty (one node), as the docs advise.
+
+    fused_l2=False writes the L2 term as micrograd's demo does, a Python sum over the parameters
+    (two nodes per parameter), for comparison.
+    """
     import chainrule as cr
-    nn = nn_api()
-    l2_penalty = getattr(getattr(getattr(cr, "nn", None), "functional", None), "l2_penalty", None)
-    if fused_l2 and l2_penalty is None:
-        raise ImportError("cr.nn.functional.l2_penalty", name="chainrule.nn.functional.l2_penalty")
-    i, h1, h2, o = s["sizes"]
-    model = nn.Sequential(nn.Linear(i, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(),
-                          nn.Linear(h2, o))
-    load_linears(model, s["layers"])
+    F = cr.nn.functional
+    model = mlp(cr.nn, s)          # Linear(2, 16), ReLU(), Linear(16, 16), ReLU(), Linear(16, 1)
     params = list(model.parameters())
-    opt = nn.SGD(params, lr=LR)
+    opt = cr.optim.SGD(params, lr=LR)
     X, y = cr.tensor(s["X"]), cr.tensor(s["y"])
 
-    def step():
-        scores = model(X)
-        data_loss = cr.relu(1 - y * scores).mean()
+    def loss():
+        data_loss = F.relu(1 - y * model(X)).mean()
         if fused_l2:
-            reg_loss = ALPHA * l2_penalty(params)
-        else:
-            reg_loss = ALPHA * sum((p * p).sum() for p in params)
-        loss = data_loss + reg_loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+            return data_loss + ALPHA * F.l2_penalty(params)
+        return data_loss + ALPHA * sum((p * p).sum() for p in params)
+    return train_step(loss, opt)
 
 
-def make_chainrule_l2(s: dict):
-    return make_chainrule(s, fused_l2=True)
+def make_chainrule_python_sum(s: dict):
+    return make_chainrule(s, fused_l2=False)
 
 
 def make_torch(s: dict):
     torch = torch_threads()
-    nn = torch.nn
-    i, h1, h2, o = s["sizes"]
-    model = nn.Sequential(nn.Linear(i, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(),
-                          nn.Linear(h2, o))
-    load_linears(model, s["layers"])
+    model = mlp(torch.nn, s)
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=LR)
     X, y = torch.from_numpy(s["X"].copy()), torch.from_numpy(s["y"].copy())
 
-    def step():
-        scores = model(X)
-        data_loss = torch.relu(1 - y * scores).mean()
-        reg_loss = ALPHA * sum((p * p).sum() for p in params)
-        loss = data_loss + reg_loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    def loss():   # torch has no fused L2 penalty: the sum over parameters, as the demo writes it
+        return torch.relu(1 - y * model(X)).mean() + ALPHA * sum((p * p).sum() for p in params)
+    return train_step(loss, opt)
 
 
 def make_jax(s: dict):
     import jax
 
     def loss_fn(params, X, y):
-        h = X
-        for k, (w, b) in enumerate(params):
-            h = h @ w.T + b
-            if k < len(params) - 1:
-                h = jax.nn.relu(h)
-        data_loss = jax.nn.relu(1 - y * h).mean()
+        data_loss = jax.nn.relu(1 - y * jax_mlp_forward(params, X)).mean()
         reg = sum((p * p).sum() for p in jax.tree_util.tree_leaves(params))
         return data_loss + ALPHA * reg
 
@@ -142,5 +93,5 @@ def make_jax(s: dict):
     return jax_train_step(loss_fn, params, LR, s["X"], s["y"])
 
 
-IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule, "chainrule-l2_penalty": make_chainrule_l2,
-         "torch": make_torch, "jax": make_jax}
+IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
+         "chainrule-python-sum-L2": make_chainrule_python_sum, "torch": make_torch, "jax": make_jax}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import jax_train_step, nn_api, torch_threads
+from .common import jax_train_step, torch_threads, train_step
 
 KEY = "W5"
 TITLE = "1000 links x ← x + 0.01·tanh(x) on 10 floats, backward to x0"
@@ -46,41 +46,26 @@ def make_numpy(s: dict):
     return step
 
 
+def chain_loss(x0, links: int, tanh):
+    """Σ x² after `links` links x ← x + 0.01·tanh(x): one body for chainrule and torch."""
+    x = x0
+    for _ in range(links):
+        x = x + 0.01 * tanh(x)
+    return (x * x).sum()
+
+
 def make_chainrule(s: dict):
     import chainrule as cr
-    nn = nn_api()
     x0 = cr.tensor(s["x0"].copy(), requires_grad=True)
-    links = s["links"]
-    opt = nn.SGD([x0], lr=s.get("lr", LR))
-
-    def step():
-        x = x0
-        for _ in range(links):
-            x = x + 0.01 * cr.tanh(x)
-        loss = (x * x).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    opt = cr.optim.SGD([x0], lr=s.get("lr", LR))
+    return train_step(lambda: chain_loss(x0, s["links"], cr.tanh), opt)
 
 
 def make_torch(s: dict):
     torch = torch_threads()
     x0 = torch.from_numpy(s["x0"].copy()).requires_grad_()
-    links = s["links"]
     opt = torch.optim.SGD([x0], lr=s.get("lr", LR))
-
-    def step():
-        x = x0
-        for _ in range(links):
-            x = x + 0.01 * torch.tanh(x)
-        loss = (x * x).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    return train_step(lambda: chain_loss(x0, s["links"], torch.tanh), opt)
 
 
 def make_jax(s: dict):
@@ -122,10 +107,7 @@ def overhead(links: int = 1000, repeat: int = 7, number: int = 20000) -> dict:
                                                      - out["chainrule tanh, no node"])
 
     def chain():
-        x = leaf
-        for _ in range(links):
-            x = x + 0.01 * cr.tanh(x)
-        return (x * x).sum()
+        return chain_loss(leaf, links, cr.tanh)
     build = best(chain, 3)
     times = []
     for _ in range(repeat):

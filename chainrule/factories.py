@@ -32,10 +32,16 @@ def _dtype(dtype):
     return np.dtype(dtype) if dtype is not None else _t.get_default_dtype()
 
 
-def _shape(size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(int(s) for s in size)
+def _shape(size, who):
+    """Sizes given as ints or as one tuple/list, checked: no negative dimensions."""
+    shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+    try:
+        shape = tuple(int(n) for n in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who}: size must be ints or one tuple of ints, got {size}") from None
+    if any(n < 0 for n in shape):
+        raise ValueError(f"{who}: size {shape} has a negative dimension")
+    return shape
 
 
 def _new(arr, requires_grad):
@@ -53,7 +59,11 @@ def tensor(data, dtype=None, requires_grad=False, name=None) -> Tensor:
     >>> cr.tensor([[1.0, 2.0]], requires_grad=True).shape
     (1, 2)
     """
-    arr = as_array(data, dtype)
+    try:
+        arr = as_array(data, dtype)
+    except ValueError as e:
+        raise ValueError(f"tensor: cannot make a tensor from this data: "
+                         f"{str(e).splitlines()[0]}") from None
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data (dtype "
                         f"{arr.dtype}); expected numbers, nested lists of numbers or an array")
@@ -67,7 +77,7 @@ def zeros(*size, dtype=None, requires_grad=False):
 
     >>> cr.zeros(2, 3).shape  # (2, 3)
     """
-    return _new(np.zeros(_shape(size), dtype=_dtype(dtype)), requires_grad)
+    return _new(np.zeros(_shape(size, "zeros"), dtype=_dtype(dtype)), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
@@ -75,7 +85,7 @@ def ones(*size, dtype=None, requires_grad=False):
 
     >>> cr.ones((2,), dtype=cr.float64)  # tensor([1., 1.], dtype=float64)
     """
-    return _new(np.ones(_shape(size), dtype=_dtype(dtype)), requires_grad)
+    return _new(np.ones(_shape(size, "ones"), dtype=_dtype(dtype)), requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
@@ -94,7 +104,7 @@ def empty(*size, dtype=None, requires_grad=False):
 
     >>> cr.empty(2, 3).shape  # (2, 3)
     """
-    return _new(np.empty(_shape(size), dtype=_dtype(dtype)), requires_grad)
+    return _new(np.empty(_shape(size, "empty"), dtype=_dtype(dtype)), requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
@@ -140,6 +150,8 @@ def linspace(start, end, steps, dtype=None, requires_grad=False):
 
     >>> cr.linspace(0, 1, 3)  # tensor([0., 0.5, 1.])
     """
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be >= 0, got {steps}")
     return _new(np.linspace(start, end, steps, dtype=_dtype(dtype)), requires_grad)
 
 
@@ -156,7 +168,7 @@ def rand(*size, dtype=None, requires_grad=False):
 
     >>> cr.rand(2, 3).shape  # (2, 3)
     """
-    return _new(_rng.random(_shape(size)).astype(_dtype(dtype)), requires_grad)
+    return _new(_rng.random(_shape(size, "rand")).astype(_dtype(dtype)), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False):
@@ -164,7 +176,7 @@ def randn(*size, dtype=None, requires_grad=False):
 
     >>> cr.manual_seed(0); cr.randn(3).shape  # (3,)
     """
-    return _new(_rng.standard_normal(_shape(size)).astype(_dtype(dtype)), requires_grad)
+    return _new(_rng.standard_normal(_shape(size, "randn")).astype(_dtype(dtype)), requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=np.int64):

@@ -260,17 +260,20 @@ def where(cond, x, y):
 
 # ---------------------------------------------------------------- reductions
 
+def _reduce(op, prim, x, axis, keepdims):
+    try:
+        return prim(x, axis=axis, keepdims=bool(keepdims))
+    except (IndexError, ValueError):
+        _check_axes(op, x, axis)   # a bad axis gets a one-line error naming op and shape
+        raise
+
+
 def sum(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):  # noqa: A001
     """Sum over `axis` (int or tuple; `dim=` accepted), keeping reduced axes if `keepdims`.
 
     >>> cr.sum(cr.ones(2, 3), axis=1)  # tensor([3., 3.])
     """
-    axis = _axis(axis, dim)
-    try:
-        return reduce.Sum(x, axis=axis, keepdims=bool(keepdims or keepdim))
-    except (IndexError, ValueError):
-        _check_axes("sum", x, axis)
-        raise
+    return _reduce("sum", reduce.Sum, x, _axis(axis, dim), keepdims or keepdim)
 
 
 def mean(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
@@ -278,12 +281,7 @@ def mean(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
 
     >>> cr.mean(cr.tensor([1.0, 3.0]))  # tensor(2.)
     """
-    axis = _axis(axis, dim)
-    try:
-        return reduce.Mean(x, axis=axis, keepdims=bool(keepdims or keepdim))
-    except (IndexError, ValueError):
-        _check_axes("mean", x, axis)
-        raise
+    return _reduce("mean", reduce.Mean, x, _axis(axis, dim), keepdims or keepdim)
 
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -302,12 +300,7 @@ def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
         if not keep:
             values, idx = squeeze(values, dim), squeeze(idx, dim)
         return MaxResult(values, idx)
-    axis = _axis(axis, dim)
-    try:
-        return prim(x, axis=axis, keepdims=keep)
-    except (IndexError, ValueError):
-        _check_axes(op, x, axis)
-        raise
+    return _reduce(op, prim, x, _axis(axis, dim), keep)
 
 
 def max(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):  # noqa: A001
@@ -331,12 +324,7 @@ def amax(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
 
     >>> cr.amax(cr.ones(2, 3), dim=0).shape  # (3,)
     """
-    axis = _axis(axis, dim)
-    try:
-        return reduce.Max(x, axis=axis, keepdims=bool(keepdims or keepdim))
-    except (IndexError, ValueError):
-        _check_axes("amax", x, axis)
-        raise
+    return _reduce("amax", reduce.Max, x, _axis(axis, dim), keepdims or keepdim)
 
 
 def amin(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
@@ -344,12 +332,7 @@ def amin(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
 
     >>> cr.amin(cr.ones(2, 3), dim=0).shape  # (3,)
     """
-    axis = _axis(axis, dim)
-    try:
-        return reduce.Min(x, axis=axis, keepdims=bool(keepdims or keepdim))
-    except (IndexError, ValueError):
-        _check_axes("amin", x, axis)
-        raise
+    return _reduce("amin", reduce.Min, x, _axis(axis, dim), keepdims or keepdim)
 
 
 def prod(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
@@ -357,12 +340,7 @@ def prod(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
 
     >>> cr.prod(cr.tensor([2.0, 3.0]))  # tensor(6.)
     """
-    axis = _axis(axis, dim)
-    try:
-        return reduce.Prod(x, axis=axis, keepdims=bool(keepdims or keepdim))
-    except (IndexError, ValueError):
-        _check_axes("prod", x, axis)
-        raise
+    return _reduce("prod", reduce.Prod, x, _axis(axis, dim), keepdims or keepdim)
 
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
@@ -370,12 +348,7 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
 
     >>> cr.logsumexp(cr.tensor([1000.0, 1000.0]))  # tensor(1000.6931)
     """
-    axis = _axis(axis, dim)
-    try:
-        return reduce.LogSumExp(x, axis=axis, keepdims=bool(keepdims or keepdim))
-    except (IndexError, ValueError):
-        _check_axes("logsumexp", x, axis)
-        raise
+    return _reduce("logsumexp", reduce.LogSumExp, x, _axis(axis, dim), keepdims or keepdim)
 
 
 def var(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None, correction=None,

@@ -195,10 +195,10 @@ def _finish_grad(g, x, nested):
 
 # ---------------------------------------------------------------- reverse mode
 
-def _value_and_grad(f, args, kwargs, argnums, has_aux, who):
+def _run_recorded(f, args, kwargs, nums, who):
+    """Call f with the arguments in `nums` replaced by fresh leaves, recording the graph one
+    transform level deeper. Returns (out, diff_leaves, specs)."""
     global _depth
-    nums, single = _argnums(argnums, len(args), who)
-    nested = _is_nested(tree_flatten([args[a] for a in nums])[0])
     _depth += 1
     try:
         with autograd.enable_grad():
@@ -206,6 +206,13 @@ def _value_and_grad(f, args, kwargs, argnums, has_aux, who):
             out = f(*new_args, **kwargs)
     finally:
         _depth -= 1
+    return out, diff_leaves, specs
+
+
+def _value_and_grad(f, args, kwargs, argnums, has_aux, who):
+    nums, single = _argnums(argnums, len(args), who)
+    nested = _is_nested(tree_flatten([args[a] for a in nums])[0])
+    out, diff_leaves, specs = _run_recorded(f, args, kwargs, nums, who)
     out, aux = _split_aux(out, has_aux, who)
     if not isinstance(out, Tensor):
         raise TypeError(f"{who}: f must return a scalar Tensor, got {type(out).__name__}")
@@ -265,17 +272,10 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     >>> out, vjp_fn = cr.vjp(lambda x: x * x, np.array([1.0, 2.0]))
     >>> vjp_fn(np.array([1.0, 1.0]))             # (tensor([2., 4.], dtype=float64),)
     """
-    global _depth
     who = "vjp"
     nums = tuple(range(len(primals)))
     nested = _is_nested(tree_flatten(list(primals))[0])
-    _depth += 1
-    try:
-        with autograd.enable_grad():
-            new_args, diff_leaves, specs = _prepare(primals, nums, who)
-            out = f(*new_args)
-    finally:
-        _depth -= 1
+    out, diff_leaves, specs = _run_recorded(f, primals, {}, nums, who)
     out, aux = _split_aux(out, has_aux, who)
     out_leaves, out_spec = tree_flatten(out)
     for o in out_leaves:
@@ -538,7 +538,6 @@ def _jacobian_fwd(f, args, kwargs, nums):
 
 
 def _jacobian(f, args, kwargs, argnums, mode):
-    global _depth
     who = "jacobian"
     if mode not in _MODES:
         raise ValueError(f"jacobian: mode must be one of {_MODES}, got {mode!r}")
@@ -550,13 +549,7 @@ def _jacobian(f, args, kwargs, argnums, mode):
     per_out = spec = None
     if mode != "fwd":
         nested = _is_nested([args[a] for a in nums])
-        _depth += 1
-        try:
-            with autograd.enable_grad():
-                new_args, diff_leaves, _ = _prepare(args, nums, who)
-                out = f(*new_args, **kwargs)
-        finally:
-            _depth -= 1
+        out, diff_leaves, _ = _run_recorded(f, args, kwargs, nums, who)
         out_leaves, spec = tree_flatten(out)
         for o in out_leaves:
             if not isinstance(o, Tensor):

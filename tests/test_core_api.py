@@ -568,3 +568,31 @@ def test_pow_zero_exponent_has_zero_gradient_at_zero():
     (x ** 0).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
     assert cr.gradgradcheck(lambda t: t ** 0, np.array([0.5, 2.0]))
+
+
+# ---------------------------------------------------------------- Tensor basics
+
+def test_tensor_attributes_and_numpy_protocols():
+    a = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    x = cr.tensor(a, requires_grad=True)
+    assert x.shape == (2, 3) and x.ndim == 2 and x.dtype == np.float32 and len(x) == 2
+    assert x.T.shape == (3, 2) and x.T.grad_fn is not None          # .T is a recorded op
+    np.testing.assert_array_equal(x.T.data, a.T)
+    assert x.numpy() is x.data                                       # shared, as in PyTorch
+    assert np.asarray(x).dtype == np.float32 and np.array(x, dtype=np.float64).dtype == np.float64
+    assert cr.tensor([[2.5]]).item() == 2.5 and isinstance(cr.tensor(3).item(), int)
+    with pytest.raises(ValueError, match=r"item: only one-element tensors .* shape \(2, 3\)"):
+        x.item()
+    with pytest.raises(TypeError, match="len"):
+        len(cr.tensor(1.0))
+    assert x.is_leaf and x.grad_fn is None and not (x * 2).is_leaf
+    assert (x * 2).grad_fn.name == "mul"
+
+
+def test_tensor_repr_is_readable():
+    x = cr.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert repr(x) == "tensor([[1., 2.],\n        [3., 4.]], requires_grad=True)"
+    assert repr(x * 2) == "tensor([[2., 4.],\n        [6., 8.]], grad_fn=<mul>)"
+    assert repr(cr.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(cr.tensor([1.0], dtype=np.float64)) == "tensor([1.], dtype=float64)"
+    assert repr(cr.tensor(2.0, name="w")) == "tensor(2., name='w')"

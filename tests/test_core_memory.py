@@ -8,6 +8,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule.autograd import Node
+from helpers import Square
 
 
 def _graph_nodes(t):
@@ -117,17 +118,6 @@ def test_graph_has_no_reference_cycles():
 
 
 def test_function_graph_has_no_reference_cycles():
-    class Square(cr.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return 2 * x * g
-
     gc.disable()
     try:
         x = cr.randn(4, requires_grad=True)
@@ -164,3 +154,34 @@ def test_big_matmul_backward_needs_no_jacobian():
     xd = x.data.astype(np.float64)
     want = xd.T @ (2 * (xd @ W.data[:, cols].astype(np.float64)))
     np.testing.assert_allclose(W.grad.data[:, cols], want, rtol=2e-3, atol=2e-3 * np.abs(want).max())
+
+
+def test_saved_arrays_are_released_as_backward_passes_each_node():
+    """Without retain_graph, a node drops its saved arrays when backward has passed it, while the
+    rest of the backward pass is still running (checked from a hook on an earlier node)."""
+    x = cr.randn(1000, requires_grad=True)
+    a = x * 2
+    b = cr.tanh(a)                      # saves its output b
+    c = cr.exp(b)                       # saves its output c
+    loss = c.sum()
+    saved = {"b": weakref.ref(b.data), "c": weakref.ref(c.data)}
+    seen = {}
+    a.register_hook(lambda g: seen.update({k: r() is None for k, r in saved.items()}))
+    del b, c
+    assert all(r() is not None for r in saved.values())          # held by the graph until backward
+    loss.backward()
+    # c (saved by exp and read by sum) is gone when the earlier node `a` runs. (b, saved by the node
+    # just processed, may still be held by the engine's loop variable for one more node.)
+    assert seen["c"] is True
+    assert all(r() is None for r in saved.values())
+    np.testing.assert_allclose(x.grad.data, 2 * (1 - np.tanh(2 * x.data) ** 2)
+                               * np.exp(np.tanh(2 * x.data)), rtol=1e-5)
+    # with retain_graph=True they stay, so a second backward works
+    y = cr.exp(cr.tanh(x * 2))
+    kept = weakref.ref(y.data)
+    total = y.sum()
+    del y
+    total.backward(retain_graph=True)
+    assert kept() is not None
+    total.backward()
+    assert kept() is None

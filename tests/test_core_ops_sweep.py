@@ -6,57 +6,9 @@ from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
 from chainrule.ops import REGISTRY
+from helpers import build_sample, primitive_cases
 
-# Where non-smooth primitives have kinks (besides 0): keep sample values away from them.
-_KINK_PARAMS = ("min", "max")
-_SLOT = object()   # marks a random differentiable input among a sample's fixed ones (which may be None)
-
-
-def _cases():
-    for name, prim in sorted(REGISTRY.items()):
-        for k, sample in enumerate(prim.samples):
-            yield pytest.param(prim, sample, id=f"{name}-{k}")
-
-
-CASES = list(_cases())
-
-
-def _draw(shape, sample, rng):
-    """Random float64 input of `shape` in the sample's domain, away from kinks for non-smooth ops."""
-    if sample.domain == "positive":
-        return rng.uniform(0.5, 2.0, shape)
-    if sample.domain == "unit":
-        return rng.uniform(-0.9, 0.9, shape)
-    x = rng.standard_normal(shape)
-    if not sample.smooth:
-        kinks = [0.0] + [sample.params[p] for p in _KINK_PARAMS if sample.params.get(p) is not None]
-        for k in kinks:
-            near = np.abs(x - k) < 0.1
-            x = np.where(near, k + np.where(x >= k, 0.15, -0.15), x)
-    return x
-
-
-def _build(sample, rng):
-    """(differentiable arrays, function of them) for one sample; fixed arrays and numbers stay constant."""
-    slots, arrays = [], []
-    for inp in sample.inputs:
-        if isinstance(inp, tuple):
-            slots.append(_SLOT)
-            arrays.append(_draw(inp, sample, rng))
-        else:
-            slots.append(inp)
-    if not sample.smooth and len(arrays) == 2 and arrays[0].shape == arrays[1].shape:
-        # maximum/minimum: keep the two inputs apart so no element sits on the tie x == y
-        arrays[1] = np.where(np.abs(arrays[0] - arrays[1]) < 0.1, arrays[0] + 0.3, arrays[1])
-    return arrays, slots
-
-
-def _fn(prim, slots, params):
-    def f(*ts):
-        it = iter(ts)
-        args = [next(it) if s is _SLOT else s for s in slots]
-        return prim(*args, **params)
-    return f
+CASES = primitive_cases()
 
 
 def test_registry_is_not_empty_and_names_match():
@@ -74,8 +26,7 @@ def test_every_primitive_has_docstring_and_samples(name):
 
 @pytest.mark.parametrize("prim,sample", CASES)
 def test_forward_on_arrays_matches_forward_on_tensors(prim, sample, rng):
-    arrays, slots = _build(sample, rng)
-    f = _fn(prim, slots, sample.params)
+    arrays, f = build_sample(prim, sample, rng)
     plain = f(*arrays)
     assert isinstance(plain, np.ndarray) or np.isscalar(plain)
     out = f(*[cr.Tensor._make(a, True) for a in arrays])
@@ -86,22 +37,22 @@ def test_forward_on_arrays_matches_forward_on_tensors(prim, sample, rng):
 
 @pytest.mark.parametrize("prim,sample", CASES)
 def test_gradcheck(prim, sample, rng):
-    arrays, slots = _build(sample, rng)
-    assert cr.gradcheck(_fn(prim, slots, sample.params), *arrays)
+    arrays, f = build_sample(prim, sample, rng)
+    assert cr.gradcheck(f, *arrays)
 
 
 @pytest.mark.parametrize("prim,sample", [c for c in CASES if c.values[1].smooth])
 def test_gradgradcheck(prim, sample, rng):
-    arrays, slots = _build(sample, rng)
-    assert cr.gradgradcheck(_fn(prim, slots, sample.params), *arrays)
+    arrays, f = build_sample(prim, sample, rng)
+    assert cr.gradgradcheck(f, *arrays)
 
 
 @pytest.mark.parametrize("prim,sample", CASES)
 def test_backward_keeps_input_shapes_and_dtype_float32(prim, sample, rng):
     """The fast backward in float32: each leaf's .grad has its shape and dtype."""
-    arrays, slots = _build(sample, rng)
+    arrays, f = build_sample(prim, sample, rng)
     ts = [cr.Tensor._make(a.astype(np.float32), True) for a in arrays]
-    out = _fn(prim, slots, sample.params)(*ts)
+    out = f(*ts)
     if out.dtype.kind == "f":
         assert out.dtype == np.float32, f"{prim.name}: float32 inputs gave {out.dtype}"
     out.backward(np.ones(out.shape, dtype=np.float32))
@@ -192,22 +143,22 @@ def test_reductions_over_random_axes(sa, keepdims, op, seed):
 @pytest.mark.parametrize("prim,sample", [c for c in CASES if not c.values[1].smooth])
 def test_gradgradcheck_nonsmooth_away_from_kinks(prim, sample, rng):
     """Kinked ops must still run their rules on Tensors (create_graph) and be right between kinks."""
-    arrays, slots = _build(sample, rng)
-    assert cr.gradgradcheck(_fn(prim, slots, sample.params), *arrays)
+    arrays, f = build_sample(prim, sample, rng)
+    assert cr.gradgradcheck(f, *arrays)
 
 
 @pytest.mark.parametrize("prim,sample", CASES)
 def test_rules_do_not_consume_saved_values_or_upstream(prim, sample, rng):
     """Backward twice with retain_graph gives twice the gradient, and the upstream array is untouched."""
-    arrays, slots = _build(sample, rng)
+    arrays, f = build_sample(prim, sample, rng)
     ts = [cr.Tensor._make(a.copy(), True) for a in arrays]
-    out = _fn(prim, slots, sample.params)(*ts)
+    out = f(*ts)
     up = rng.standard_normal(out.shape)
     keep = up.copy()
     out.backward(up, retain_graph=True)
     first = [t.grad.data.copy() for t in ts]
     out.backward(up)
     np.testing.assert_array_equal(up, keep)
-    for t, f, a in zip(ts, first, arrays):
-        np.testing.assert_allclose(t.grad.data, 2 * f, rtol=1e-12, atol=1e-300)
+    for t, g1, a in zip(ts, first, arrays):
+        np.testing.assert_allclose(t.grad.data, 2 * g1, rtol=1e-12, atol=1e-300)
         np.testing.assert_array_equal(t.data, a)          # inputs are not modified either

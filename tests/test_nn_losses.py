@@ -78,6 +78,50 @@ def test_cross_entropy_variants_closed_form(data, rng):
     np.testing.assert_allclose(F.cross_entropy(cr.tensor(x[0]), cr.tensor(3)).item(), -lp[0, 3])
 
 
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", ">i8"])
+def test_cross_entropy_target_checks_every_integer_dtype(data, dtype):
+    # labels are range-checked with one max() over an unsigned view: every dtype must still give
+    # the closed form for good labels and the one-line error for negative or too-large ones
+    x, y = data
+    lp = np_log_softmax(x)
+    t = y.astype(dtype)
+    np.testing.assert_allclose(F.cross_entropy(cr.tensor(x), t).item(), -lp[np.arange(6), y].mean())
+    too_big = t.copy()
+    too_big[2] = 4
+    with pytest.raises(IndexError, match="target label 4 is out of range for 4 classes"):
+        F.cross_entropy(cr.tensor(x), too_big)
+    if np.dtype(dtype).kind == "i":
+        neg = t.copy()
+        neg[3] = -2
+        with pytest.raises(IndexError, match="target label -2 is out of range"):
+            F.cross_entropy(cr.tensor(x), neg)
+
+
+def test_cross_entropy_ignore_index_inside_the_class_range(data):
+    # ignore_index=1 is a valid label: rows labelled 1 must be dropped, the rest averaged
+    x, y = data
+    lp = np_log_softmax(x)
+    keep = y != 1
+    got = F.cross_entropy(cr.tensor(x), y, ignore_index=1).item()
+    np.testing.assert_allclose(got, -lp[np.arange(6)[keep], y[keep]].mean())
+    # a negative ignore_index that does not occur leaves the plain mean
+    np.testing.assert_allclose(F.cross_entropy(cr.tensor(x), y, ignore_index=-3).item(),
+                               -lp[np.arange(6), y].mean())
+
+
+def test_cross_entropy_nan_found_for_every_reduction():
+    # NaN is detected from the loss and then reported from the input, with every reduction
+    for reduction in ("mean", "sum", "none"):
+        with pytest.raises(ValueError, match=r"cross_entropy: NaN in input \(shape \(2, 2\), 1 NaN"):
+            F.cross_entropy(cr.tensor(NAN), cr.tensor([0, 1]), reduction=reduction)
+    with pytest.raises(ValueError, match="cross_entropy: NaN in input"):
+        F.cross_entropy(cr.tensor(NAN), cr.tensor([0, -100]))          # ignored row, other path
+    # an infinite logit gives a non-finite loss but is not NaN input: no error, as before
+    with np.errstate(invalid="ignore"):
+        out = F.cross_entropy(cr.tensor([[np.inf, 0.0]]), cr.tensor([1]))
+    assert not np.isfinite(out.item())
+
+
 def test_nll_loss_closed_form(data, rng):
     x, y = data
     lp = np_log_softmax(x)

@@ -142,6 +142,31 @@ def test_matches_formula_step_by_step(cls, ref, kwargs):
 
 
 @pytest.mark.parametrize("cls, ref, kwargs", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_big_parameters_updated_chunk_by_chunk_match_formula(cls, ref, kwargs):
+    # Parameters above optim.optimizer.BLOCK elements are updated in slices along axis 0 through
+    # shared scratch rows: rows that do not divide evenly, a 1-D parameter and a gradient that
+    # is a transposed (non-contiguous) view must all give the formula's result everywhere.
+    from chainrule.optim.optimizer import BLOCK
+    rng = np.random.default_rng(1)
+    shapes = [(301, 700), (BLOCK + 17,), ()]
+    ps = [rng.standard_normal(s) for s in shapes]
+    tensors = [cr.tensor(p.copy(), requires_grad=True) for p in ps]
+    opt = cls(tensors, **kwargs)
+    states = [{} for _ in ps]
+    step = ref(**kwargs)
+    for k in range(3):
+        gs = [rng.standard_normal(s) for s in shapes]
+        gs[0] = np.ascontiguousarray(gs[0].T).T          # same values, Fortran-ordered view
+        for t, g in zip(tensors, gs):
+            t.grad = cr.tensor(g)
+        opt.step()
+        ps = [step(p, g, st) for p, g, st in zip(ps, gs, states)]
+        for t, p in zip(tensors, ps):
+            np.testing.assert_allclose(t.data, p, rtol=1e-12, atol=1e-14, err_msg=f"step {k + 1}")
+    assert ps[0].size > BLOCK and ps[1].size > BLOCK   # both big ones really were chunked
+
+
+@pytest.mark.parametrize("cls, ref, kwargs", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_matches_torch_optim(cls, ref, kwargs):
     torch = pytest.importorskip("torch")
     history, _, _ = run_ours(cls, kwargs)
@@ -253,12 +278,14 @@ def test_closure_returns_loss():
 
 
 @pytest.mark.parametrize("cls, kwargs", [
+    (optim.SGD, dict(lr=0.1)),
+    (optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.1)),
     (optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)),
     (optim.Adam, dict(lr=0.1, weight_decay=1e-4, amsgrad=True)),
     (optim.AdamW, dict(lr=0.1)),
     (optim.RMSprop, dict(lr=0.1, momentum=0.9, centered=True, weight_decay=1e-4)),
     (optim.Adagrad, dict(lr=0.1, weight_decay=1e-4)),
-], ids=["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+], ids=["SGD", "SGD-momentum", "SGD-nesterov", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_big_matrix_step_allocates_no_weight_sized_temporary(cls, kwargs):
     w = cr.zeros(500, 500, requires_grad=True)   # 2 MB in float64
     w.grad = cr.ones(500, 500)
@@ -271,6 +298,31 @@ def test_big_matrix_step_allocates_no_weight_sized_temporary(cls, kwargs):
     finally:
         tracemalloc.stop()
     assert peak < w.data.nbytes // 4, f"peak {peak} bytes during step"
+
+
+@pytest.mark.parametrize("cls, kwargs", [(optim.SGD, dict(lr=0.1)),
+                                         (optim.SGD, dict(lr=0.1, momentum=0.9)),
+                                         (optim.Adam, dict(lr=0.1, weight_decay=0.1))],
+                         ids=["SGD", "SGD-momentum", "Adam-wd"])
+def test_optimizer_keeps_only_its_state_and_two_shared_blocks(cls, kwargs):
+    # Scratch is shared by all parameters (2 rows of BLOCK elements), not one copy per weight:
+    # after the first step the optimizer holds its state arrays plus at most those two rows.
+    from chainrule.optim.optimizer import BLOCK
+    ws = [cr.zeros(600, 600, requires_grad=True) for _ in range(3)]   # 2.9 MB each (float64)
+    for w in ws:
+        w.grad = cr.ones(600, 600)
+    tracemalloc.start()
+    try:
+        opt = cls(ws, **kwargs)
+        opt.step()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    state_bytes = sum(v.data.nbytes for st in opt.state.values() for v in st.values())
+    assert held - state_bytes <= 2 * BLOCK * 8 + 64 * 1024, (held, state_bytes)
+    # every first step here moves p = 0 by −lr·1 (Adam: m̂/√v̂ = 1; wd·p = 0 at p = 0)
+    for w in ws:
+        np.testing.assert_allclose(w.data, -0.1, rtol=1e-6)
 
 
 # ---------------------------------------------------------------- schedulers

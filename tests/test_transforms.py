@@ -44,6 +44,21 @@ def test_lecture_jvp_and_vjp_are_columns_and_rows():
         np.testing.assert_allclose(row.data, J[i], atol=1e-14)
 
 
+def test_jvp_is_one_forward_pass():
+    """Dual numbers: f runs once, values and tangents together, and gives J·t exactly."""
+    calls = []
+
+    def F(x):
+        calls.append(1)
+        return lecture_F(x)
+
+    x = np.array([-0.7, 0.4, 2.5])
+    t = np.array([0.3, -1.0, 2.0])
+    _, tan = cr.jvp(F, (x,), (t,))
+    assert calls == [1]
+    np.testing.assert_allclose(tan.data, lecture_J(x) @ t, rtol=1e-14, atol=1e-14)
+
+
 def test_jacrev_jacfwd_names_and_tuple_argnums():
     a, b = np.array([0.5, -1.0]), np.array([2.0, 3.0, 4.0])
     f = lambda x, y: cr.outer(x, y).sum(axis=1) * x   # noqa: E731  z_i = x_i² Σy
