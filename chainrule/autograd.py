@@ -434,6 +434,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 elif id(edge) in cap_leaf:
                     i = cap_leaf[id(edge)]
                     captured[i] = gi if captured[i] is None else captured[i] + gi
+            # drop this node's arrays now rather than when the next node rebinds these names
+            inputs = grads = g = gi = ans = None
     finally:
         _grad_enabled = prev_mode
         for _, n in heap:   # after an error, leave no pending gradients behind

@@ -41,7 +41,7 @@ def as_array(data, dtype=None):
         arr = arr.astype(_default_dtype)
     elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.ndarray):
         arr = arr.astype(np.int64)
-    elif arr.dtype.kind == "O":
+    elif arr.dtype.kind not in "biufc":
         raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
     return arr
 
@@ -264,7 +264,11 @@ class Tensor:
         """Cast (differentiably between float types); devices other than 'cpu' are not supported."""
         if isinstance(dtype, str) and dtype == "cpu":
             return self
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"to: {dtype!r} is neither a dtype nor a supported device; chainrule "
+                            f"runs on the CPU") from None
         if dtype == self.data.dtype:
             return self
         if dtype.kind == "f" and self.requires_grad:

@@ -234,3 +234,13 @@ def test_loss_module_weights_are_buffers():
     assert list(loss.state_dict()) == ["weight"]
     assert list(nn.MSELoss().state_dict()) == []
     assert repr(nn.MSELoss(reduction="sum")) == "MSELoss(reduction='sum')"
+
+
+def test_functional_maxout_matches_numpy_and_routes_the_gradient():
+    import chainrule.nn.functional as F
+    x = np.random.default_rng(3).standard_normal((4, 6))
+    out = F.maxout(cr.tensor(x, dtype=cr.float64), pieces=3)
+    np.testing.assert_allclose(out.data, x.reshape(4, 2, 3).max(-1))
+    assert cr.gradcheck(lambda t: F.maxout(t, pieces=3), x)
+    with pytest.raises(ValueError, match="maxout: last dimension 6 .* multiple of pieces=4"):
+        F.maxout(cr.tensor(x), pieces=4)

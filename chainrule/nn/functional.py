@@ -19,7 +19,7 @@ from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # 
 
 __all__ = [
     "linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softmax", "log_softmax",
-    "softplus", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
+    "softplus", "maxout", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "nll_loss", "l2_penalty",
 ]
@@ -203,3 +203,18 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def _data(x):
     return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def maxout(input, pieces: int):
+    """Maxout: max over groups of `pieces` consecutive features, (..., out·pieces) → (..., out).
+
+    The gradient is routed to the largest piece of each group (the max gate).
+
+    >>> F.maxout(cr.randn(5, 6), pieces=2).shape
+    (5, 3)
+    """
+    n = input.shape[-1]
+    if pieces < 1 or n % pieces:
+        raise ValueError(f"maxout: last dimension {n} of input shape {tuple(input.shape)} must be "
+                         f"a multiple of pieces={pieces}")
+    return _f.max(_f.reshape(input, tuple(input.shape[:-1]) + (n // pieces, pieces)), axis=-1)

@@ -80,9 +80,7 @@ class Maxout(Module):
         self.linear = Linear(in_features, out_features * pieces, bias=bias, dtype=dtype)
 
     def forward(self, input):
-        z = self.linear(input)
-        s = z.shape[:-1] + (self.out_features, self.pieces)
-        return _f.max(_f.reshape(z, s), axis=-1)
+        return F.maxout(self.linear(input), self.pieces)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"
