@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: all test demo bench install system-deps clean
+.PHONY: all test demo bench bench-peers install system-deps clean
 
 all: test
 
@@ -30,6 +30,10 @@ demo: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# Optional peers for the benchmark table (PyTorch CPU, JAX); `make bench` uses them when present.
+bench-peers: install
+	$(PY) -m pip install -q torch==2.13.0 jax jaxlib
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

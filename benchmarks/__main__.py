@@ -208,7 +208,7 @@ def write_markdown(path: Path, all_results, mods, info, command, args, api_sourc
               "- `chainrule` is written as a user would: `cr.nn` modules, `cr.nn.functional` "
               "losses, `loss.backward()`, `cr.optim.SGD`. In W4 its L2 term is "
               "`cr.nn.functional.l2_penalty(params)` (one fused node), the documented way to write "
-              "it (docs/readme_nn.md); `chainrule-python-sum-L2` writes it as micrograd's demo and "
+              "it (README, Neural networks); `chainrule-python-sum-L2` writes it as micrograd's demo and "
               "the torch row do, `sum((p * p).sum() for p in params)` (two nodes per parameter).",
               "- Clock: process CPU time by default (`--clock wall` for wall time): on a shared "
               "machine it leaves out time spent waiting for a core. After the imports, the runner "
@@ -219,6 +219,9 @@ def write_markdown(path: Path, all_results, mods, info, command, args, api_sourc
               "`OPENBLAS_NUM_THREADS`, `MKL_NUM_THREADS` set before NumPy is imported; "
               "`torch.set_num_threads(1)`; XLA single-threaded).", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
+    analysis = Path(__file__).with_name("ANALYSIS.md")   # hand-written: what misses and why
+    if analysis.exists():
+        lines += [analysis.read_text().rstrip("\n"), ""]
     path.write_text("\n".join(lines))
 
 
