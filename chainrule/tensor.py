@@ -253,8 +253,16 @@ class Tensor:
         self._hooks = (self._hooks or []) + [fn]
         return _Handle(self, "_hooks", fn)
 
-    def zero_grad_(self):
-        self.grad = None
+    def zero_grad_(self, set_to_none: bool = True):
+        """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do)."""
+        if self.grad is None:
+            return
+        if set_to_none:
+            self.grad = None
+        elif self.grad.grad_fn is not None or not self.grad.data.flags.writeable:
+            self.grad = Tensor._make(np.zeros_like(self.data), False)
+        else:
+            self.grad.data[...] = 0
 
     # ---------------------------------------------------------------- dtype
     def astype(self, dtype):

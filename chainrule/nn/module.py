@@ -252,14 +252,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters (to None, or to zeros in place)."""
         for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            elif p.grad.grad_fn is not None or not p.grad.data.flags.writeable:
-                p.grad = Tensor._make(np.zeros_like(p.data), False)
-            else:
-                p.grad.data[...] = 0
+            p.zero_grad_(set_to_none)
 
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
         """Call fn on every sub-module (children first) and then on self, as in PyTorch."""

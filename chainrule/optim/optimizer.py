@@ -97,14 +97,7 @@ class Optimizer:
         """Reset the gradients of all parameters (to None, or zeros in place)."""
         for g in self.param_groups:
             for p in g["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                elif p.grad.grad_fn is not None or not p.grad.data.flags.writeable:
-                    p.grad = Tensor._make(np.zeros_like(p.data), False)
-                else:
-                    p.grad.data[...] = 0
+                p.zero_grad_(set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient. closure: re-evaluates the loss."""
