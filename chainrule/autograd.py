@@ -1,11 +1,12 @@
 """The graph and the chain rule: grad mode, nodes, `apply`, the iterative backward engine, `Function`.
 
 A node is made for every primitive applied to a tensor that requires grad. It keeps what the
-primitive's backward rule (its VJP) needs: the input arrays, the forward result where the rule reads
-it, and one edge per input (the producing node, the leaf tensor, or None). `backward` walks the
-nodes in reverse topological order without recursion, calling each rule with "upstream gradient"
-and summing where a value fans out. With `create_graph=True` the same rules run on Tensors, so the
-backward pass is itself recorded and can be differentiated again.
+primitive's backward rule (its VJP) needs: the input arrays (only their shape and dtype, a `Meta`,
+when the rule reads no input values: add, relu, sum, reshape, ...), the forward result where the
+rule reads it, and one edge per input (the producing node, the leaf tensor, or None). `backward`
+walks the nodes in reverse topological order without recursion, calling each rule with "upstream
+gradient" and summing where a value fans out. With `create_graph=True` the same rules run on
+Tensors, so the backward pass is itself recorded and can be differentiated again.
 """
 from __future__ import annotations
 
@@ -102,7 +103,9 @@ class Node:
     """One recorded application of a primitive: what its backward rule needs, and where grads go.
 
     `edges[i]` is the node that produced input i, the leaf tensor itself, or None when input i
-    needs no gradient. `grad_fn` of a tensor is its Node; `grad_fn.name` names the op.
+    needs no gradient. `inputs`/`arrays` hold the inputs and their arrays, except that a primitive
+    with `saves_inputs = False` keeps a `Meta` (shape, dtype) for each input that requires grad.
+    `grad_fn` of a tensor is its Node; `grad_fn.name` names the op.
     """
     __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "epoch",
                  "out_vc", "tangent", "buf", "hooks", "seq", "__weakref__")
@@ -135,6 +138,72 @@ def bump_version(t):
         t._vc[0] = _epoch
 
 
+class Meta:
+    """What a rule that reads no input values still needs of an input: its shape and dtype.
+
+    Nodes of primitives with `saves_inputs = False` keep one of these in place of each input that
+    requires grad, so e.g. relu's pre-activation is freed as soon as the user drops it (as PyTorch
+    saves only what backward reads). Shared between nodes; holds no data.
+    """
+    __slots__ = ("shape", "dtype")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for k in self.shape:
+            n *= k
+        return n
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(f"backward: a rule read the values of an input {self!r} that its "
+                        f"primitive does not keep; set saves_inputs = True on the primitive")
+
+    def __repr__(self):
+        return f"Meta(shape={self.shape}, dtype={self.dtype})"
+
+
+_METAS: dict = {}   # shape -> the Meta last made for it (a program has few (shape, dtype) pairs)
+
+
+def _meta(a) -> Meta:
+    """A Meta with a's shape and dtype, shared (keyed on the shape alone: no key tuple to build)."""
+    shape = a.shape
+    m = _METAS.get(shape)
+    if m is None or m.dtype is not a.dtype:
+        if len(_METAS) >= 1024:   # shapes can vary without end (sequence lengths): stay bounded
+            _METAS.clear()
+        m = _METAS[shape] = _new(Meta)
+        m.shape = shape
+        m.dtype = a.dtype
+    return m
+
+
+def _strip(inputs, arrays, needs):
+    """(inputs, arrays) with each input that requires grad replaced by its Meta.
+
+    Inputs without a gradient edge (constants, tensors that do not require grad) are kept:
+    nothing in the graph could recompute their values, and viz shows them.
+    """
+    if len(needs) == 2:   # binary ops (add, sub): no lists
+        a, b = arrays
+        na, nb = needs
+        if na:
+            a = _meta(a)
+        if nb:
+            b = _meta(b)
+        return (a if na else inputs[0], b if nb else inputs[1]), (a, b)
+    ins = list(inputs)
+    arrs = list(arrays)
+    for i, n in enumerate(needs):
+        if n:
+            ins[i] = arrs[i] = _meta(arrs[i])
+    return tuple(ins), tuple(arrs)
+
+
 def _wrap(prim, inputs, params, arrays, out, needs, edges):
     """Make the output Tensor and, when `needs` says a gradient may flow, its Node."""
     if prim.residual:
@@ -153,8 +222,13 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
         global _seq
         node = _new(Node)
         node.prim = prim
-        node.inputs = inputs
-        node.arrays = arrays
+        if prim.saves_inputs:
+            node.inputs = inputs
+            node.arrays = arrays
+        elif len(needs) == 1:   # unary op on a tensor that requires grad: keep only its metadata
+            node.inputs = node.arrays = (_meta(arrays[0]),)
+        else:
+            node.inputs, node.arrays = _strip(inputs, arrays, needs)
         node.params = params
         node.needs = needs
         node.edges = edges
@@ -388,8 +462,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             node = heappop(heap)[1]
             g = node.buf
             node.buf = None
-            inputs = node.inputs
-            if inputs is None:
+            arrays = node.arrays
+            if arrays is None:
                 raise RuntimeError(_FREED.format(op=node.prim.name))
             if node.hooks:
                 g = _run_hooks(node.hooks, g)
@@ -408,17 +482,17 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 if retain_graph and prim.residual:
                     ans = ans.copy()   # rules may consume their residual in place
                 if node.params:
-                    grads = prim.vjp(g, ans, node.needs, *node.arrays, **node.params)
+                    grads = prim.vjp(g, ans, node.needs, *arrays, **node.params)
                 else:
-                    grads = prim.vjp(g, ans, node.needs, *node.arrays)
+                    grads = prim.vjp(g, ans, node.needs, *arrays)
             if _anomaly:
                 _check_grads(prim.name, grads)
             if not retain_graph:
                 node.inputs = node.arrays = node.ans = None
-            for edge, gi, inp in zip(node.edges, grads, inputs):
+            for edge, gi, arr in zip(node.edges, grads, arrays):
                 if edge is None or gi is None:
                     continue
-                shape = inp.data.shape
+                shape = arr.shape   # an ndarray, or the Meta standing in for it
                 if gi.shape != shape:
                     gi = sum_to(gi, shape)
                 if edge.__class__ is Node:
@@ -435,7 +509,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     i = cap_leaf[id(edge)]
                     captured[i] = gi if captured[i] is None else captured[i] + gi
             # drop this node's arrays now rather than when the next node rebinds these names
-            inputs = grads = g = gi = ans = None
+            arrays = grads = g = gi = ans = None
     finally:
         _grad_enabled = prev_mode
         for _, n in heap:   # after an error, leave no pending gradients behind

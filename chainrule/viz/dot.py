@@ -203,8 +203,8 @@ def to_dot(output: Tensor, params=None, show: str = "values+grads", rankdir: str
             if src == dst or (src, dst) in done:
                 continue
             done.add((src, dst))
-            value = n.arrays[i] if n.arrays is not None else (
-                e.data if isinstance(e, Tensor) else None)
+            arrs = g.arrays(n)   # None once backward freed the graph
+            value = arrs[i] if arrs is not None else (e.data if isinstance(e, Tensor) else None)
             grad = g.grad(e)
             label = _edge_label(value, grad, show)
             attrs = [f"label={label}"] if label else []

@@ -30,7 +30,7 @@ def _short(a, name=None) -> str:
 def _rule(g: Graph, node, i, opnames):
     """The VJP of input i written with the operands' names (from the primitive's flat template)."""
     try:
-        _, vjps = templates(node.prim, tuple(np.ndim(a) for a in node.arrays))
+        _, vjps = templates(node.prim, tuple(np.ndim(a) for a in g.arrays(node)))
     except NotImplementedError:
         return None
     t = vjps[i] if i < len(vjps) else None
@@ -73,7 +73,7 @@ def explain(output: Tensor, file=None, params=None) -> str:
         e = node.edges[i]
         if e is not None:
             return g.name(e)
-        x = node.arrays[i]
+        x = g.arrays(node)[i]
         return fmt.num(x) if np.size(x) == 1 and np.ndim(x) == 0 else "c"
 
     def fan_in(src):
@@ -90,11 +90,12 @@ def explain(output: Tensor, file=None, params=None) -> str:
         if node is not g.root:
             fan_in(node)
         names = [opname(node, i) for i in range(len(node.edges))]
-        scalar = all(np.size(a) == 1 for a in node.arrays) and np.size(up) == 1
+        arrays = g.arrays(node)   # replayed where the node kept only shapes
+        scalar = all(np.size(a) == 1 for a in arrays) and np.size(up) == 1
         locals_ = None
         if scalar:
             with autograd.no_grad():
-                locals_ = node.prim.vjp(np.ones_like(up), saved_ans(node), node.needs, *node.arrays,
+                locals_ = node.prim.vjp(np.ones_like(up), saved_ans(node), node.needs, *arrays,
                                         **node.params)
         for i, e in enumerate(node.edges):
             down = g.edge_grad.get((id(node), i))
@@ -104,7 +105,7 @@ def explain(output: Tensor, file=None, params=None) -> str:
             if scalar:
                 loc = fmt.num(np.asarray(locals_[i]).reshape(()))
                 if node.prim.name == "mul" and node.edges[1 - i] is not None:
-                    loc = f"{names[1 - i]}={fmt.num(np.asarray(node.arrays[1 - i]).reshape(()))}"
+                    loc = f"{names[1 - i]}={fmt.num(np.asarray(arrays[1 - i]).reshape(()))}"
                 elif rule and rule.startswith("g * ") and rule[4:] != loc:
                     loc = f"{rule[4:]} = {loc}"
                 line = (f"{node.prim.name:<{width}}  [{fmt.num(np.asarray(up).reshape(()))}] × "

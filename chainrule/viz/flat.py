@@ -144,7 +144,7 @@ def flat_code(f, *example_inputs, name: str | None = None) -> str:
         e = node.edges[i]
         if e is not None and not isinstance(e, Tensor):
             return names[id(e)]
-        x = node.inputs[i]
+        x = node.inputs[i] if e is None else e   # the leaf itself: the node may keep only its shape
         if id(x) in arg_of:
             return arg_of[id(x)]
         return literal(x)

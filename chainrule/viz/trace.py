@@ -23,6 +23,57 @@ def saved_ans(node):
     return ans.copy() if isinstance(ans, np.ndarray) else ans
 
 
+def _replay(node, arrays):
+    """The node's forward result recomputed from its input arrays (no graph is recorded)."""
+    prim = node.prim
+    if isinstance(prim, autograd._FunctionPrim):   # a user Function: run its forward on a fresh ctx
+        args = [Tensor._make(a, False) if isinstance(a, np.ndarray) else a for a in arrays]
+        out = prim.cls.forward(autograd.Context(), *args)
+        return out.data if isinstance(out, Tensor) else np.asarray(out)
+    out = prim.forward(*arrays, **node.params)
+    return np.asarray(out[0] if prim.residual else out)
+
+
+def input_arrays(nodes, output) -> tuple[dict, dict]:
+    """(id(node) -> its input arrays, id(source) -> the array flowing out of that node or leaf).
+
+    Nodes of primitives with saves_inputs=False keep only a shape stand-in (autograd.Meta) for
+    inputs that require grad; those values are taken from the producing node's saved output or
+    recomputed by replaying the forward pass from the leaves, in creation order (no recursion).
+    nodes: in creation order. output: the tensor the last node made. Nodes a backward pass freed
+    are left out, and values that depend on them are None.
+    """
+    nodes = [n for n in nodes if n.arrays is not None]
+    values: dict[int, np.ndarray] = {}
+    for n in nodes:   # values some node kept: inputs it saved, its own output when it saves it
+        for e, a in zip(n.edges, n.arrays):
+            if isinstance(e, Node) and isinstance(a, np.ndarray):
+                values[id(e)] = a
+            elif isinstance(e, Tensor):
+                values[id(e)] = e.data
+        if n.prim.saves_ans and not n.prim.residual and isinstance(n.ans, np.ndarray):
+            values.setdefault(id(n), n.ans)
+    if output.grad_fn is not None:
+        values[id(output.grad_fn)] = output.data
+    arrays: dict[int, tuple] = {}
+    with autograd.no_grad(), np.errstate(all="ignore"):
+        for n in nodes:
+            if not any(isinstance(a, autograd.Meta) for a in n.arrays):
+                arrays[id(n)] = tuple(n.arrays)
+                continue
+            real = []
+            for e, a in zip(n.edges, n.arrays):
+                if isinstance(a, autograd.Meta):
+                    if id(e) not in values:   # made earlier, so its own inputs are known
+                        ins = arrays.get(id(e))
+                        ok = ins is not None and not any(x is None for x in ins)
+                        values[id(e)] = _replay(e, ins) if ok else None
+                    a = values[id(e)]
+                real.append(a)
+            arrays[id(n)] = tuple(real)
+    return arrays, values
+
+
 def leaf_names(params=None) -> dict:
     """id(tensor) -> name, from a dict of tensors or a module's named_parameters()."""
     if params is None:
@@ -65,12 +116,7 @@ class Graph:
             leaves.append(output)
         self.leaves = leaves
         self._values: dict[int, np.ndarray] = {}
-        for n in self.nodes:
-            if n.arrays is None:
-                continue
-            for e, a in zip(n.edges, n.arrays):
-                if isinstance(e, Node):
-                    self._values[id(e)] = a
+        self._arrays, self._values = input_arrays(self.nodes, output)
         if self.root is not None:
             self._values[id(self.root)] = output.data
         for t in leaves:
@@ -107,6 +153,10 @@ class Graph:
     def grad(self, src):
         return self._grads.get(id(src))
 
+    def arrays(self, node):
+        """The input arrays of `node` (replayed where the node kept only shapes), None when freed."""
+        return self._arrays.get(id(node))
+
     def _compute_grads(self, grad_output):
         out = self.output
         if grad_output is None:
@@ -136,12 +186,13 @@ class Graph:
                 g = grads.get(id(node))
                 if g is None:
                     continue
-                gs = node.prim.vjp(g, saved_ans(node), node.needs, *node.arrays, **node.params)
+                arrays = self._arrays[id(node)]
+                gs = node.prim.vjp(g, saved_ans(node), node.needs, *arrays, **node.params)
                 for i, (e, gi) in enumerate(zip(node.edges, gs)):
                     if e is None or gi is None:
                         continue
                     gi = np.asarray(_arr(gi))
-                    shape = _shape(node.arrays[i])
+                    shape = _shape(arrays[i])
                     if gi.shape != shape:
                         gi = autograd.sum_to(gi, shape)
                     self.edge_grad[(id(node), i)] = gi
