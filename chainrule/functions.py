@@ -5,6 +5,7 @@ derivative code of their own.
 """
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -660,7 +661,7 @@ def split(x, split_size_or_sections, axis=0, *, dim=_MISSING):
             sizes.append(n % split_size_or_sections)
     else:
         sizes = list(split_size_or_sections)
-        if builtins_sum(sizes) != n:
+        if builtins.sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} do not add up to {n} along axis {axis} of "
                              f"shape {np.shape(x)}")
     pieces, start = [], 0
@@ -745,4 +746,3 @@ def gather(x, dim, index):
     return take_along_axis(x, index, dim)
 
 
-builtins_sum = __builtins__["sum"] if isinstance(__builtins__, dict) else __builtins__.sum
