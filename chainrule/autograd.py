@@ -11,6 +11,7 @@ Tensors, so the backward pass is itself recorded and can be differentiated again
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 from heapq import heappop, heappush
 
@@ -153,10 +154,7 @@ class Meta:
 
     @property
     def size(self) -> int:
-        n = 1
-        for k in self.shape:
-            n *= k
-        return n
+        return math.prod(self.shape)
 
     def __array__(self, *args, **kwargs):
         raise TypeError(f"backward: a rule read the values of an input {self!r} that its "

@@ -397,17 +397,22 @@ def norm(x, p=2, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
     return sum(abs(x) ** p, axis=axis, keepdims=keep) ** (1.0 / p)
 
 
+def _index_of(np_fn):
+    """An arg-reduction with the reduction-primitive call signature (for `_reduce`)."""
+    def run(x, axis=None, keepdims=False):
+        return _const(np_fn(_data(x), axis=axis, keepdims=keepdims))
+    return run
+
+
+_argmax, _argmin = _index_of(np.argmax), _index_of(np.argmin)
+
+
 def argmax(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
     """Index of the largest value over `axis` (no gradient).
 
     >>> cr.argmax(cr.tensor([1.0, 5.0, 2.0]))  # tensor(1)
     """
-    axis = _axis(axis, dim)
-    try:
-        return _const(np.argmax(_data(x), axis=axis, keepdims=bool(keepdims or keepdim)))
-    except (IndexError, ValueError):
-        _check_axes("argmax", x, axis)
-        raise
+    return _reduce("argmax", _argmax, x, _axis(axis, dim), keepdims or keepdim)
 
 
 def argmin(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
@@ -415,12 +420,7 @@ def argmin(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
 
     >>> cr.argmin(cr.tensor([1.0, 5.0, 0.0]))  # tensor(2)
     """
-    axis = _axis(axis, dim)
-    try:
-        return _const(np.argmin(_data(x), axis=axis, keepdims=bool(keepdims or keepdim)))
-    except (IndexError, ValueError):
-        _check_axes("argmin", x, axis)
-        raise
+    return _reduce("argmin", _argmin, x, _axis(axis, dim), keepdims or keepdim)
 
 
 def _const(a):

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import autograd
 from . import functions as F
-from .ops.base import Primitive
+from .ops import shape as shape_ops
 from .tensor import Tensor, as_array, get_default_dtype
 
 ArgNums = Union[int, Sequence[int]]
@@ -77,27 +77,7 @@ def _unflatten_from(spec, it):
 
 # ---------------------------------------------------------------- inputs
 
-class _Alias(Primitive):
-    """y = x, recorded: a fresh point to differentiate at, still connected to x's graph.
-
-    Differentiating with respect to the alias (not x itself) keeps nested transforms apart:
-    grad(lambda x: x * grad(lambda y: x * y)(x)) sees the inner y as its own variable.
-    """
-    name = "alias"
-    linear = True
-    saves_inputs = False
-
-    def forward(self, x):
-        return x
-
-    def vjp(self, g, ans, needs, x):
-        return (g,)
-
-    def jvp(self, tangents, ans, x):
-        return tangents[0]
-
-
-_alias = _Alias()
+_alias = shape_ops.Alias
 
 
 def _as_array(x) -> np.ndarray:

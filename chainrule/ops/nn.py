@@ -90,10 +90,7 @@ class Linear(Primitive):
                 gw = g[:, None] * x
             else:
                 gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
-        gb = None
-        if len(needs) > 2 and needs[2]:
-            gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if g.ndim > 1 else g
-        return gx, gw, gb
+        return gx, gw, (g if len(needs) > 2 and needs[2] else None)   # Σ over rows: sum_to
 
     def jvp(self, tangents, ans, x, w, b=None):
         tx, tw = tangents[:2]

@@ -1,6 +1,8 @@
 """Reductions over any axes: sum, mean, max/min (routing), prod, logsumexp, norm."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Primitive, Sample, register
@@ -24,16 +26,9 @@ def kept_shape(shape, axis):
 def count(shape, axis):
     """Number of elements each output element was reduced from."""
     if axis is None:
-        return int(np.prod(shape, dtype=np.int64))
+        return math.prod(shape)
     axes = (axis,) if isinstance(axis, int) else axis
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
-
-
-def _size(shape):
-    n = 1
-    for k in shape:
-        n *= k
-    return n
+    return math.prod(shape[a] for a in axes)
 
 
 def spread(g, shape):
@@ -42,7 +37,7 @@ def spread(g, shape):
     Small arrays are filled into a fresh array: np.broadcast_to costs ~4 µs of Python per call,
     more than the copy. Large ones stay a zero-copy view. Tensors use the broadcast op.
     """
-    if type(g) is np.ndarray and _size(shape) <= 4096:
+    if type(g) is np.ndarray and math.prod(shape) <= 4096:
         out = np.empty(shape, g.dtype)
         out[...] = g
         return out

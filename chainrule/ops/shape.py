@@ -13,6 +13,25 @@ class ShapeOp(Primitive):
 
 
 @register
+class Alias(ShapeOp):
+    """Z = X, recorded: a fresh point to differentiate at, still connected to X's graph.   dL/dX = dL/dZ.
+
+    The transforms differentiate with respect to an alias (not x itself) to keep nested transforms
+    apart: grad(lambda x: x * grad(lambda y: x * y)(x)) sees the inner y as its own variable.
+    """
+    name = "alias"
+    flat_forward = "{0}"
+    flat_vjp = ("{g}",)
+    samples = (Sample((3, 4)), Sample(()))
+
+    def forward(self, x):
+        return x
+
+    def vjp(self, g, ans, needs, x):
+        return (g,)
+
+
+@register
 class Reshape(ShapeOp):
     """Z = X viewed with a new shape.   dL/dX = dL/dZ reshaped back."""
     name = "reshape"

@@ -49,27 +49,30 @@ def _explain(args) -> int:
     return 0
 
 
+def _expression_args(p) -> None:
+    """EXPR, --at and --name: what both commands take."""
+    p.add_argument("expr", metavar="EXPR", help=EXPR_HELP)
+    p.add_argument("--at", default="", help="input values: NAME=NUMBER,... e.g. x=-2,y=5,z=-4")
+    p.add_argument("--name", default="L", help="name of the output (default L)")
+
+
 def add_commands(subparsers) -> None:
     """Add the `graph` and `explain` sub-commands to the chainrule command line."""
     g = subparsers.add_parser(
         "graph", help="draw the graph of an expression with values and gradients",
         description="Draw the computational graph of a scalar expression: each edge carries its "
                     "forward value (green) and its gradient dL/d(edge) (red).")
-    g.add_argument("expr", metavar="EXPR", help=EXPR_HELP)
-    g.add_argument("--at", default="", help="input values: NAME=NUMBER,... e.g. x=-2,y=5,z=-4")
+    _expression_args(g)
     g.add_argument("-o", "--output", default="graph.svg", help="file to write: .svg .png .pdf "
                                                                "or .dot (default graph.svg)")
     g.add_argument("--show", default="values+grads", choices=SHOWS,
                    help="what to write on the edges (default values+grads)")
     g.add_argument("--rankdir", default="LR", choices=("LR", "TB", "RL", "BT"),
                    help="layout direction: LR left to right (default), TB top to bottom, ...")
-    g.add_argument("--name", default="L", help="name of the output (default L)")
     g.set_defaults(func=_graph)
     e = subparsers.add_parser(
         "explain", help="print the backward pass of an expression line by line",
         description="Print the backward pass in execution order, one line per node: upstream "
                     "gradient × local gradient → downstream gradient, with the gate named.")
-    e.add_argument("expr", metavar="EXPR", help=EXPR_HELP)
-    e.add_argument("--at", default="", help="input values: NAME=NUMBER,... e.g. x=-2,y=5,z=-4")
-    e.add_argument("--name", default="L", help="name of the output (default L)")
+    _expression_args(e)
     e.set_defaults(func=_explain)
