@@ -356,11 +356,14 @@ def sum_to(g, shape):
     The engine calls this on every gradient whose shape differs from its input's, so no rule
     has to. Works on arrays and Tensors.
     """
-    if g.shape == shape:
+    gshape = g.shape
+    if gshape == shape:
         return g
-    lead = g.ndim - len(shape)
+    lead = len(gshape) - len(shape)
+    if gshape[lead:] == shape:   # only leading axes were added (every bias): one plain sum
+        return g.sum(axis=0) if lead == 1 else g.sum(axis=tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape(shape)
