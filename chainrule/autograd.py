@@ -1,65 +1,137 @@
 """The graph and the chain rule: grad mode, nodes, `apply`, the iterative backward engine, `Function`.
 
 A node is made for every primitive applied to a tensor that requires grad. It keeps what the
-primitive's backward rule (its VJP) needs: the input arrays (only their shape and dtype, a `Meta`,
-when the rule reads no input values: add, relu, sum, reshape, ...), the forward result where the
-rule reads it, and one edge per input (the producing node, the leaf tensor, or None). `backward`
-walks the nodes in reverse topological order without recursion, calling each rule with "upstream
-gradient" and summing where a value fans out. With `create_graph=True` the same rules run on
-Tensors, so the backward pass is itself recorded and can be differentiated again.
+primitive's backward rule (its VJP) reads *for the gradients this call needs*: an input whose value
+no needed rule reads is kept as a `Meta` (shape and dtype) or, for a constant, as its bare array;
+the forward result only where a needed rule reads it; and one edge per input (the producing node,
+the leaf tensor, or None). `backward` walks the nodes in reverse creation order without recursion,
+calling each rule with the upstream gradient and summing where a value fans out. With
+`create_graph=True` the same rules run on Tensors, so the backward pass is itself recorded and can be
+differentiated again.
+
+Grad mode, forward mode, anomaly detection and tracing are per thread (as PyTorch's grad mode).
 """
 from __future__ import annotations
 
 import functools
+import inspect
+import itertools
 import math
+import threading
 import weakref
 from heapq import heappop, heappush
 
 import numpy as np
 
-Tensor = None  # the Tensor class; set by chainrule.tensor (it imports this module)
+from .tensor_base import Tensor
 
-_grad_enabled = True
-_fwd_active = False   # True while cr.jvp pushes tangents through ops
-_anomaly = False
+_make = Tensor._make
 
 
-# ---------------------------------------------------------------- grad mode
+# ---------------------------------------------------------------- per-thread state
+
+class _State(threading.local):
+    """What the engine reads per op; class attributes are the defaults every new thread starts with."""
+    grad = True       # grad mode: ops on tensors that require grad are recorded
+    fwd = False       # cr.jvp is pushing tangents through ops
+    anomaly = False   # detect_anomaly: the first op making nan/inf raises
+    tracer = None     # make_program / compile: every op on a Tensor is reported to it
+    watch = False     # fwd or anomaly or tracer: `_wrap` takes its slow path
+
+
+_tls = _State()
+
+
+def _rewatch():
+    _tls.watch = _tls.fwd or _tls.anomaly or _tls.tracer is not None
+
 
 def is_grad_enabled() -> bool:
-    """True when operations on tensors that require grad are recorded."""
-    return _grad_enabled
+    """True when operations on tensors that require grad are recorded (in this thread)."""
+    return _tls.grad
 
 
-def set_grad_enabled(mode: bool) -> None:
-    global _grad_enabled
-    _grad_enabled = bool(mode)
+def is_forward_active() -> bool:
+    """True while `cr.jvp` pushes tangents through ops in this thread."""
+    return _tls.fwd
+
+
+def set_forward_active(active: bool) -> bool:
+    """Turn tangent pushing on or off for this thread; returns the previous setting."""
+    prev = _tls.fwd
+    _tls.fwd = bool(active)
+    _rewatch()
+    return prev
+
+
+def is_anomaly_enabled() -> bool:
+    return _tls.anomaly
+
+
+def set_tracer(tracer):
+    """Report every op applied to a Tensor to `tracer.record(prim, inputs, params, result)` (this
+    thread only) until set back; returns the previous tracer. Used by `make_program`."""
+    prev = _tls.tracer
+    _tls.tracer = tracer
+    _rewatch()
+    return prev
+
+
+def current_tracer():
+    return _tls.tracer
 
 
 class _GradMode:
-    """Context manager and decorator that sets grad mode, restoring it on exit."""
+    """Context manager and decorator (bare or called) that sets grad mode, restoring it on exit."""
     mode = True
 
+    def __init__(self, fn=None):
+        self._fn = fn
+        if fn is not None:   # bare @no_grad
+            self._wrapped = _with_mode(type(self), fn)
+            functools.update_wrapper(self, fn)
+
     def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = self.mode
+        self._prev = _tls.grad
+        _tls.grad = self.mode
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _tls.grad = self._prev
         return False
 
-    def __call__(self, fn):
+    def __call__(self, *args, **kwargs):
+        if self._fn is None:   # @no_grad(): decorate the function given now
+            return _with_mode(self.__class__, args[0])
+        return self._wrapped(*args, **kwargs)
+
+    def __get__(self, obj, objtype=None):   # @no_grad on a method
+        return self if obj is None or self._fn is None else functools.partial(self, obj)
+
+
+def _with_mode(mode_cls, fn):
+    if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
-        return wrapper
+        def gen_wrapper(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            value = None
+            while True:   # each resume of the generator runs under the mode, as in PyTorch
+                with mode_cls():
+                    try:
+                        item = gen.send(value)
+                    except StopIteration as stop:
+                        return stop.value
+                value = yield item
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with mode_cls():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 class no_grad(_GradMode):
-    """Turn off graph recording: `with cr.no_grad(): ...` or `@cr.no_grad()`.
+    """Turn off graph recording: `with cr.no_grad(): ...`, `@cr.no_grad` or `@cr.no_grad()`.
 
     >>> x = cr.ones(3, requires_grad=True)
     >>> with cr.no_grad(): y = x * 2
@@ -74,6 +146,25 @@ class enable_grad(_GradMode):
     mode = True
 
 
+class set_grad_enabled:
+    """Set grad mode now (`cr.set_grad_enabled(False)`), or for a block: `with cr.set_grad_enabled(m):`."""
+
+    def __init__(self, mode: bool):
+        self._prev = _tls.grad
+        _tls.grad = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _tls.grad = self._prev
+        return False
+
+
+class inference_mode(no_grad):
+    """PyTorch's inference_mode: here the same as no_grad."""
+
+
 class detect_anomaly:
     """Context in which the first op whose forward or backward makes NaN or inf raises, naming it.
 
@@ -82,13 +173,13 @@ class detect_anomaly:
     """
 
     def __enter__(self):
-        global _anomaly
-        self._prev = _anomaly
-        _anomaly = True
+        self._prev = _tls.anomaly
+        _tls.anomaly = True
+        _rewatch()
 
     def __exit__(self, *exc):
-        global _anomaly
-        _anomaly = self._prev
+        _tls.anomaly = self._prev
+        _rewatch()
         return False
 
 
@@ -104,9 +195,9 @@ class Node:
     """One recorded application of a primitive: what its backward rule needs, and where grads go.
 
     `edges[i]` is the node that produced input i, the leaf tensor itself, or None when input i
-    needs no gradient. `inputs`/`arrays` hold the inputs and their arrays, except that a primitive
-    with `saves_inputs = False` keeps a `Meta` (shape, dtype) for each input that requires grad.
-    `grad_fn` of a tensor is its Node; `grad_fn.name` names the op.
+    needs no gradient. `inputs`/`arrays` hold the inputs and their arrays, except that an input
+    no needed rule reads is kept as a `Meta` (shape, dtype). `grad_fn` of a tensor is its Node;
+    `grad_fn.name` names the op.
     """
     __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "epoch",
                  "out_vc", "tangent", "buf", "hooks", "seq", "__weakref__")
@@ -125,25 +216,33 @@ class Node:
 
 
 _new = object.__new__
-_seq = 0    # creation counter: orders nodes so backward runs in reverse creation order
-_epoch = 0  # in-place counter: a tensor changed in place gets the new epoch as its version
+_next_seq = itertools.count(1).__next__   # creation order (atomic under the GIL: threads share it)
+_epoch = 0                                # in-place counter: a changed tensor gets the new epoch
+_epoch_lock = threading.Lock()
+
+
+def node_counter() -> int:
+    """A number larger than the `seq` of every node made so far (and smaller than any made later)."""
+    return _next_seq()
 
 
 def bump_version(t):
     """Mark tensor t as changed in place (called by every in-place op)."""
     global _epoch
-    _epoch += 1
+    with _epoch_lock:   # the epoch must only grow, also when threads change tensors at once
+        _epoch += 1
+        e = _epoch
     if t._vc is None:
-        t._vc = [_epoch]
+        t._vc = [e]
     else:
-        t._vc[0] = _epoch
+        t._vc[0] = e
 
 
 class Meta:
     """What a rule that reads no input values still needs of an input: its shape and dtype.
 
-    Nodes of primitives with `saves_inputs = False` keep one of these in place of each input that
-    requires grad, so e.g. relu's pre-activation is freed as soon as the user drops it (as PyTorch
+    Nodes keep one of these in place of each input that requires grad but whose value no needed
+    rule reads, so e.g. relu's pre-activation is freed as soon as the user drops it (as PyTorch
     saves only what backward reads). Shared between nodes; holds no data.
     """
     __slots__ = ("shape", "dtype")
@@ -158,7 +257,7 @@ class Meta:
 
     def __array__(self, *args, **kwargs):
         raise TypeError(f"backward: a rule read the values of an input {self!r} that its "
-                        f"primitive does not keep; set saves_inputs = True on the primitive")
+                        f"primitive does not keep; declare it in the primitive's `reads`")
 
     def __repr__(self):
         return f"Meta(shape={self.shape}, dtype={self.dtype})"
@@ -174,17 +273,18 @@ def _meta(a) -> Meta:
     if m is None or m.dtype is not a.dtype:
         if len(_METAS) >= 1024:   # shapes can vary without end (sequence lengths): stay bounded
             _METAS.clear()
-        m = _METAS[shape] = _new(Meta)
+        m = _new(Meta)
         m.shape = shape
         m.dtype = a.dtype
+        _METAS[shape] = m
     return m
 
 
 def _strip(inputs, arrays, needs):
     """(inputs, arrays) with each input that requires grad replaced by its Meta.
 
-    Inputs without a gradient edge (constants, tensors that do not require grad) are kept:
-    nothing in the graph could recompute their values, and viz shows them.
+    Inputs without a gradient edge (constants, tensors that do not require grad) are kept as bare
+    arrays: nothing in the graph could recompute their values, and viz shows them.
     """
     if len(needs) == 2:   # binary ops (add, sub): no lists
         a, b = arrays
@@ -193,13 +293,37 @@ def _strip(inputs, arrays, needs):
             a = _meta(a)
         if nb:
             b = _meta(b)
-        return (a if na else inputs[0], b if nb else inputs[1]), (a, b)
+        return (a, b), (a, b)
+    arrs = tuple([_meta(a) if n else a for a, n in zip(arrays, needs)])
+    return arrs, arrs
+
+
+def _keep(inputs, arrays, keep):
+    """(inputs, arrays) keeping input i where keep[i] is True (the Tensor, so in-place changes to it
+    are caught), a Meta where it requires grad but nothing reads it, its bare array otherwise."""
     ins = list(inputs)
     arrs = list(arrays)
-    for i, n in enumerate(needs):
-        if n:
-            ins[i] = arrs[i] = _meta(arrs[i])
+    for i, k in enumerate(keep):
+        if not k:
+            t = ins[i]
+            if isinstance(t, Tensor) and t.requires_grad:
+                ins[i] = arrs[i] = _meta(arrs[i])
+            else:
+                ins[i] = arrs[i]
     return tuple(ins), tuple(arrs)
+
+
+def keep_table(prim, n_inputs):
+    """For a primitive declaring `reads`: needs tuple -> (inputs to keep, whether to keep ans)."""
+    table = {}
+    for needs in itertools.product((False, True), repeat=n_inputs):
+        read = set()
+        for i, n in enumerate(needs):
+            if n:
+                read.update(prim.reads[i])
+        keep = tuple(i in read for i in range(n_inputs))
+        table[needs] = (None if all(keep) else keep, "ans" in read)
+    return table
 
 
 def _wrap(prim, inputs, params, arrays, out, needs, edges):
@@ -208,51 +332,68 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
         out, res = out
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    if _anomaly:
-        _check_finite("forward", prim.name, out)
     result = _new(Tensor)
     result.data = out
-    result.grad = result._vc = result._tangent = result._hooks = result.name = None
+    result._grad = result._vc = result._tangent = result._hooks = result.name = None
     if needs is None:
         result.requires_grad = False
         result.grad_fn = None
     else:
-        global _seq
         node = _new(Node)
         node.prim = prim
-        if prim.saves_inputs:
-            node.inputs = inputs
-            node.arrays = arrays
-        elif len(needs) == 1:   # unary op on a tensor that requires grad: keep only its metadata
-            node.inputs = node.arrays = (_meta(arrays[0]),)
+        table = prim.keeps
+        if table is not None:   # the primitive says what each input's rule reads
+            keep, keep_ans = table[needs]
+            if keep is None:
+                node.inputs = inputs
+                node.arrays = arrays
+            else:
+                node.inputs, node.arrays = _keep(inputs, arrays, keep)
         else:
-            node.inputs, node.arrays = _strip(inputs, arrays, needs)
+            keep_ans = prim.saves_ans
+            if prim.saves_inputs:
+                node.inputs = inputs
+                node.arrays = arrays
+            elif len(needs) == 1:   # unary op on a tensor that requires grad: keep only metadata
+                node.inputs = node.arrays = (_meta(arrays[0]),)
+            else:
+                node.inputs, node.arrays = _strip(inputs, arrays, needs)
         node.params = params
         node.needs = needs
         node.edges = edges
         if prim.residual:
             node.ans = res
             node.out_vc = None
-        elif prim.saves_ans:
+        elif keep_ans:
             node.ans = out
             result._vc = node.out_vc = [0]
         else:
             node.ans = node.out_vc = None
         node.epoch = _epoch
         node.tangent = node.buf = node.hooks = None
-        _seq += 1
-        node.seq = _seq
+        node.seq = _next_seq()
         result.requires_grad = True
         result.grad_fn = node
-    if _fwd_active:
-        _push_tangent(prim, inputs, params, arrays, out, result)
+    if _tls.watch:
+        _observe(prim, inputs, params, arrays, out, result)
     return result
+
+
+def _observe(prim, inputs, params, arrays, out, result):
+    """The slow path of `_wrap`: anomaly check, forward-mode tangent, and the tracer."""
+    if _tls.anomaly:
+        _check_finite("forward", prim.name, out)
+    if _tls.fwd:
+        _push_tangent(prim, inputs, params, arrays, out, result)
+    tracer = _tls.tracer
+    if tracer is not None:
+        tracer.record(prim, inputs, params, result)
 
 
 def record(prim, inputs, params, arrays, out):
     """Wrap a forward result computed elsewhere (e.g. by a `Function`) and record its node."""
     needs = edges = None
-    if _grad_enabled:
+    if _tls.grad:
         flags = tuple([isinstance(t, Tensor) and t.requires_grad for t in inputs])
         if True in flags:
             needs = flags
@@ -286,7 +427,7 @@ def apply(prim, inputs, params=NO_PARAMS):
         if isinstance(x, Tensor):
             d = x.data
             out = prim.forward(d, **params) if params else prim.forward(d)
-            if x.requires_grad and _grad_enabled:
+            if x.requires_grad and _tls.grad:
                 return _wrap(prim, inputs, params, (d,), out, _ONE, (x.grad_fn or x,))
             return _wrap(prim, inputs, params, (d,), out, None, None)
     elif n == 2:
@@ -299,7 +440,7 @@ def apply(prim, inputs, params=NO_PARAMS):
             out = prim.forward(da, db, **params) if params else prim.forward(da, db)
             na = ta and a.requires_grad
             nb = tb and b.requires_grad
-            if (na or nb) and _grad_enabled:
+            if (na or nb) and _tls.grad:
                 return _wrap(prim, inputs, params, (da, db), out, _NEEDS2[na][nb],
                              ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None))
             return _wrap(prim, inputs, params, (da, db), out, None, None)
@@ -313,7 +454,6 @@ def apply(prim, inputs, params=NO_PARAMS):
 
 def _push_tangent(prim, inputs, params, arrays, out, result):
     """Forward mode: compute the output tangent J·t from the input tangents with prim.jvp."""
-    global _fwd_active
     tangents = []
     some = False
     tensor_mode = result.requires_grad
@@ -326,7 +466,11 @@ def _push_tangent(prim, inputs, params, arrays, out, result):
                 tensor_mode = True
     if not some:
         return
-    _fwd_active = False  # a tangent rule's own ops carry no tangents (one level of forward mode)
+    # a tangent rule's own ops carry no tangents (one level of forward mode) and are not traced
+    tracer = _tls.tracer
+    _tls.fwd = False
+    _tls.tracer = None
+    _rewatch()
     try:
         if tensor_mode:
             # the result itself, not a constant copy: a rule reading ans (exp: t·ans) must stay
@@ -338,7 +482,9 @@ def _push_tangent(prim, inputs, params, arrays, out, result):
             tangents = [tt.data if isinstance(tt, Tensor) else tt for tt in tangents]
         jvp = prim.jvp(tuple(tangents), ans, *ins, **params)
     finally:
-        _fwd_active = True
+        _tls.fwd = True
+        _tls.tracer = tracer
+        _rewatch()
     if jvp is not None and jvp.shape != out.shape:
         jvp = np.broadcast_to(jvp, out.shape)
     if isinstance(jvp, np.ndarray) and jvp.dtype != out.dtype and out.dtype.kind == "f":
@@ -391,131 +537,162 @@ _FREED = ("backward: the graph through '{op}' was already freed by an earlier ba
           "pass retain_graph=True to the first backward() to go through it again")
 
 
-def _accumulate_leaf(leaf, g, owned, create_graph):
-    """Add `g` into `leaf.grad` (gradients accumulate across backward calls, as in PyTorch)."""
-    hooks = leaf._hooks
-    if hooks:
-        g = _run_hooks(hooks, g)
-        owned = False
-    if isinstance(g, Tensor):
-        if g.data.dtype != leaf.data.dtype:
-            g = g.to(leaf.data.dtype)
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
-        return
-    if g.dtype != leaf.data.dtype:
-        g = g.astype(leaf.data.dtype)
-        owned = True
-    if leaf.grad is None:
-        leaf.grad = Tensor._make(g if owned else np.array(g), False)
-    elif create_graph:
-        leaf.grad = leaf.grad + Tensor._make(g, False)
-    else:
-        acc = leaf.grad.data
-        if acc.flags.writeable and acc.shape == g.shape:
-            acc += g
-        else:
-            leaf.grad = Tensor._make(acc + g, False)
-
-
 def _run_hooks(hooks, g):
     for hook in hooks:
-        gt = g if isinstance(g, Tensor) else Tensor._make(g, False)
+        gt = g if isinstance(g, Tensor) else _make(g, False)
         r = hook(gt)
         if r is not None:
             g = r if isinstance(g, Tensor) else (r.data if isinstance(r, Tensor) else np.asarray(r))
     return g
 
 
-def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
+class _Accumulate:
+    """Gradient sink of `backward()`: add each leaf's gradient into its `.grad` (as PyTorch)."""
+    __slots__ = ("create_graph",)
+
+    def __init__(self, create_graph):
+        self.create_graph = create_graph
+
+    def leaf(self, leaf, g, owned):
+        hooks = leaf._hooks
+        if hooks:
+            g = _run_hooks(hooks, g)
+            owned = False
+        acc = leaf._grad
+        if isinstance(g, Tensor):
+            if g.data.dtype != leaf.data.dtype:
+                g = g.to(leaf.data.dtype)
+            leaf._grad = g if acc is None else acc + g
+            return
+        if g.dtype != leaf.data.dtype:
+            g = g.astype(leaf.data.dtype)
+            owned = True
+        if acc is None:
+            leaf._grad = _make(g if owned else np.array(g), False)
+        elif self.create_graph:
+            leaf._grad = acc + _make(g, False)
+        elif acc.data.flags.writeable and acc.data.shape == g.shape:
+            acc.data += g
+        else:
+            leaf._grad = _make(acc.data + g, False)
+
+    node = None   # gradients reaching nodes are not captured
+
+
+class _Capture:
+    """Gradient sink of `autograd.grad`: keep the gradients of the given tensors, touch no `.grad`."""
+    __slots__ = ("grads", "leaves", "nodes")
+
+    def __init__(self, tensors):
+        self.grads = [None] * len(tensors)
+        self.leaves = {id(t): i for i, t in enumerate(tensors) if t.grad_fn is None}
+        self.nodes = {id(t.grad_fn): i for i, t in enumerate(tensors) if t.grad_fn is not None}
+
+    def _add(self, i, g):
+        self.grads[i] = g if self.grads[i] is None else self.grads[i] + g
+
+    def leaf(self, leaf, g, owned):
+        i = self.leaves.get(id(leaf))
+        if i is not None:
+            self._add(i, g)
+
+    def node(self, node, g):
+        i = self.nodes.get(id(node))
+        if i is not None:
+            self._add(i, g)
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None,
+                 observer=None):
     """The chain rule over the graph: upstream × local, summed where values fan out.
 
-    Nodes are processed from a max-heap on creation order, so each node runs once, after every
-    node that uses its output (the order PyTorch's engine uses). roots: output tensors;
-    root_grads: their upstream gradients. capture: tensors whose gradients are returned instead
-    of accumulated into `.grad` (for `autograd.grad` and the transforms).
+    Seeds the roots' nodes with their upstream gradients, then runs one `_step` per node from a
+    max-heap on creation order, so each node runs once, after every node that uses its output (the
+    order PyTorch's engine uses). Gradients reaching leaves go to a sink: accumulated into `.grad`,
+    or, when `capture` lists tensors, returned for them (`autograd.grad`). `observer(node, g,
+    grads)`, if given, sees every node's upstream gradient and the gradient it sends along each
+    edge (after broadcasting is undone): how viz draws per-edge gradients.
     """
-    global _grad_enabled
+    sink = _Accumulate(create_graph) if capture is None else _Capture(capture)
     heap = []
-    cap_leaf = cap_node = captured = None
-    if capture is not None:
-        captured = [None] * len(capture)
-        cap_leaf = {id(t): i for i, t in enumerate(capture) if t.grad_fn is None}
-        cap_node = {id(t.grad_fn): i for i, t in enumerate(capture) if t.grad_fn is not None}
     for r, g in zip(roots, root_grads):
         node = r.grad_fn
-        if node is None:
-            if r.requires_grad:   # a leaf as root: d leaf / d leaf = upstream
-                if cap_leaf is None:
-                    _accumulate_leaf(r, g, False, create_graph)
-                elif id(r) in cap_leaf:
-                    i = cap_leaf[id(r)]
-                    captured[i] = g if captured[i] is None else captured[i] + g
-        elif node.buf is None:
-            node.buf = g
-            heappush(heap, (-node.seq, node))
-        else:
-            node.buf = node.buf + g
-
-    prev_mode = _grad_enabled
-    _grad_enabled = create_graph
+        if node is not None:
+            _send(node, g, heap)
+        elif r.requires_grad:   # a leaf as root: d leaf / d leaf = upstream
+            sink.leaf(r, g, False)
+    prev_mode = _tls.grad
+    _tls.grad = create_graph
     try:
         while heap:
             node = heappop(heap)[1]
             g = node.buf
             node.buf = None
-            arrays = node.arrays
-            if arrays is None:
-                raise RuntimeError(_FREED.format(op=node.prim.name))
-            if node.hooks:
-                g = _run_hooks(node.hooks, g)
-            if cap_node is not None and id(node) in cap_node:
-                i = cap_node[id(node)]
-                captured[i] = g if captured[i] is None else captured[i] + g
-            if node.epoch != _epoch:   # something changed in place since this node was made
-                _check_versions(node)
-            prim = node.prim
-            if create_graph:
-                grads = _call_vjp_recorded(node, g)
-            else:
-                if type(g) is not np.ndarray:
-                    g = g.data if isinstance(g, Tensor) else np.asarray(g)
-                ans = node.ans
-                if retain_graph and prim.residual:
-                    ans = ans.copy()   # rules may consume their residual in place
-                if node.params:
-                    grads = prim.vjp(g, ans, node.needs, *arrays, **node.params)
-                else:
-                    grads = prim.vjp(g, ans, node.needs, *arrays)
-            if _anomaly:
-                _check_grads(prim.name, grads)
-            if not retain_graph:
-                node.inputs = node.arrays = node.ans = None
-            for edge, gi, arr in zip(node.edges, grads, arrays):
-                if edge is None or gi is None:
+            grads = _step(node, g, sink, retain_graph, create_graph)
+            if observer is not None:
+                observer(node, g, grads)
+            for edge, gi in zip(node.edges, grads):
+                if gi is None or edge is None:
                     continue
-                shape = arr.shape   # an ndarray, or the Meta standing in for it
-                if gi.shape != shape:
-                    gi = sum_to(gi, shape)
                 if edge.__class__ is Node:
-                    buf = edge.buf
-                    if buf is None:
-                        edge.buf = gi
-                        heappush(heap, (-edge.seq, edge))
-                    else:   # fan-out: the copy gate adds
-                        edge.buf = buf + gi
-                elif cap_leaf is None:
-                    _accumulate_leaf(edge, gi, type(gi) is np.ndarray and gi is not g and gi.base is None,
-                                     create_graph)
-                elif id(edge) in cap_leaf:
-                    i = cap_leaf[id(edge)]
-                    captured[i] = gi if captured[i] is None else captured[i] + gi
-            # drop this node's arrays now rather than when the next node rebinds these names
-            arrays = grads = g = gi = ans = None
+                    _send(edge, gi, heap)
+                else:
+                    sink.leaf(edge, gi, type(gi) is np.ndarray and gi is not g and gi.base is None)
+            grads = g = gi = None   # drop this node's arrays now, not when the names are rebound
     finally:
-        _grad_enabled = prev_mode
+        _tls.grad = prev_mode
         for _, n in heap:   # after an error, leave no pending gradients behind
             n.buf = None
-    return captured
+    return None if capture is None else sink.grads
+
+
+def _send(node, g, heap):
+    """Pass gradient g to `node`: the first arrival schedules it, later ones add (the copy gate)."""
+    buf = node.buf
+    if buf is None:
+        node.buf = g
+        heappush(heap, (-node.seq, node))
+    else:
+        node.buf = buf + g
+
+
+def _step(node, g, sink, retain_graph, create_graph):
+    """One node of backward: hooks, checks, its rule; returns one gradient per edge (or None),
+    each with its input's shape."""
+    arrays = node.arrays
+    if arrays is None:
+        raise RuntimeError(_FREED.format(op=node.prim.name))
+    if node.hooks:
+        g = _run_hooks(node.hooks, g)
+    if sink.node is not None:
+        sink.node(node, g)
+    if node.epoch != _epoch:   # something changed in place since this node was made
+        _check_versions(node)
+    prim = node.prim
+    if create_graph:
+        grads = _call_vjp_recorded(node, g)
+    else:
+        if type(g) is not np.ndarray:
+            g = g.data if isinstance(g, Tensor) else np.asarray(g)
+        ans = node.ans
+        if retain_graph and prim.residual:
+            ans = ans.copy()   # rules may consume their residual in place
+        if node.params:
+            grads = prim.vjp(g, ans, node.needs, *arrays, **node.params)
+        else:
+            grads = prim.vjp(g, ans, node.needs, *arrays)
+    if _tls.anomaly:
+        _check_grads(prim.name, grads)
+    if not retain_graph:
+        node.inputs = node.arrays = node.ans = None
+    out = []
+    for edge, gi, arr in zip(node.edges, grads, arrays):
+        if edge is None or gi is None:
+            out.append(None)
+            continue
+        shape = arr.shape   # an ndarray, or the Meta standing in for it
+        out.append(gi if gi.shape == shape else sum_to(gi, shape))
+    return out
 
 
 class RetainGrad:
@@ -530,8 +707,8 @@ class RetainGrad:
     def __call__(self, g):
         t = self.ref()
         if t is not None:
-            g = Tensor._make(np.array(g.data), False) if not g.requires_grad else g
-            t.grad = g if t.grad is None else t.grad + g
+            g = _make(np.array(g.data), False) if not g.requires_grad else g
+            t._grad = g if t._grad is None else t._grad + g
 
 
 def _check_grads(name, grads):
@@ -541,13 +718,12 @@ def _check_grads(name, grads):
 
 
 def _check_versions(node):
-    if node.prim.saves_inputs:
-        for t in node.inputs:
-            if isinstance(t, Tensor) and t._vc is not None and t._vc[0] > node.epoch:
-                raise RuntimeError(
-                    f"backward: an input of '{node.prim.name}' (shape {t.shape}) was modified in "
-                    f"place after it was saved for backward; use an out-of-place op or "
-                    f".clone() before changing it")
+    for t in node.inputs:
+        if isinstance(t, Tensor) and t._vc is not None and t._vc[0] > node.epoch:
+            raise RuntimeError(
+                f"backward: an input of '{node.prim.name}' (shape {t.shape}) was modified in "
+                f"place after it was saved for backward; use an out-of-place op or "
+                f".clone() before changing it")
     if node.out_vc is not None and node.out_vc[0] > node.epoch:
         raise RuntimeError(
             f"backward: the output of '{node.prim.name}' was modified in place after it was saved "
@@ -558,10 +734,10 @@ def _call_vjp_recorded(node, g):
     """Run a rule on Tensors so the backward pass is itself recorded (create_graph=True)."""
     prim = node.prim
     if not isinstance(g, Tensor):
-        g = Tensor._make(g, False)
+        g = _make(g, False)
     ans = None
-    if prim.saves_ans and not prim.residual:
-        ans = Tensor._make(node.ans, True)
+    if node.ans is not None and not prim.residual:
+        ans = _make(node.ans, True)
         ans.grad_fn = node
         ans._tangent = node.tangent
         ans._vc = node.out_vc
@@ -583,6 +759,7 @@ class Context:
 
 class _FunctionPrim:
     """Adapter that lets a user `Function` sit in the graph like a primitive."""
+    keeps = None
     saves_ans = False
     saves_inputs = False
     residual = False
@@ -594,7 +771,7 @@ class _FunctionPrim:
 
     def vjp(self, g, ans, needs, *inputs):
         tensor_mode = isinstance(g, Tensor)
-        gt = g if tensor_mode else Tensor._make(g, False)
+        gt = g if tensor_mode else _make(g, False)
         with enable_grad() if tensor_mode else no_grad():
             out = self.cls.backward(self.ctx, gt)
         if not isinstance(out, tuple):
@@ -616,7 +793,7 @@ class _FunctionPrim:
             raise NotImplementedError(
                 f"{self.name} has no tangent rule for forward mode (cr.jvp); add "
                 f"`@staticmethod def jvp(ctx, *tangents)` returning the output tangent")
-        tangents = [None if t is None else (t if isinstance(t, Tensor) else Tensor._make(t, False))
+        tangents = [None if t is None else (t if isinstance(t, Tensor) else _make(t, False))
                     for t in tangents]
         out = fn(self.ctx, *tangents)
         return out.data if isinstance(out, Tensor) and not isinstance(ans, Tensor) else out
@@ -652,7 +829,7 @@ class Function:
         with no_grad():
             out = cls.forward(ctx, *args)
         if not isinstance(out, Tensor):
-            out = Tensor._make(np.asarray(out), False)
+            out = _make(np.asarray(out), False)
         prim = _FunctionPrim(cls, ctx)
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         return record(prim, tuple(args), {}, arrays, out.data)
@@ -691,7 +868,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             out.append(None)
             continue
         if not isinstance(g, Tensor):
-            g = Tensor._make(np.array(g), False)
+            g = _make(np.array(g), False)
         if g.shape != t.shape:
             g = sum_to(g, t.shape)
         out.append(g)

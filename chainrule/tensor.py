@@ -13,94 +13,14 @@ from .ops import shape as shp
 
 _apply = autograd.apply
 
-_default_dtype = np.dtype(np.float32)
+from .tensor_base import Tensor, as_array, check_grad_dtype, get_default_dtype, set_default_dtype  # noqa: F401
+
+_check_grad_dtype = check_grad_dtype
 
 
-def get_default_dtype():
-    """The floating dtype new tensors get (float32 unless changed)."""
-    return _default_dtype
-
-
-def set_default_dtype(dtype):
-    """Set the floating dtype of new tensors: `cr.set_default_dtype(cr.float64)`."""
-    global _default_dtype
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
-    _default_dtype = dtype
-
-
-def as_array(data, dtype=None):
-    """Convert data to an ndarray the way `cr.tensor` does (floats become the default dtype)."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if dtype is not None:
-        return np.array(data, dtype=np.dtype(dtype))
-    arr = np.array(data)
-    if arr.dtype.kind == "f" and arr.dtype != _default_dtype:
-        arr = arr.astype(_default_dtype)
-    elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.ndarray):
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "biufc":
-        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
-    return arr
-
-
-def _check_grad_dtype(arr):
-    if arr.dtype.kind not in "fc":
-        raise TypeError(f"requires_grad=True needs a floating dtype, got {arr.dtype} "
-                        f"(only floating tensors can have gradients)")
-
-
-class Tensor:
-    """An n-dimensional array that records the ops applied to it, so gradients can flow back.
-
-    >>> x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    >>> (x * x).sum().backward()
-    >>> x.grad
-    tensor([2., 4., 6.])
-    """
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_vc", "_tangent", "_hooks", "name",
-                 "__weakref__")
-    __array_priority__ = 1000
-
-    def __init__(self, data, requires_grad=False, dtype=None, name=None):
-        self.data = as_array(data, dtype)
-        self.grad = None
-        self.grad_fn = None
-        self._vc = None
-        self._tangent = None
-        self._hooks = None
-        self.name = name
-        self.requires_grad = False
-        if requires_grad:
-            self.requires_grad_(True)
-
-    @staticmethod
-    def _make(data, requires_grad):
-        t = object.__new__(Tensor)
-        t.data = data if type(data) is np.ndarray else np.asarray(data)
-        t.requires_grad = requires_grad
-        t.grad = None
-        t.grad_fn = None
-        t._vc = None
-        t._tangent = None
-        t._hooks = None
-        t.name = None
-        return t
-
-    # ---------------------------------------------------------------- attributes
-    @property
-    def shape(self) -> tuple:
-        return self.data.shape
-
-    @property
-    def ndim(self) -> int:
-        return self.data.ndim
-
-    @property
-    def dtype(self):
-        return self.data.dtype
+class _Methods:
+    """Tensor's operators and methods; installed onto the Tensor class (tensor_base) below."""
+    __hash__ = object.__hash__
 
     @property
     def T(self):
@@ -110,90 +30,6 @@ class Tensor:
     def mT(self):
         return F.swapaxes(self, -1, -2)
 
-    @property
-    def is_leaf(self) -> bool:
-        """True for tensors made by the user (not by an op recorded in the graph)."""
-        return self.grad_fn is None
-
-    @property
-    def device(self):
-        return "cpu"
-
-    @property
-    def _version(self) -> int:
-        return 0 if self._vc is None else self._vc[0]
-
-    def size(self, dim=None):
-        """Shape (PyTorch's spelling), or the length of one dimension."""
-        return self.data.shape if dim is None else self.data.shape[dim]
-
-    def numel(self) -> int:
-        return self.data.size
-
-    def dim(self) -> int:
-        return self.data.ndim
-
-    def item(self):
-        if self.data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to a Python "
-                             f"number, got shape {self.shape}")
-        return self.data.item()
-
-    def tolist(self):
-        return self.data.tolist()
-
-    def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied), as in PyTorch."""
-        return self.data
-
-    def __array__(self, dtype=None, copy=None):
-        if dtype is not None and dtype != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
-
-    def __len__(self):
-        if self.data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
-
-    def __iter__(self):
-        if self.data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
-
-    def __bool__(self):
-        if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
-                             f"use .any() or .all()")
-        return bool(self.data)
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    def __index__(self):
-        if self.data.dtype.kind not in "iu":
-            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
-        return int(self.item())
-
-    __hash__ = object.__hash__
-
-    def __repr__(self):
-        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(",
-                               suppress_small=True, threshold=60, edgeitems=3)
-        extra = []
-        if self.data.dtype != _default_dtype and self.data.dtype.kind == "f" or self.data.dtype.kind not in "fbi":
-            extra.append(f"dtype={self.data.dtype}")
-        if self.grad_fn is not None:
-            extra.append(f"grad_fn=<{self.grad_fn.prim.name}>")
-        elif self.requires_grad:
-            extra.append("requires_grad=True")
-        if self.name:
-            extra.append(f"name={self.name!r}")
-        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
-
     # ---------------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Backpropagate: add d self / d leaf into `.grad` of every leaf that requires grad.
@@ -201,15 +37,6 @@ class Tensor:
         >>> w = cr.tensor(2.0, requires_grad=True); (w * 3).backward(); w.grad   # tensor(3.)
         """
         autograd.backward(self, gradient, retain_graph, create_graph)
-
-    def requires_grad_(self, requires_grad=True):
-        if requires_grad:
-            _check_grad_dtype(self.data)
-        if not self.is_leaf and not requires_grad:
-            raise RuntimeError("requires_grad_: only leaf tensors can stop requiring grad; "
-                               "use .detach()")
-        self.requires_grad = bool(requires_grad)
-        return self
 
     def detach(self):
         """Same data, cut from the graph (in-place changes to either are seen by both)."""
@@ -255,14 +82,15 @@ class Tensor:
 
     def zero_grad_(self, set_to_none: bool = True):
         """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do)."""
-        if self.grad is None:
+        g = self._grad
+        if g is None:
             return
         if set_to_none:
-            self.grad = None
-        elif self.grad.grad_fn is not None or not self.grad.data.flags.writeable:
-            self.grad = Tensor._make(np.zeros_like(self.data), False)
+            self._grad = None
+        elif g.grad_fn is not None or not g.data.flags.writeable:
+            self._grad = Tensor._make(np.zeros_like(self.data), False)
         else:
-            self.grad.data[...] = 0
+            g.data[...] = 0
 
     # ---------------------------------------------------------------- dtype
     def astype(self, dtype):
@@ -411,9 +239,9 @@ class Tensor:
 
     def _inplace(self, op_name, outofplace, inplace, other=None):
         """Run an in-place op: recorded (rebinding this tensor to the op's node) or on the array."""
-        needs_graph = autograd._grad_enabled and (
+        needs_graph = autograd.is_grad_enabled() and (
             self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
-        carries_tangent = autograd._fwd_active and (
+        carries_tangent = autograd.is_forward_active() and (
             self._tangent is not None or (isinstance(other, Tensor) and other._tangent is not None))
         if needs_graph or carries_tangent:
             if self.is_leaf and self.requires_grad:
@@ -557,6 +385,7 @@ _FUNCTIONS = {
 class _CastPrim:
     """dtype cast between floating types: the gradient is cast back."""
     name = "cast"
+    keeps = None
     saves_ans = False
     saves_inputs = False
     residual = False
@@ -578,4 +407,12 @@ class _CastPrim:
 
 _Cast = _CastPrim()
 
-autograd.Tensor = Tensor
+
+
+def _install(methods):
+    for name, value in vars(methods).items():
+        if name not in ("__dict__", "__weakref__", "__module__", "__doc__", "__qualname__"):
+            setattr(Tensor, name, value)
+
+
+_install(_Methods)

@@ -99,7 +99,7 @@ def _leaf_for_grad(x, who: str, argnum: int) -> Tensor:
         if x.requires_grad:
             return _alias(x)   # tangent (if any) is pushed onto the alias by the op itself
         t = Tensor._make(x.data, True)
-        if autograd._fwd_active:
+        if autograd.is_forward_active():
             t._tangent = x._tangent
         return t
     arr = _as_array(x)
@@ -111,7 +111,7 @@ def _leaf_for_grad(x, who: str, argnum: int) -> Tensor:
 
 def _is_nested(leaves) -> bool:
     """True when results must stay differentiable: inside another transform, or inputs in a graph."""
-    if _depth > 0 or autograd._fwd_active:
+    if _depth > 0 or autograd.is_forward_active():
         return True
     return any(isinstance(x, Tensor) and x.requires_grad for x in leaves)
 
@@ -354,7 +354,7 @@ def _jvp_core(f, args, tangents, kwargs, has_aux=False):
     Returns (out_leaves, tangent_leaves, out_spec, aux, nested).
     """
     global _depth
-    if autograd._fwd_active:
+    if autograd.is_forward_active():
         raise NotImplementedError(
             "jvp: forward mode inside forward mode (jvp of jvp, jacfwd of jacfwd, hessian of a "
             "jvp) is not supported; use reverse mode (cr.grad, cr.jacrev) for one of the two")
@@ -380,7 +380,7 @@ def _jvp_core(f, args, tangents, kwargs, has_aux=False):
                 made.append(xt)
             new_args[i] = tree_unflatten(spec, new)
     _depth += 1
-    autograd._fwd_active = True
+    prev_fwd = autograd.set_forward_active(True)
     out_leaves = []
     try:
         # At top level f runs under no_grad: parameters it closes over record no graph.
@@ -390,7 +390,7 @@ def _jvp_core(f, args, tangents, kwargs, has_aux=False):
         out_leaves, out_spec = tree_flatten(out)
         tans = [o._tangent if isinstance(o, Tensor) else None for o in out_leaves]
     finally:
-        autograd._fwd_active = False
+        autograd.set_forward_active(prev_fwd)
         _depth -= 1
         # a stale tangent left on a tensor would be read by the next forward-mode pass
         for xt in made + [o for o in out_leaves if isinstance(o, Tensor)]:
@@ -538,7 +538,7 @@ def _jacobian(f, args, kwargs, argnums, mode):
         n_out = sum(o.data.size for o in out_leaves)
         n_in = sum(x.data.size for x in flat)
         # auto: fewer passes wins; forward mode is unavailable while a jvp one level up runs
-        if mode == "rev" or n_out <= n_in or autograd._fwd_active:
+        if mode == "rev" or n_out <= n_in or autograd.is_forward_active():
             per_out = [tuple(j) for j in _jacobian_rev(out_leaves, flat, nested)]
     if per_out is None:
         cols, spec = _jacobian_fwd(f, args, kwargs, nums)

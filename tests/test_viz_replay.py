@@ -80,10 +80,11 @@ def test_partly_freed_graph_draws_what_survives():
     s = x + 0.5
     a = cr.relu(s)
     a.sum().backward()                       # frees the add and relu nodes
-    out = (a * 3).sum()
+    w = cr.tensor(3.0, requires_grad=True)
+    out = (a * w).sum()
     g = Graph(out)
     assert g.freed
-    np.testing.assert_allclose(g.value(a.grad_fn), [1.5, 0.0])   # mul kept a itself
+    np.testing.assert_allclose(g.value(a.grad_fn), [1.5, 0.0])   # mul kept a itself (dw reads it)
     assert g.value(s.grad_fn) is None         # only the freed relu node read it
     with pytest.warns(UserWarning, match="freed"):
         src = to_dot(out)

@@ -70,6 +70,7 @@ class Sub(Primitive):
 class Mul(Primitive):
     """z = x * y.   dz/dx = y, dz/dy = x: the mul gate swaps its inputs."""
     name = "mul"
+    reads = ((1,), (0,))   # dx reads y, dy reads x: x * 2.0 keeps only the 2.0
     flat_forward = "{0} * {1}"
     flat_vjp = ("{g} * {1}", "{g} * {0}")
     samples = BCAST
@@ -92,6 +93,7 @@ class Mul(Primitive):
 class Div(Primitive):
     """z = x / y.   dz/dx = 1/y, dz/dy = -x/y² = -z/y."""
     name = "div"
+    reads = ((1,), (1, "ans"))
     flat_forward = "{0} / {1}"
     flat_vjp = ("{g} / {1}", "-{g} / {1} * {ans}")
     saves_ans = True
@@ -118,6 +120,7 @@ class Div(Primitive):
 class Pow(Primitive):
     """z = x ** p.   dz/dx = p·x^(p-1), dz/dp = z·log x."""
     name = "pow"
+    reads = ((0, 1), (0, "ans"))
     flat_forward = "{0} ** {1}"
     flat_vjp = ("{g} * ({1} * {0} ** ({1} - 1))", "{g} * {ans} * np.log(np.where({0} > 0, {0}, 1))")
     saves_ans = True

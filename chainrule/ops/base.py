@@ -39,6 +39,9 @@ class Primitive:
     """
     name = "?"
     saves_ans = False      # rules read the forward result
+    reads = None           # per input: what its gradient rule reads (input indices, "ans"); None =
+                           # saves_inputs/saves_ans for every call
+    keeps = None           # made by @register from `reads`: needs -> (inputs kept, ans kept)
     residual = False       # forward returns (out, residual); rules get the residual as `ans`
                            # (array-mode only: with create_graph they recompute from inputs)
     saves_inputs = True    # rules read input values, so in-place changes to them are errors
@@ -72,6 +75,8 @@ class Primitive:
 def register(cls):
     """Class decorator: instantiate the primitive and enter it in REGISTRY under its name."""
     prim = cls()
+    if prim.reads is not None:
+        prim.keeps = autograd.keep_table(prim, len(prim.reads))
     if prim.name in REGISTRY:
         raise ValueError(f"primitive {prim.name!r} registered twice")
     REGISTRY[prim.name] = prim

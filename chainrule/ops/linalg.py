@@ -15,6 +15,7 @@ def _mT(a):
 class MatMul(Primitive):
     """Z = X @ W.   dL/dX = dL/dZ @ Wᵀ,  dL/dW = Xᵀ @ dL/dZ  (the Jacobian is never built)."""
     name = "matmul"
+    reads = ((1,), (0,))
     flat_forward = "{0} @ {1}"
     flat_vjp = ("{g} @ np.swapaxes({1}, -1, -2)", "np.swapaxes({0}, -1, -2) @ {g}")
     flat_vjp_cases = (("n[0] == 2 and n[1] == 2", ("{g} @ {1}.T", "{0}.T @ {g}")),

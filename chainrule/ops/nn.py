@@ -64,6 +64,7 @@ class LogSoftmax(Primitive):
 class Linear(Primitive):
     """y = x Wᵀ + b (PyTorch's layout, W is out×in).   dx = g W,  dW = gᵀ x,  db = Σ g."""
     name = "linear"
+    reads = ((1,), (0,), ())
     flat_forward = "{0} @ {1}.T + {2}"
     flat_vjp = ("{g} @ {1}",
                 "np.reshape({g}, (-1, np.shape({g})[-1])).T @ np.reshape({0}, (-1, np.shape({0})[-1]))", "{g}")

@@ -68,7 +68,7 @@ def trace_modules(model):
         orig = mod.forward
 
         def wrapper(*args, _orig=orig, _info=info, **kwargs):
-            start = autograd._seq
+            start = autograd.node_counter()
             out = _orig(*args, **kwargs)
             _claim(out, start, _info)
             return out
