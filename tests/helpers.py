@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.ops import REGISTRY
+from chainrule.ops import REGISTRY, At
 
 SLOT = object()   # marks a random differentiable input among a sample's fixed ones (which may be None)
 _KINK_PARAMS = ("min", "max")   # where non-smooth primitives have kinks besides 0 (clip bounds)
@@ -46,6 +46,9 @@ def build_sample(prim, sample, rng: np.random.Generator):
         if isinstance(inp, tuple):
             slots.append(SLOT)
             arrays.append(draw(inp, sample, rng))
+        elif isinstance(inp, At):   # differentiable, at exactly these values (e.g. zeros)
+            slots.append(SLOT)
+            arrays.append(inp.values.copy())
         else:
             slots.append(inp)
     if not sample.smooth and len(arrays) == 2 and arrays[0].shape == arrays[1].shape:

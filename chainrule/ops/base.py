@@ -8,6 +8,21 @@ from .. import autograd
 REGISTRY: dict[str, "Primitive"] = {}
 
 
+class At:
+    """A sample input that is differentiable and has exactly these values (zeros, boundaries, ties),
+    where a plain array in a Sample is a fixed constant (a mask, an index)."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=np.float64)
+
+    @property
+    def shape(self):
+        return self.values.shape
+
+    def __repr__(self):
+        return f"At({self.values.tolist()})"
+
+
 class Sample:
     """Inputs on which the test suite checks a primitive: shapes (random floats) or fixed arrays.
 
@@ -22,7 +37,7 @@ class Sample:
         self.smooth = smooth
 
     def __repr__(self):
-        shown = [i if isinstance(i, tuple) else f"array{np.shape(i)}" for i in self.inputs]
+        shown = [i if isinstance(i, (tuple, At)) else f"array{np.shape(i)}" for i in self.inputs]
         return f"Sample({shown}, {self.params})"
 
 

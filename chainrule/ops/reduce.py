@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .base import Primitive, Sample, register
+from .base import At, Primitive, Sample, register
 
 REDUCE = (Sample((3, 4)), Sample((3, 4), axis=1), Sample((2, 3, 4), axis=(0, 2)),
           Sample((2, 3, 4), axis=(0, 2), keepdims=True), Sample((2, 3, 4), axis=-1, keepdims=True),
@@ -78,10 +78,14 @@ class Mean(Primitive):
     samples = REDUCE
 
     def forward(self, x, axis=None, keepdims=False):
+        if x.size == 0:   # nan, as PyTorch, without NumPy's "mean of empty slice" warning
+            return np.full(np.sum(x, axis=axis, keepdims=keepdims).shape, np.nan,
+                           x.dtype if x.dtype.kind in "fc" else np.float64)
         return np.mean(x, axis=axis, keepdims=keepdims)
 
     def vjp(self, g, ans, needs, x, axis=None, keepdims=False):
-        g = expand(g, x.shape, axis, keepdims) * (1.0 / count(x.shape, axis))
+        n = count(x.shape, axis)
+        g = expand(g, x.shape, axis, keepdims) * (1.0 / n if n else np.nan)
         return (spread(g, x.shape),)
 
 
@@ -132,35 +136,39 @@ class Prod(Primitive):
     flat_vjp = ("_expand({g} * {ans}, np.shape({0}), {axis}, {keepdims}) / {0}",)  # x without zeros
     saves_ans = True
     samples = (Sample((3, 4), domain="positive"), Sample((2, 3, 4), domain="positive", axis=1),
-               Sample((2, 3), domain="positive", axis=(0, 1), keepdims=True))
+               Sample((2, 3), domain="positive", axis=(0, 1), keepdims=True),
+               # zeros: one zero in a group (others' product), two zeros (all 0), none
+               Sample(At([[0.0, 2.0, 3.0], [1.5, -2.0, 0.5], [0.0, 0.0, 4.0]]), axis=1),
+               Sample(At([0.0, 2.0, 3.0])))
 
     def forward(self, x, axis=None, keepdims=False):
         return np.prod(x, axis=axis, keepdims=keepdims)
 
     def vjp(self, g, ans, needs, x, axis=None, keepdims=False):
-        # NOTE: z / x is 0/0 where x has zeros; there the product of the others is computed directly.
-        if isinstance(x, np.ndarray) and not x.all():
-            return (expand(g, x.shape, axis, keepdims) * _prod_others(x, axis),)
-        return (expand(g * ans, x.shape, axis, keepdims) / x,)
+        return (expand(g, x.shape, axis, keepdims) * prod_others(x, ans, axis, keepdims),)
 
     def jvp(self, tangents, ans, x, axis=None, keepdims=False):
-        if isinstance(x, np.ndarray) and not x.all():   # z / x is 0/0 at zeros, as in vjp
-            return (tangents[0] * _prod_others(x, axis)).sum(axis=axis, keepdims=keepdims)
-        return (tangents[0] * expand(ans, x.shape, axis, keepdims) / x).sum(axis=axis, keepdims=keepdims)
+        return (tangents[0] * prod_others(x, ans, axis, keepdims)).sum(axis=axis, keepdims=keepdims)
 
 
-def _prod_others(x, axis):
-    """Π_{j≠i} x_j along the reduced axes, exact at zeros (exclusive cumulative products)."""
-    axes = tuple(range(x.ndim)) if axis is None else ((axis,) if isinstance(axis, int) else axis)
-    axes = tuple(a % x.ndim for a in axes)
-    rest = [a for a in range(x.ndim) if a not in axes]
-    moved = np.transpose(x, rest + list(axes))
-    flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
-    ones = np.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
-    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
-    right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-    out = (left * right).reshape(moved.shape)
-    return np.transpose(out, np.argsort(rest + list(axes)))
+def prod_others(x, ans, axis, keepdims):
+    """Π_{j≠i} x_j over the reduced axes, for every element i: z / x_i, exact where x has zeros.
+
+    Written with ops that work on arrays and Tensors, so it is differentiable again (hessian):
+    where x_i = 0 it is (product of the nonzero elements) × (1 if x_i is the group's only zero;
+    the other zero x_k if there are two, written S - x_i with S the sum over the zeros so its
+    derivative along x_k is right; 0 with three or more); elsewhere z / x_i.
+    """
+    zero = x == 0
+    z = expand(ans, x.shape, axis, keepdims)
+    if not zero.any():
+        return z / x
+    safe = np.where(zero, 1, x)
+    nonzero_prod = np.prod(safe, axis=axis, keepdims=True)
+    n_zero = zero.sum(axis=axis, keepdims=True)
+    other_zero = np.where(zero, x, 0).sum(axis=axis, keepdims=True) - x
+    factor = np.where(n_zero == 1, 1, np.where(n_zero == 2, other_zero, 0))
+    return np.where(zero, nonzero_prod * factor, z / safe)
 
 
 @register
