@@ -335,7 +335,7 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
     result = _new(Tensor)
     result.data = out
     result._grad = result._vc = result._tangent = result._hooks = result.name = None
-    if needs is None:
+    if needs is None or prim.constant_output:
         result.requires_grad = False
         result.grad_fn = None
     else:
@@ -760,6 +760,7 @@ class Context:
 class _FunctionPrim:
     """Adapter that lets a user `Function` sit in the graph like a primitive."""
     keeps = None
+    constant_output = False
     saves_ans = False
     saves_inputs = False
     residual = False

@@ -8,6 +8,7 @@ import numpy as np
 from . import autograd
 from . import functions as F
 from .ops import arith as _A
+from .ops import compare as _C
 from .ops import linalg as _L
 from .ops import shape as shp
 
@@ -344,8 +345,16 @@ class _Handle:
 
 
 def _cmp(ufunc, a, b):
+    """A comparison through its primitive, so traced programs recompute masks (no gradient)."""
+    prim = _COMPARE.get(ufunc)
+    if prim is not None:
+        return _apply(prim, (a, b))
     return Tensor._make(ufunc(a.data if isinstance(a, Tensor) else a,
                               b.data if isinstance(b, Tensor) else b), False)
+
+
+_COMPARE = {p.ufunc: p for p in (_C.Greater, _C.GreaterEqual, _C.Less, _C.LessEqual, _C.Equal,
+                                 _C.NotEqual, _C.LogicalAnd, _C.LogicalOr)}
 
 
 def _nograd(ufunc):
@@ -386,6 +395,7 @@ class _CastPrim:
     """dtype cast between floating types: the gradient is cast back."""
     name = "cast"
     keeps = None
+    constant_output = False
     saves_ans = False
     saves_inputs = False
     residual = False

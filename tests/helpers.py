@@ -14,11 +14,15 @@ SLOT = object()   # marks a random differentiable input among a sample's fixed o
 _KINK_PARAMS = ("min", "max")   # where non-smooth primitives have kinks besides 0 (clip bounds)
 
 
-def primitive_cases(keep=lambda prim, sample: True) -> list:
-    """pytest params (prim, sample) for every registered primitive and sample, ids like 'exp-0'."""
+def primitive_cases(keep=lambda prim, sample: True, constant_output=False) -> list:
+    """pytest params (prim, sample) for every registered primitive and sample, ids like 'exp-0'.
+
+    Primitives whose output never requires grad (comparisons) are listed only with
+    constant_output=True: the gradient sweeps do not apply to them."""
     return [pytest.param(prim, sample, id=f"{name}-{k}")
             for name, prim in sorted(REGISTRY.items())
-            for k, sample in enumerate(prim.samples) if keep(prim, sample)]
+            for k, sample in enumerate(prim.samples)
+            if keep(prim, sample) and prim.constant_output == constant_output]
 
 
 def draw(shape: tuple, sample, rng: np.random.Generator) -> np.ndarray:

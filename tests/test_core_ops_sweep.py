@@ -35,6 +35,15 @@ def test_forward_on_arrays_matches_forward_on_tensors(prim, sample, rng):
     assert out.grad_fn is not None and out.grad_fn.name == prim.name
 
 
+@pytest.mark.parametrize("prim,sample", primitive_cases(constant_output=True))
+def test_comparison_primitives_match_numpy_and_record_no_gradient(prim, sample, rng):
+    arrays, f = build_sample(prim, sample, rng)
+    ts = [cr.Tensor._make(a, True) for a in arrays]
+    out = f(*ts)
+    np.testing.assert_array_equal(out.data, f(*arrays))
+    assert out.dtype == np.bool_ and not out.requires_grad and out.grad_fn is None
+
+
 @pytest.mark.parametrize("prim,sample", CASES)
 def test_gradcheck(prim, sample, rng):
     arrays, f = build_sample(prim, sample, rng)

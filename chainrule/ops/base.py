@@ -63,6 +63,7 @@ class Primitive:
     elementwise = False    # unary with diagonal Jacobian: the tangent rule is the VJP applied to t
     linear = False         # linear in every input: the tangent rule is the op applied to tangents
     differentiable = True
+    constant_output = False  # the output never requires grad (comparisons)
     samples: tuple = ()
 
     def forward(self, *arrays, **params):

@@ -1,0 +1,57 @@
+"""Comparisons and logic: primitives without a gradient, so traced programs compute masks anew.
+
+A rule such as relu's `g * (ans > 0)` compares; in a traced Program that comparison must be an
+equation (not a constant mask baked in at trace time), so comparisons are primitives too. Their
+outputs never require grad.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Primitive, Sample, register
+
+
+class Compare(Primitive):
+    """An elementwise comparison or logical op: a bool result, no gradient to any input."""
+    constant_output = True
+    saves_inputs = False
+    ufunc = None
+    samples = (Sample((3, 4), (3, 4)), Sample((3, 1, 4), (5, 4)), Sample((), (3,)))
+
+    def forward(self, *xs):
+        return self.ufunc(*xs)
+
+    def vjp(self, g, ans, needs, *xs):
+        return [None] * len(xs)
+
+    def jvp(self, tangents, ans, *xs):
+        return None
+
+
+def _compare(name, ufunc, symbol):
+    cls = type(name.title().replace("_", ""), (Compare,), {
+        "__doc__": f"z = x {symbol} y elementwise (bool); no gradient.",
+        "name": name, "ufunc": staticmethod(ufunc),
+        "flat_forward": f"np.{ufunc.__name__}({{0}}, {{1}})" if symbol.isalpha()
+        else f"{{0}} {symbol} {{1}}"})
+    return register(cls)
+
+
+Greater = _compare("greater", np.greater, ">")
+GreaterEqual = _compare("greater_equal", np.greater_equal, ">=")
+Less = _compare("less", np.less, "<")
+LessEqual = _compare("less_equal", np.less_equal, "<=")
+Equal = _compare("equal", np.equal, "==")
+NotEqual = _compare("not_equal", np.not_equal, "!=")
+LogicalAnd = _compare("logical_and", np.logical_and, "and")
+LogicalOr = _compare("logical_or", np.logical_or, "or")
+LogicalXor = _compare("logical_xor", np.logical_xor, "xor")
+
+
+@register
+class LogicalNot(Compare):
+    """z = not x elementwise (bool); no gradient."""
+    name = "logical_not"
+    ufunc = staticmethod(np.logical_not)
+    samples = (Sample((3, 4)), Sample(()))
+    flat_forward = "np.logical_not({0})"
