@@ -15,6 +15,7 @@ from .functions import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat,
                         pow, prod, relu, reshape, sigmoid, sign, sin, softmax, softplus, split,
                         sqrt, squeeze, stack, std, sub, sum, swapaxes, take_along_axis, tanh,
                         transpose, unsqueeze, var, view, where)
+from .program import Program, make_program
 from .check import GradcheckError, check_backward, gradcheck, gradgradcheck, numerical_grad
 from .transforms import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad,
                          vjp)

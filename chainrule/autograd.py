@@ -663,7 +663,10 @@ def _step(node, g, sink, retain_graph, create_graph):
     if arrays is None:
         raise RuntimeError(_FREED.format(op=node.prim.name))
     if node.hooks:
-        g = _run_hooks(node.hooks, g)
+        hooks = node.hooks
+        if sink.node is not None:   # autograd.grad stores nothing in .grad, retained or not
+            hooks = [h for h in hooks if h.__class__ is not RetainGrad]
+        g = _run_hooks(hooks, g)
     if sink.node is not None:
         sink.node(node, g)
     if node.epoch != _epoch:   # something changed in place since this node was made

@@ -22,7 +22,6 @@ class Add(Primitive):
     """z = x + y.   dz/dx = 1, dz/dy = 1: the add gate distributes the upstream gradient."""
     name = "add"
     flat_forward = "{0} + {1}"
-    flat_vjp = ("{g}", "{g}")
     linear = True
     saves_inputs = False
     samples = BCAST
@@ -45,7 +44,6 @@ class Sub(Primitive):
     """z = x - y.   dz/dx = 1, dz/dy = -1."""
     name = "sub"
     flat_forward = "{0} - {1}"
-    flat_vjp = ("{g}", "-{g}")
     linear = True
     saves_inputs = False
     samples = BCAST
@@ -72,7 +70,6 @@ class Mul(Primitive):
     name = "mul"
     reads = ((1,), (0,))   # dx reads y, dy reads x: x * 2.0 keeps only the 2.0
     flat_forward = "{0} * {1}"
-    flat_vjp = ("{g} * {1}", "{g} * {0}")
     samples = BCAST
 
     def forward(self, x, y):
@@ -95,7 +92,6 @@ class Div(Primitive):
     name = "div"
     reads = ((1,), (1, "ans"))
     flat_forward = "{0} / {1}"
-    flat_vjp = ("{g} / {1}", "-{g} / {1} * {ans}")
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((3, 1, 4), (5, 4), domain="positive"),
                Sample((), (3,), domain="positive"))
@@ -122,7 +118,6 @@ class Pow(Primitive):
     name = "pow"
     reads = ((0, 1), (0, "ans"))
     flat_forward = "{0} ** {1}"
-    flat_vjp = ("{g} * ({1} * {0} ** ({1} - 1))", "{g} * {ans} * np.log(np.where({0} > 0, {0}, 1))")
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((2, 3), 3.0),
                Sample((2, 3), 2.0), Sample((4,), 0.5, domain="positive"))
@@ -156,8 +151,6 @@ class Maximum(Primitive):
     """z = max(x, y) elementwise. The max gate routes the gradient to the larger input (ties: half each)."""
     name = "maximum"
     flat_forward = "np.maximum({0}, {1})"
-    flat_vjp = ("np.where({0} > {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))",
-                "{g} - np.where({0} > {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))")
     samples = (Sample((3, 4), (3, 4), smooth=False), Sample((3, 1, 4), (5, 4), smooth=False))
 
     def forward(self, x, y):
@@ -178,8 +171,6 @@ class Minimum(Primitive):
     """z = min(x, y) elementwise: routes the gradient to the smaller input (ties: half each)."""
     name = "minimum"
     flat_forward = "np.minimum({0}, {1})"
-    flat_vjp = ("np.where({0} < {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))",
-                "{g} - np.where({0} < {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))")
     samples = Maximum.samples
 
     def forward(self, x, y):
@@ -200,7 +191,6 @@ class Where(Primitive):
     """z = x where cond else y. cond is a constant mask; the gradient goes to the chosen side."""
     name = "where"
     flat_forward = "np.where({0}, {1}, {2})"
-    flat_vjp = (None, "np.where({0}, {g}, 0)", "np.where({0}, 0, {g})")
     saves_inputs = False
     samples = (Sample(np.array([[True, False, True, False]] * 3), (3, 4), (3, 4)),
                Sample(np.array([True, False, True]), (2, 3), ()))
@@ -238,7 +228,6 @@ class Neg(Unary):
     """z = -x."""
     name = "neg"
     flat_forward = "-{0}"
-    flat_vjp = ("-{g}",)
     saves_inputs = False
     samples = UNARY
 
@@ -254,7 +243,6 @@ class Exp(Unary):
     """z = eˣ.   dz/dx = eˣ = z."""
     name = "exp"
     flat_forward = "np.exp({0})"
-    flat_vjp = ("{g} * {ans}",)
     saves_ans = True
     saves_inputs = False
     samples = UNARY
@@ -271,7 +259,6 @@ class Log(Unary):
     """z = ln x.   dz/dx = 1/x."""
     name = "log"
     flat_forward = "np.log({0})"
-    flat_vjp = ("{g} / {0}",)
     samples = POSITIVE
 
     def forward(self, x):
@@ -286,7 +273,6 @@ class Log1p(Unary):
     """z = ln(1 + x).   dz/dx = 1/(1 + x)."""
     name = "log1p"
     flat_forward = "np.log1p({0})"
-    flat_vjp = ("{g} / (1 + {0})",)
     samples = POSITIVE
 
     def forward(self, x):
@@ -301,7 +287,6 @@ class Sqrt(Unary):
     """z = √x.   dz/dx = 1/(2√x) = 1/(2z)."""
     name = "sqrt"
     flat_forward = "np.sqrt({0})"
-    flat_vjp = ("{g} / (2 * {ans})",)
     saves_ans = True
     saves_inputs = False
     samples = POSITIVE
@@ -318,7 +303,6 @@ class Abs(Unary):
     """z = |x|.   dz/dx = sign(x) (0 at 0, as in PyTorch)."""
     name = "abs"
     flat_forward = "np.abs({0})"
-    flat_vjp = ("{g} * np.sign({0})",)
     samples = KINKED
 
     def forward(self, x):
@@ -333,7 +317,6 @@ class Sign(Unary):
     """z = sign(x). Piecewise constant: gradient 0."""
     name = "sign"
     flat_forward = "np.sign({0})"
-    flat_vjp = ("{g} * 0",)
     saves_inputs = False
     differentiable = False
     samples = KINKED
@@ -350,7 +333,6 @@ class Sin(Unary):
     """z = sin x.   dz/dx = cos x."""
     name = "sin"
     flat_forward = "np.sin({0})"
-    flat_vjp = ("{g} * np.cos({0})",)
     samples = UNARY
 
     def forward(self, x):
@@ -365,7 +347,6 @@ class Cos(Unary):
     """z = cos x.   dz/dx = -sin x."""
     name = "cos"
     flat_forward = "np.cos({0})"
-    flat_vjp = ("-{g} * np.sin({0})",)
     samples = UNARY
 
     def forward(self, x):
@@ -380,7 +361,6 @@ class Tanh(Unary):
     """z = tanh x.   dz/dx = 1 - z²."""
     name = "tanh"
     flat_forward = "np.tanh({0})"
-    flat_vjp = ("{g} * (1 - {ans} * {ans})",)
     saves_ans = True
     saves_inputs = False
     samples = UNARY
@@ -397,7 +377,6 @@ class Sigmoid(Unary):
     """z = σ(x) = 1/(1 + e⁻ˣ).   dz/dx = (1 - z)·z."""
     name = "sigmoid"
     flat_forward = "1 / (1 + np.exp(-{0}))"
-    flat_vjp = ("{g} * (1 - {ans}) * {ans}",)
     saves_ans = True
     saves_inputs = False
     samples = UNARY
@@ -411,7 +390,7 @@ class Sigmoid(Unary):
         return out
 
     def vjp(self, g, ans, needs, x):
-        return (g * ((1 - ans) * ans),)
+        return (g * (1 - ans) * ans,)
 
 
 @register
@@ -419,7 +398,6 @@ class Relu(Unary):
     """z = max(0, x).   dz/dx = 1 where x > 0, else 0 (max gate with a constant)."""
     name = "relu"
     flat_forward = "np.maximum({0}, 0)"
-    flat_vjp = ("{g} * ({ans} > 0)",)
     saves_ans = True
     saves_inputs = False
     samples = KINKED
@@ -436,7 +414,6 @@ class LeakyRelu(Unary):
     """z = x if x > 0 else slope·x.   dz/dx = 1 or slope."""
     name = "leaky_relu"
     flat_forward = "np.where({0} > 0, {0}, {0} * {negative_slope})"
-    flat_vjp = ("np.where({0} > 0, {g}, {g} * {negative_slope})",)
     samples = tuple(Sample(*s.inputs, smooth=False, negative_slope=0.1) for s in UNARY)
 
     def forward(self, x, negative_slope=0.01):
@@ -451,7 +428,6 @@ class Elu(Unary):
     """z = x if x > 0 else α(eˣ - 1).   dz/dx = 1 or z + α."""
     name = "elu"
     flat_forward = "np.where({0} > 0, {0}, {alpha} * np.expm1(np.minimum({0}, 0)))"
-    flat_vjp = ("np.where({0} > 0, {g}, {g} * ({ans} + {alpha}))",)
     saves_ans = True
     samples = tuple(Sample(*s.inputs, smooth=False, alpha=1.5) for s in UNARY)
 
@@ -467,7 +443,6 @@ class Softplus(Unary):
     """z = ln(1 + eˣ).   dz/dx = σ(x)."""
     name = "softplus"
     flat_forward = "np.maximum({0}, 0) + np.log1p(np.exp(-np.abs({0})))"
-    flat_vjp = ("{g} / (1 + np.exp(-{0}))",)
     samples = UNARY
 
     def forward(self, x):
@@ -483,7 +458,6 @@ class Clip(Unary):
     """z = min(max(x, lo), hi).   dz/dx = 1 inside [lo, hi], 0 outside."""
     name = "clip"
     flat_forward = "np.clip({0}, {min}, {max})"
-    flat_vjp = ("{g} * _clip_mask({0}, {min}, {max})",)
     samples = (Sample((3, 4), smooth=False, min=-0.5, max=0.5), Sample((5,), smooth=False, min=0.0, max=None))
 
     def forward(self, x, min=None, max=None):

@@ -12,7 +12,7 @@ from .base import Primitive, Sample, register
 
 
 class Compare(Primitive):
-    """An elementwise comparison or logical op: a bool result, no gradient to any input."""
+    """An op whose output never requires grad (comparisons, logic): no gradient to any input."""
     constant_output = True
     saves_inputs = False
     ufunc = None
@@ -55,3 +55,25 @@ class LogicalNot(Compare):
     ufunc = staticmethod(np.logical_not)
     samples = (Sample((3, 4)), Sample(()))
     flat_forward = "np.logical_not({0})"
+
+
+@register
+class OnesLike(Compare):
+    """z = ones with x's shape and dtype (the seed dL/dL = 1 of a traced backward); no gradient."""
+    name = "ones_like"
+    flat_forward = "np.ones_like({0})"
+    samples = (Sample((3, 4)), Sample(()))
+
+    def forward(self, x):
+        return np.ones_like(x)
+
+
+@register
+class OneHot(Compare):
+    """z[i, c] = 1 where target[i] == c (rows of the identity picked by integer targets); no gradient."""
+    name = "one_hot"
+    flat_forward = "np.eye({num_classes}, dtype={dtype})[{0}]"
+    samples = (Sample(np.array([0, 2, 1]), num_classes=3, dtype=np.float64),)
+
+    def forward(self, target, num_classes, dtype=np.float32):
+        return np.eye(num_classes, dtype=dtype)[target]

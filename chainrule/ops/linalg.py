@@ -17,11 +17,6 @@ class MatMul(Primitive):
     name = "matmul"
     reads = ((1,), (0,))
     flat_forward = "{0} @ {1}"
-    flat_vjp = ("{g} @ np.swapaxes({1}, -1, -2)", "np.swapaxes({0}, -1, -2) @ {g}")
-    flat_vjp_cases = (("n[0] == 2 and n[1] == 2", ("{g} @ {1}.T", "{0}.T @ {g}")),
-                      ("n[0] == 1 and n[1] == 1", ("{g} * {1}", "{g} * {0}")),
-                      ("n[0] == 1", ("({1} @ {g}[..., None])[..., 0]", "{0}[:, None] * {g}[..., None, :]")),
-                      ("n[1] == 1", ("{g}[..., None] * {1}", "(np.swapaxes({0}, -1, -2) @ {g}[..., None])[..., 0]")))
     samples = (Sample((3, 4), (4, 5)), Sample((4,), (4, 5)), Sample((3, 4), (4,)), Sample((4,), (4,)),
                Sample((2, 3, 4), (4, 5)), Sample((2, 1, 3, 4), (5, 4, 2)), Sample((3, 4), (2, 4, 5)))
 
@@ -91,7 +86,6 @@ class Einsum(Primitive):
     """Z = einsum(spec, A, B, ...).   dL/dA = einsum(out, B, ... -> a) of the upstream gradient."""
     name = "einsum"
     flat_forward = "np.einsum({subscripts}, {inputs})"
-    flat_vjp = "_einsum_grad({subscripts}, {i}, {g}, [{inputs}])"
     samples = (Sample((3, 4), (4, 5), subscripts="ij,jk->ik"), Sample((3, 4), subscripts="ij->j"),
                Sample((2, 3), (2, 3), subscripts="ij,ij->i"), Sample((3,), (4,), subscripts="i,j->ij"),
                Sample((2, 3, 4), (2, 4, 5), subscripts="bij,bjk->bik"), Sample((3, 3), subscripts="ij->ji"))

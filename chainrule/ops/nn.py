@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Primitive, Sample, add_tangents, register
+from .compare import OneHot
 
 SOFTMAX = (Sample((3, 4)), Sample((3, 4), axis=0), Sample((2, 3, 4), axis=1), Sample((5,)))
 
@@ -19,8 +20,7 @@ def _stable_shift(x, axis):
 class Softmax(Primitive):
     """p = eˣ / Σ eˣ along axis.   dL/dx = p ⊙ (g − Σ g⊙p)."""
     name = "softmax"
-    flat_forward = "_softmax({0}, {axis})"
-    flat_vjp = ("{ans} * ({g} - np.sum({g} * {ans}, axis={axis}, keepdims=True))",)
+    flat_forward = None   # exported as a call of its own forward
     saves_ans = True
     saves_inputs = False
     samples = SOFTMAX
@@ -42,8 +42,7 @@ class Softmax(Primitive):
 class LogSoftmax(Primitive):
     """z = x − logΣeˣ along axis.   dL/dx = g − softmax(x)·Σg."""
     name = "log_softmax"
-    flat_forward = "_log_softmax({0}, {axis})"
-    flat_vjp = ("{g} - np.exp({ans}) * np.sum({g}, axis={axis}, keepdims=True)",)
+    flat_forward = None   # exported as a call of its own forward
     saves_ans = True
     saves_inputs = False
     samples = SOFTMAX
@@ -66,10 +65,6 @@ class Linear(Primitive):
     name = "linear"
     reads = ((1,), (0,), ())
     flat_forward = "{0} @ {1}.T + {2}"
-    flat_vjp = ("{g} @ {1}",
-                "np.reshape({g}, (-1, np.shape({g})[-1])).T @ np.reshape({0}, (-1, np.shape({0})[-1]))", "{g}")
-    flat_vjp_cases = (("n[0] == 2", ("{g} @ {1}", "{g}.T @ {0}", "{g}")),
-                      ("n[0] == 1", ("{g} @ {1}", "{g}[:, None] * {0}", "{g}")))
     samples = (Sample((4, 3), (5, 3), (5,)), Sample((2, 4, 3), (5, 3), (5,)), Sample((3,), (2, 3), None),
                Sample((4, 3), (5, 3), None))
 
@@ -89,7 +84,9 @@ class Linear(Primitive):
         if needs[1]:
             if x.ndim == 1:
                 gw = g[:, None] * x
-            else:
+            elif x.ndim == 2:
+                gw = g.T @ x
+            else:   # fold the batch dimensions into rows: one matmul
                 gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         return gx, gw, (g if len(needs) > 2 and needs[2] else None)   # Σ over rows: sum_to
 
@@ -101,12 +98,6 @@ class Linear(Primitive):
         return add_tangents(out, tb)
 
 
-def _one_hot(target, n, dtype):
-    out = np.zeros((target.size, n), dtype=dtype)
-    out[np.arange(target.size), target.reshape(-1)] = 1
-    return out
-
-
 @register
 class CrossEntropy(Primitive):
     """L = −log softmax(x)[y], averaged (or summed) over rows.   dL/dx = (softmax(x) − onehot(y))·g/N.
@@ -114,8 +105,7 @@ class CrossEntropy(Primitive):
     The forward keeps softmax(x) as its residual, so the backward is one in-place update.
     """
     name = "cross_entropy"
-    flat_forward = "_cross_entropy({0}, {1}, {reduction})"
-    flat_vjp = ("(_softmax({0}, -1) - _one_hot({1}, {0})) * _ce_scale({g}, np.shape({0})[0], {reduction})", None)
+    flat_forward = None   # exported as a call of its own forward
     saves_ans = True
     residual = True
     samples = (Sample((4, 5), np.array([0, 3, 4, 1])), Sample((3, 2), np.array([1, 1, 0]), reduction="sum"),
@@ -145,7 +135,7 @@ class CrossEntropy(Primitive):
             else:
                 p *= g / x.shape[0] if reduction == "mean" else g
             return p, None
-        p = Softmax(x, axis=-1) - _one_hot(target, x.shape[-1], x.dtype)
+        p = Softmax(x, axis=-1) - OneHot(target, num_classes=x.shape[-1], dtype=x.dtype)
         if reduction == "none":
             return p * g[:, None], None
         return p * (g / x.shape[0] if reduction == "mean" else g), None
@@ -153,7 +143,7 @@ class CrossEntropy(Primitive):
     def jvp(self, tangents, ans, x, target, reduction="mean"):
         t = tangents[0]
         p = Softmax(x, axis=-1)
-        onehot = _one_hot(target, x.shape[-1], x.dtype)
+        onehot = OneHot(target, num_classes=x.shape[-1], dtype=x.dtype)
         per_row = (t * (p - onehot)).sum(axis=-1)
         if reduction == "mean":
             return per_row.mean()
@@ -170,7 +160,6 @@ class SumOfSquares(Primitive):
     """
     name = "sum_of_squares"
     flat_forward = "sum(np.sum(x * x) for x in ({inputs},))"
-    flat_vjp = "{g} * 2 * {{i}}"
     samples = (Sample((3, 4)), Sample((3, 4), (5,)), Sample((2, 3), (), (4, 1)))
 
     def forward(self, *xs):

@@ -54,7 +54,6 @@ class Sum(Primitive):
     """z = Σ x over axes.   dz/dx = 1: the upstream gradient is copied back to every element."""
     name = "sum"
     flat_forward = "np.sum({0}, axis={axis}, keepdims={keepdims})"
-    flat_vjp = ("np.broadcast_to(_expand({g}, np.shape({0}), {axis}, {keepdims}), np.shape({0}))",)
     linear = True
     saves_inputs = False
     samples = REDUCE
@@ -71,8 +70,6 @@ class Mean(Primitive):
     """z = (1/n) Σ x over axes.   dz/dx = 1/n."""
     name = "mean"
     flat_forward = "np.mean({0}, axis={axis}, keepdims={keepdims})"
-    flat_vjp = ("np.broadcast_to(_expand({g}, np.shape({0}), {axis}, {keepdims})"
-                " * (1.0 / _count(np.shape({0}), {axis})), np.shape({0}))",)
     linear = True
     saves_inputs = False
     samples = REDUCE
@@ -111,7 +108,6 @@ class Max(_Extreme):
     """z = max x over axes.   The max gate: dz/dx = 1 at the maximum, 0 elsewhere."""
     name = "max"
     flat_forward = "np.max({0}, axis={axis}, keepdims={keepdims})"
-    flat_vjp = ("_expand({g}, np.shape({0}), {axis}, {keepdims}) * _extreme_mask({ans}, {0}, {axis}, {keepdims})",)
 
     def forward(self, x, axis=None, keepdims=False):
         return np.max(x, axis=axis, keepdims=keepdims)
@@ -122,7 +118,6 @@ class Min(_Extreme):
     """z = min x over axes.   dz/dx = 1 at the minimum, 0 elsewhere."""
     name = "min"
     flat_forward = "np.min({0}, axis={axis}, keepdims={keepdims})"
-    flat_vjp = ("_expand({g}, np.shape({0}), {axis}, {keepdims}) * _extreme_mask({ans}, {0}, {axis}, {keepdims})",)
 
     def forward(self, x, axis=None, keepdims=False):
         return np.min(x, axis=axis, keepdims=keepdims)
@@ -133,7 +128,6 @@ class Prod(Primitive):
     """z = Π x over axes.   dz/dx_i = Π_{j≠i} x_j = z / x_i (where x_i ≠ 0)."""
     name = "prod"
     flat_forward = "np.prod({0}, axis={axis}, keepdims={keepdims})"
-    flat_vjp = ("_expand({g} * {ans}, np.shape({0}), {axis}, {keepdims}) / {0}",)  # x without zeros
     saves_ans = True
     samples = (Sample((3, 4), domain="positive"), Sample((2, 3, 4), domain="positive", axis=1),
                Sample((2, 3), domain="positive", axis=(0, 1), keepdims=True),
@@ -175,9 +169,7 @@ def prod_others(x, ans, axis, keepdims):
 class LogSumExp(Primitive):
     """z = log Σ eˣ over axes (stable).   dz/dx = e^(x - z) = softmax(x)."""
     name = "logsumexp"
-    flat_forward = "_logsumexp({0}, {axis}, {keepdims})"
-    flat_vjp = ("_expand({g}, np.shape({0}), {axis}, {keepdims})"
-                " * np.exp({0} - _expand({ans}, np.shape({0}), {axis}, {keepdims}))",)
+    flat_forward = None   # exported as a call of its own forward
     saves_ans = True
     samples = REDUCE
 
@@ -201,8 +193,6 @@ class Norm(Primitive):
     """z = √(Σ x²) over axes (the 2-norm).   dz/dx = x / z (0 where z = 0, as in PyTorch)."""
     name = "norm"
     flat_forward = "np.sqrt(np.sum({0} * {0}, axis={axis}, keepdims={keepdims}))"
-    flat_vjp = ("_expand({g}, np.shape({0}), {axis}, {keepdims}) * {0}"
-                " / _nonzero(_expand({ans}, np.shape({0}), {axis}, {keepdims}))",)
     saves_ans = True
     samples = (Sample((3, 4)), Sample((2, 3, 4), axis=1), Sample((2, 5), axis=-1, keepdims=True))
 

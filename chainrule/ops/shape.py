@@ -21,7 +21,6 @@ class Alias(ShapeOp):
     """
     name = "alias"
     flat_forward = "{0}"
-    flat_vjp = ("{g}",)
     samples = (Sample((3, 4)), Sample(()))
 
     def forward(self, x):
@@ -36,7 +35,6 @@ class Reshape(ShapeOp):
     """Z = X viewed with a new shape.   dL/dX = dL/dZ reshaped back."""
     name = "reshape"
     flat_forward = "np.reshape({0}, {shape})"
-    flat_vjp = ("np.reshape({g}, np.shape({0}))",)
     samples = (Sample((3, 4), shape=(2, 6)), Sample((2, 3, 4), shape=(6, -1)), Sample((4,), shape=(2, 1, 2)))
 
     def forward(self, x, shape):
@@ -55,8 +53,11 @@ class Transpose(ShapeOp):
     """Z = X with axes permuted.   dL/dX = dL/dZ with the inverse permutation."""
     name = "transpose"
     flat_forward = "np.transpose({0}, {axes})"
-    flat_vjp = ("np.transpose({g}, np.argsort({axes}))",)
     samples = (Sample((3, 4), axes=(1, 0)), Sample((2, 3, 4), axes=(2, 0, 1)))
+
+    def print_form(self, params):
+        """`x.T` for a 2-D transpose, as people write it."""
+        return "{0}.T" if tuple(params.get("axes", ())) == (1, 0) else self.flat_forward
 
     def forward(self, x, axes):
         try:
@@ -74,7 +75,6 @@ class BroadcastTo(ShapeOp):
     """Z = X broadcast to a larger shape (the copy gate).   dL/dX = dL/dZ summed back (by the engine)."""
     name = "broadcast_to"
     flat_forward = "np.broadcast_to({0}, {shape})"
-    flat_vjp = ("{g}",)
     samples = (Sample((3, 1), shape=(3, 4)), Sample((4,), shape=(2, 3, 4)))
 
     def forward(self, x, shape):
@@ -98,7 +98,6 @@ class GetItem(ShapeOp):
     """Z = X[index].   dL/dX = zeros with dL/dZ added at index (repeated indices accumulate)."""
     name = "getitem"
     flat_forward = "{0}[{index}]"
-    flat_vjp = ("_scatter_add({g}, np.shape({0}), {index})",)
     samples = (Sample((5, 4), index=(slice(1, 4), 2)), Sample((5, 4), index=np.array([0, 2, 2, 4])),
                Sample((3, 4), index=(np.array([[True, False, True, True]] * 3),)),
                Sample((2, 3, 4), index=(Ellipsis, None, 1)), Sample((4, 3), index=(np.array([1, 1]), slice(None))))
@@ -117,8 +116,7 @@ class GetItem(ShapeOp):
 class ScatterAdd(ShapeOp):
     """Z = zeros(shape) with X added at index: the adjoint of getitem.   dL/dX = dL/dZ[index]."""
     name = "scatter_add"
-    flat_forward = "_scatter_add({0}, {shape}, {index})"
-    flat_vjp = ("{g}[{index}]",)
+    flat_forward = None   # exported as a call of its own forward
     samples = (Sample((3,), shape=(5, 4), index=(slice(1, 4), 2)), Sample((4, 4), shape=(5, 4), index=np.array([0, 2, 2, 4])))
 
     def forward(self, x, shape, index):
@@ -137,8 +135,7 @@ class ScatterAdd(ShapeOp):
 class IndexPut(ShapeOp):
     """Z = X with Z[index] = V (x[index] = v under autograd).   dL/dX = g zeroed at index, dL/dV = g[index]."""
     name = "index_put"
-    flat_forward = "_index_put({0}, {1}, {index})"
-    flat_vjp = ("{g} * _keep_mask(np.shape({0}), {index})", "{g}[{index}]")
+    flat_forward = None   # exported as a call of its own forward
     samples = (Sample((5, 4), (4,), index=(slice(1, 3),)), Sample((5, 4), (), index=(np.array([0, 3]), 1)))
 
     def forward(self, x, v, index):
@@ -162,7 +159,6 @@ class Concatenate(ShapeOp):
     """Z = [X1, X2, ...] along an axis.   dL/dXi = the slice of dL/dZ where Xi sits."""
     name = "concatenate"
     flat_forward = "np.concatenate([{inputs}], axis={axis})"
-    flat_vjp = "_concat_grad({g}, {i}, {axis}, [{inputs}])"
     samples = (Sample((2, 3), (4, 3), axis=0), Sample((2, 3), (2, 1), (2, 2), axis=1))
 
     def forward(self, *xs, axis=0):
@@ -187,7 +183,6 @@ class Pad(ShapeOp):
     """Z = X padded with a constant.   dL/dX = dL/dZ with the padding cut off."""
     name = "pad"
     flat_forward = "np.pad({0}, {pad_width}, constant_values={value})"
-    flat_vjp = ("_unpad({g}, {pad_width}, np.shape({0}))",)
     samples = (Sample((3, 4), pad_width=((1, 2), (0, 1))), Sample((4,), pad_width=((2, 2),), value=1.0))
 
     def forward(self, x, pad_width, value=0.0):

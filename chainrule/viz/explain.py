@@ -11,7 +11,7 @@ import numpy as np
 from .. import autograd
 from ..tensor import Tensor
 from . import fmt
-from .flat import templates
+from .flat import rule_text
 from .trace import Graph, saved_ans
 
 GATES = {"add": "add gate: distributes", "sub": "sub gate: distributes (negated to the right)",
@@ -28,25 +28,21 @@ def _short(a, name=None) -> str:
 
 
 def _rule(g: Graph, node, i, opnames):
-    """The VJP of input i written with the operands' names (from the primitive's flat template)."""
-    try:
-        _, vjps = templates(node.prim, tuple(np.ndim(a) for a in g.arrays(node)))
-    except NotImplementedError:
-        return None
-    t = vjps[i] if i < len(vjps) else None
-    if t is None:
-        return None
-    p = {k: repr(v) for k, v in node.params.items()}
-    try:
-        text = t.format(*opnames, g="g", ans=g.name(node), inputs=", ".join(opnames), **p)
-    except (KeyError, IndexError):
-        text = None
-    if text is None or re.search(r"(?<![\w.])_\w+\(", text) or len(text) > 40:
-        # NOTE: a template that calls helpers reads badly; the docstring states the rule in math.
-        doc = (type(node.prim).__doc__ or "").strip().splitlines()
-        if doc and "   " in doc[0]:
-            return doc[0].split("   ")[-1].strip().rstrip(".")
-    return text
+    """The rule of input i written with the operands' names, as flat_code prints the traced vjp
+    (e.g. `g * (1 - L) * L`); the docstring's maths where that reads badly."""
+    arrays = g.arrays(node)
+    text = None
+    if arrays is not None and not any(a is None for a in arrays):
+        try:
+            text = rule_text(node.prim, arrays, node.params, i, opnames, g.name(node))
+        except Exception:   # noqa: BLE001 - a rule that cannot be traced is described in words
+            text = None
+    if text is not None and len(text) <= 40 and not re.search(r"(?<![\w.])_\w+\(", text):
+        return text
+    doc = (type(node.prim).__doc__ or "").strip().splitlines()
+    if doc and "   " in doc[0]:
+        return doc[0].split("   ")[-1].strip().rstrip(".")
+    return None
 
 
 def explain(output: Tensor, file=None, params=None) -> str:

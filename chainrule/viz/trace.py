@@ -180,24 +180,21 @@ class Graph:
             return
         grads = self._grads
         grads[id(self.root)] = seed
+        edge_grad = self.edge_grad
+
+        def observe(node, g, gs):   # the engine's own backward, seen edge by edge
+            grads[id(node)] = _arr(g)
+            for i, gi in enumerate(gs):
+                if gi is not None:
+                    edge_grad[(id(node), i)] = np.asarray(_arr(gi))
+
         # NOTE: NaN/inf are drawn in red, so NumPy's warnings about making them are noise here.
-        with autograd.no_grad(), np.errstate(all="ignore"):
-            for node in reversed(self.nodes):
-                g = grads.get(id(node))
-                if g is None:
-                    continue
-                arrays = self._arrays[id(node)]
-                gs = node.prim.vjp(g, saved_ans(node), node.needs, *arrays, **node.params)
-                for i, (e, gi) in enumerate(zip(node.edges, gs)):
-                    if e is None or gi is None:
-                        continue
-                    gi = np.asarray(_arr(gi))
-                    shape = _shape(arrays[i])
-                    if gi.shape != shape:
-                        gi = autograd.sum_to(gi, shape)
-                    self.edge_grad[(id(node), i)] = gi
-                    prev = grads.get(id(e))
-                    grads[id(e)] = gi if prev is None else prev + gi
+        with np.errstate(all="ignore"):
+            totals = autograd.run_backward([out], [seed], retain_graph=True, capture=self.leaves,
+                                           observer=observe)
+        for t, gt in zip(self.leaves, totals):
+            if gt is not None:
+                grads[id(t)] = np.asarray(_arr(gt))
         self.has_grads = True
 
 
