@@ -117,7 +117,9 @@ class Program:
         apply = autograd.apply
         for e in self.eqns:
             ins = tuple([env[id(x)] if isinstance(x, Var) else x for x in e.inputs])
-            env[id(e.out)] = apply(e.prim, ins, e.params)
+            out = apply(e.prim, ins, e.params)
+            # NumPy reductions give scalars; values of a program are arrays (as in eager Tensors)
+            env[id(e.out)] = out if isinstance(out, (Tensor, np.ndarray)) else np.asarray(out)
         outs = tuple(env[id(o)] if isinstance(o, Var) else o for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 

@@ -346,6 +346,8 @@ class _Handle:
 
 def _cmp(ufunc, a, b):
     """A comparison through its primitive, so traced programs recompute masks (no gradient)."""
+    if not isinstance(b, _OPERANDS) or not isinstance(a, _OPERANDS):
+        return NotImplemented   # e.g. pytest.approx: let the other side compare
     prim = _COMPARE.get(ufunc)
     if prim is not None:
         return _apply(prim, (a, b))
@@ -353,6 +355,7 @@ def _cmp(ufunc, a, b):
                               b.data if isinstance(b, Tensor) else b), False)
 
 
+_OPERANDS = (Tensor, np.ndarray, np.generic, int, float, complex, bool, list, tuple)
 _COMPARE = {p.ufunc: p for p in (_C.Greater, _C.GreaterEqual, _C.Less, _C.LessEqual, _C.Equal,
                                  _C.NotEqual, _C.LogicalAnd, _C.LogicalOr)}
 
