@@ -1,5 +1,12 @@
 """chainrule: backpropagation you can see. Tensors on NumPy, reverse and forward mode, nn, viz."""
+import warnings
+
 import numpy as np
+
+# NumPy's RuntimeWarnings for log(-1), sqrt of negatives, x/0 ... raised inside chainrule's own
+# ops would point into chainrule's files; PyTorch gives nan/inf silently, and so does chainrule
+# (cr.detect_anomaly() names the op that made them). Warnings from the user's own code stay.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"chainrule(\.|$)")
 
 from . import autograd
 from .autograd import (Function, detect_anomaly, enable_grad, is_grad_enabled, no_grad,

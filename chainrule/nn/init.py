@@ -8,6 +8,7 @@ All run under no_grad on the tensor's array and return the tensor.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -57,6 +58,14 @@ def _fan(tensor, mode):
         raise ValueError(f"init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
+
+
+def _no_op(tensor) -> bool:
+    """A tensor with no elements has no fan: initialising it does nothing (PyTorch warns too)."""
+    if tensor.data.size == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
+        return True
+    return False
 
 
 def _fill(tensor, values):
@@ -109,6 +118,8 @@ def eye_(tensor):
 
 def xavier_uniform_(tensor, gain: float = 1.0):
     """U(−b, b) with b = gain·√(6 / (fan_in + fan_out)) (Glorot)."""
+    if _no_op(tensor):
+        return tensor
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
@@ -116,6 +127,8 @@ def xavier_uniform_(tensor, gain: float = 1.0):
 
 def xavier_normal_(tensor, gain: float = 1.0):
     """N(0, std²) with std = gain·√(2 / (fan_in + fan_out)) (Glorot)."""
+    if _no_op(tensor):
+        return tensor
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
@@ -125,6 +138,8 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: s
 
     Linear's default weight init is kaiming_uniform_(w, a=√5), i.e. U(−1/√fan_in, 1/√fan_in).
     """
+    if _no_op(tensor):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound)
@@ -132,5 +147,7 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: s
 
 def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
     """N(0, std²) with std = gain / √fan (He)."""
+    if _no_op(tensor):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)

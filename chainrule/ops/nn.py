@@ -13,6 +13,8 @@ def _stable_shift(x, axis):
     # NOTE: subtracting the max makes exp() overflow-free for any finite input (softmax of 1000).
     # A row that is all -inf gives NaN, as in PyTorch.
     # (ufunc.reduce directly: np.max's Python wrapper costs more than the reduction on small arrays)
+    if x.size == 0:   # softmax of an empty tensor is empty (no max to subtract)
+        return x.copy()
     return x - np.maximum.reduce(x, axis=axis, keepdims=True)
 
 

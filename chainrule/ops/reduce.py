@@ -91,6 +91,16 @@ class _Extreme(Primitive):
     saves_ans = True
     samples = tuple(Sample(*s.inputs, smooth=False, **s.params) for s in REDUCE)
 
+    def reduce(self, fn, x, axis, keepdims):
+        try:
+            return fn(x, axis=axis, keepdims=keepdims)
+        except ValueError:
+            if np.size(x) == 0 or 0 in np.shape(x):
+                raise ValueError(f"{self.name}: cannot reduce an empty tensor of shape "
+                                 f"{np.shape(x)} over axis {axis} (there is no identity); "
+                                 f"reduce a non-empty axis") from None
+            raise
+
     def _mask(self, ans, x, axis, keepdims):
         hit = x == expand(ans, x.shape, axis, keepdims)
         return hit / hit.sum(axis=axis, keepdims=True)
@@ -110,7 +120,7 @@ class Max(_Extreme):
     flat_forward = "np.max({0}, axis={axis}, keepdims={keepdims})"
 
     def forward(self, x, axis=None, keepdims=False):
-        return np.max(x, axis=axis, keepdims=keepdims)
+        return self.reduce(np.max, x, axis, keepdims)
 
 
 @register
@@ -120,7 +130,7 @@ class Min(_Extreme):
     flat_forward = "np.min({0}, axis={axis}, keepdims={keepdims})"
 
     def forward(self, x, axis=None, keepdims=False):
-        return np.min(x, axis=axis, keepdims=keepdims)
+        return self.reduce(np.min, x, axis, keepdims)
 
 
 @register
@@ -174,6 +184,8 @@ class LogSumExp(Primitive):
     samples = REDUCE
 
     def forward(self, x, axis=None, keepdims=False):
+        if x.size == 0:   # log of an empty sum: -inf, as in PyTorch
+            return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
         m = np.max(x, axis=axis, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
         out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m

@@ -1,0 +1,71 @@
+"""Empty tensors, numerics at the edges, NumPy warnings: behave as PyTorch (issue: hostile inputs)."""
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+
+def test_empty_reductions_and_softmax():
+    assert cr.logsumexp(cr.ones(0), axis=0).item() == -np.inf
+    s = cr.softmax(cr.ones(0, 3), dim=0)
+    assert s.shape == (0, 3)
+    x = cr.ones(0, 3, requires_grad=True)
+    m = x.mean()
+    m.backward()
+    assert np.isnan(m.item()) and x.grad.shape == (0, 3)
+
+
+def test_max_of_an_empty_tensor_is_a_one_line_error_naming_op_and_shape():
+    with pytest.raises(ValueError) as e:
+        cr.ones(0).max()
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("max:") and "(0,)" in msg
+
+
+def test_linear_with_zero_inputs_works():
+    with pytest.warns(UserWarning, match="zero-element"):
+        lin = cr.nn.Linear(0, 3)
+    out = lin(cr.ones(2, 0))
+    np.testing.assert_array_equal(out.data, np.broadcast_to(lin.bias.data, (2, 3)))
+
+
+def test_softplus_gradient_keeps_precision_far_left():
+    x = cr.tensor([-40.0, -30.0, 0.0], dtype=cr.float64, requires_grad=True)
+    cr.softplus(x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 1 / (1 + np.exp(-x.data)), rtol=1e-12)
+    assert x.grad.data[0] > 4e-18
+
+
+def test_numpy_warnings_do_not_leak_from_chainrule_ops():
+    code = ("import chainrule as cr; import numpy as np\n"
+            "cr.log(cr.tensor([-1.0])); cr.sqrt(cr.tensor([-1.0])); cr.tensor([1.0]) / 0\n"
+            "x = cr.tensor([0.0], requires_grad=True); cr.sqrt(x).sum().backward()\n"
+            "np.log(np.array([-1.0]))\n")   # the user's own NumPy call still warns
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "chainrule" not in r.stderr
+    assert r.stderr.count("RuntimeWarning") == 1 and "<string>" in r.stderr
+
+
+def test_anomaly_mode_still_names_the_op():
+    with cr.detect_anomaly(), pytest.raises(FloatingPointError, match="log"):
+        cr.tensor([-1.0], requires_grad=True).log()
+
+
+def test_reading_grad_of_a_non_leaf_warns_once_with_the_fix():
+    x = cr.tensor([1.0], requires_grad=True)
+    y = x * 2
+    y.sum().backward()
+    with pytest.warns(UserWarning, match="retain_grad"):
+        assert y.grad is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert y.grad is None          # once per tensor
+        z = x * 3
+        z.retain_grad()
+        z.sum().backward()
+        assert z.grad is not None      # retained: no warning
