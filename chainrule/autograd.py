@@ -37,13 +37,34 @@ class _State(threading.local):
     anomaly = False   # detect_anomaly: the first op making nan/inf raises
     tracer = None     # make_program / compile: every op on a Tensor is reported to it
     watch = False     # fwd or anomaly or tracer: `_wrap` takes its slow path
+    special = False   # this thread is counted in _special_threads
 
 
 _tls = _State()
+# NOTE: reading a threading.local costs ~90 ns, a global ~10 ns, and every op reads the state.
+# `_fast` is True while no thread is in a non-default state (grad off, forward mode, anomaly,
+# tracing): then the hot path reads only this global; otherwise it reads its own thread's state.
+_fast = True
+_special_threads = 0
+_special_lock = threading.Lock()
 
 
 def _rewatch():
-    _tls.watch = _tls.fwd or _tls.anomaly or _tls.tracer is not None
+    """Re-derive `watch` and the global fast flag after this thread's state changed."""
+    global _fast, _special_threads
+    st = _tls
+    st.watch = st.fwd or st.anomaly or st.tracer is not None
+    special = st.watch or not st.grad
+    if special != st.special:
+        with _special_lock:
+            _special_threads += 1 if special else -1
+            _fast = _special_threads == 0
+        st.special = special
+
+
+def _set_grad(mode):
+    _tls.grad = mode
+    _rewatch()
 
 
 def is_grad_enabled() -> bool:
@@ -93,10 +114,10 @@ class _GradMode:
 
     def __enter__(self):
         self._prev = _tls.grad
-        _tls.grad = self.mode
+        _set_grad(self.mode)
 
     def __exit__(self, *exc):
-        _tls.grad = self._prev
+        _set_grad(self._prev)
         return False
 
     def __call__(self, *args, **kwargs):
@@ -151,13 +172,13 @@ class set_grad_enabled:
 
     def __init__(self, mode: bool):
         self._prev = _tls.grad
-        _tls.grad = bool(mode)
+        _set_grad(bool(mode))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        _tls.grad = self._prev
+        _set_grad(self._prev)
         return False
 
 
@@ -313,6 +334,9 @@ def _keep(inputs, arrays, keep):
     return tuple(ins), tuple(arrs)
 
 
+NO_NODE = {}   # `keeps` of primitives whose output never requires grad (comparisons)
+
+
 def keep_table(prim, n_inputs):
     """For a primitive declaring `reads`: needs tuple -> (inputs to keep, whether to keep ans)."""
     table = {}
@@ -335,18 +359,27 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
     result = _new(Tensor)
     result.data = out
     result._grad = result._vc = result._tangent = result._hooks = result.name = None
-    if needs is None or prim.constant_output:
+    table = prim.keeps
+    if needs is None or table is NO_NODE:
         result.requires_grad = False
         result.grad_fn = None
     else:
         node = _new(Node)
         node.prim = prim
-        table = prim.keeps
         if table is not None:   # the primitive says what each input's rule reads
             keep, keep_ans = table[needs]
             if keep is None:
                 node.inputs = inputs
                 node.arrays = arrays
+            elif len(keep) == 2:   # _keep for two inputs, inlined (mul, div, matmul are hot)
+                a, b = inputs
+                da, db = arrays
+                if not keep[0]:
+                    a = da = _meta(da) if needs[0] else da
+                if not keep[1]:
+                    b = db = _meta(db) if needs[1] else db
+                node.inputs = (a, b)
+                node.arrays = (da, db)
             else:
                 node.inputs, node.arrays = _keep(inputs, arrays, keep)
         else:
@@ -374,7 +407,7 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
         node.seq = _next_seq()
         result.requires_grad = True
         result.grad_fn = node
-    if _tls.watch:
+    if not _fast and _tls.watch:
         _observe(prim, inputs, params, arrays, out, result)
     return result
 
@@ -427,7 +460,7 @@ def apply(prim, inputs, params=NO_PARAMS):
         if isinstance(x, Tensor):
             d = x.data
             out = prim.forward(d, **params) if params else prim.forward(d)
-            if x.requires_grad and _tls.grad:
+            if x.requires_grad and (_fast or _tls.grad):
                 return _wrap(prim, inputs, params, (d,), out, _ONE, (x.grad_fn or x,))
             return _wrap(prim, inputs, params, (d,), out, None, None)
     elif n == 2:
@@ -440,7 +473,7 @@ def apply(prim, inputs, params=NO_PARAMS):
             out = prim.forward(da, db, **params) if params else prim.forward(da, db)
             na = ta and a.requires_grad
             nb = tb and b.requires_grad
-            if (na or nb) and _tls.grad:
+            if (na or nb) and (_fast or _tls.grad):
                 return _wrap(prim, inputs, params, (da, db), out, _NEEDS2[na][nb],
                              ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None))
             return _wrap(prim, inputs, params, (da, db), out, None, None)
@@ -622,25 +655,35 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
         elif r.requires_grad:   # a leaf as root: d leaf / d leaf = upstream
             sink.leaf(r, g, False)
     prev_mode = _tls.grad
-    _tls.grad = create_graph
+    anomaly = _tls.anomaly
+    _set_grad(create_graph)
     try:
         while heap:
             node = heappop(heap)[1]
             g = node.buf
             node.buf = None
-            grads = _step(node, g, sink, retain_graph, create_graph)
+            arrays = node.arrays
+            grads = _step(node, g, sink, retain_graph, create_graph, anomaly)
             if observer is not None:
+                grads = _shaped(grads, arrays, node.edges)
                 observer(node, g, grads)
-            for edge, gi in zip(node.edges, grads):
+            for edge, gi, arr in zip(node.edges, grads, arrays):
                 if gi is None or edge is None:
                     continue
-                if edge.__class__ is Node:
-                    _send(edge, gi, heap)
+                if gi.shape != arr.shape:   # arr: an ndarray, or the Meta standing in for it
+                    gi = sum_to(gi, arr.shape)
+                if edge.__class__ is Node:   # _send, inlined: this loop runs once per edge
+                    buf = edge.buf
+                    if buf is None:
+                        edge.buf = gi
+                        heappush(heap, (-edge.seq, edge))
+                    else:   # fan-out: the copy gate adds
+                        edge.buf = buf + gi
                 else:
                     sink.leaf(edge, gi, type(gi) is np.ndarray and gi is not g and gi.base is None)
-            grads = g = gi = None   # drop this node's arrays now, not when the names are rebound
+            grads = g = gi = arrays = arr = None   # drop this node's arrays now
     finally:
-        _tls.grad = prev_mode
+        _set_grad(prev_mode)
         for _, n in heap:   # after an error, leave no pending gradients behind
             n.buf = None
     return None if capture is None else sink.grads
@@ -656,9 +699,9 @@ def _send(node, g, heap):
         node.buf = buf + g
 
 
-def _step(node, g, sink, retain_graph, create_graph):
-    """One node of backward: hooks, checks, its rule; returns one gradient per edge (or None),
-    each with its input's shape."""
+def _step(node, g, sink, retain_graph, create_graph, anomaly):
+    """One node of backward: hooks, checks, its rule; returns the rule's gradient per input (or
+    None), broadcast shapes not yet undone."""
     arrays = node.arrays
     if arrays is None:
         raise RuntimeError(_FREED.format(op=node.prim.name))
@@ -684,18 +727,17 @@ def _step(node, g, sink, retain_graph, create_graph):
             grads = prim.vjp(g, ans, node.needs, *arrays, **node.params)
         else:
             grads = prim.vjp(g, ans, node.needs, *arrays)
-    if _tls.anomaly:
+    if anomaly:
         _check_grads(prim.name, grads)
     if not retain_graph:
         node.inputs = node.arrays = node.ans = None
-    out = []
-    for edge, gi, arr in zip(node.edges, grads, arrays):
-        if edge is None or gi is None:
-            out.append(None)
-            continue
-        shape = arr.shape   # an ndarray, or the Meta standing in for it
-        out.append(gi if gi.shape == shape else sum_to(gi, shape))
-    return out
+    return grads
+
+
+def _shaped(grads, arrays, edges):
+    """The gradients sent along edges, broadcasting undone (None where nothing is sent)."""
+    return [None if gi is None or e is None else gi if gi.shape == a.shape else sum_to(gi, a.shape)
+            for gi, a, e in zip(grads, arrays, edges)]
 
 
 class RetainGrad:

@@ -91,7 +91,9 @@ class Primitive:
 def register(cls):
     """Class decorator: instantiate the primitive and enter it in REGISTRY under its name."""
     prim = cls()
-    if prim.reads is not None:
+    if prim.constant_output:
+        prim.keeps = autograd.NO_NODE
+    elif prim.reads is not None:
         prim.keeps = autograd.keep_table(prim, len(prim.reads))
     if prim.name in REGISTRY:
         raise ValueError(f"primitive {prim.name!r} registered twice")
