@@ -1,0 +1,166 @@
+"""Fused recurrent primitive: a whole LSTM layer (one direction) as one node, and the embedding lookup.
+
+An LSTM written as single ops costs ~15 nodes per time step; as one primitive the forward is a NumPy
+loop over time and the backward is back-propagation through time in one rule (what a hand-written
+NumPy LSTM does), so a 50-step layer is one node instead of 750.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Primitive, Sample, register
+from .shape import GetItem, ScatterAdd
+
+
+def _sig(x):
+    # NOTE: σ(x) = (1 + tanh(x/2)) / 2 never overflows, and works on arrays and Tensors alike
+    return (np.tanh(x * 0.5) + 1.0) * 0.5
+
+
+def _split4(a, n):
+    return a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
+
+
+def lstm_scan(xg, w_hh, h0, c0):
+    """The LSTM recurrence over time on arrays or Tensors (gate order i, f, g, o as PyTorch).
+
+    xg (T, B, 4H) holds x_t W_ihᵀ + b_ih + b_hh for every step. Returns (hs, cs, acts): the hidden
+    and cell states h_0..h_T, c_0..c_T and the gate activations (i, f, g, o) of each step.
+    """
+    n = np.shape(h0)[-1]
+    hs, cs, acts = [h0], [c0], []
+    wt = w_hh.T
+    for t in range(np.shape(xg)[0]):
+        a = xg[t] + hs[-1] @ wt
+        ai, af, ag, ao = _split4(a, n)
+        i, f, g, o = _sig(ai), _sig(af), np.tanh(ag), _sig(ao)
+        c = f * cs[-1] + i * g
+        hs.append(o * np.tanh(c))
+        cs.append(c)
+        acts.append((i, f, g, o))
+    return hs, cs, acts
+
+
+def _stack(xs):
+    return xs if isinstance(xs, np.ndarray) else np.stack(xs)
+
+
+def _states(res, xg, w_hh, h0, c0):
+    """(hs, cs, acts) from the forward's residual array, or recomputed on Tensors (create_graph)."""
+    if res is None:
+        return lstm_scan(xg, w_hh, h0, c0)
+    n = np.shape(h0)[-1]
+    acts = [_split4(a, n) for a in res[:-1, :, 2 * n:]]
+    return res[:, :, :n], res[:, :, n:2 * n], acts
+
+
+@register
+class LSTMLayer(Primitive):
+    """One LSTM layer over a sequence: out = [h_1, ..., h_T, c_T] stacked, shape (T+1, B, H).
+
+    Inputs: xg (T, B, 4H) the input projections x_t W_ihᵀ + b (all steps at once, one matmul
+    outside), w_hh (4H, H), h0 and c0 (B, H). The last row of the output is the final cell state,
+    so one output carries everything the layer returns. The backward is back-propagation through
+    time: at each step dc = dc_next + dh·o·(1 − tanh²c), the gate pre-activation gradients da_t,
+    dh_prev = da_t W_hh; then dxg = da, dW_hh = Σ_t da_tᵀ h_{t−1}, dh0 and dc0 from the first step.
+    """
+    name = "lstm_layer"
+    residual = True
+    samples = (Sample((3, 2, 8), (8, 2), (2, 2), (2, 2)), Sample((1, 1, 4), (4, 1), (1, 1), (1, 1)),
+               Sample((4, 3, 12), (12, 3), (3, 3), (3, 3)))
+
+    def forward(self, xg, w_hh, h0, c0):
+        t, b, n4 = np.shape(xg)
+        n = np.shape(w_hh)[1]
+        if n4 != 4 * n or np.shape(w_hh) != (4 * n, n) or np.shape(h0) != (b, n) \
+                or np.shape(c0) != (b, n):
+            raise ValueError(f"lstm_layer: shapes xg {np.shape(xg)}, w_hh {np.shape(w_hh)}, h0 "
+                             f"{np.shape(h0)}, c0 {np.shape(c0)} do not fit: expected (T, B, 4H), "
+                             f"(4H, H), (B, H), (B, H)")
+        hs, cs, acts = lstm_scan(xg, w_hh, h0, c0)
+        dt = np.result_type(xg, w_hh, h0, c0)
+        out = np.empty((t + 1, b, n), dtype=dt)
+        # the residual is one array (the engine copies it when the graph is retained):
+        # res[t] = [h_t, c_t, i, f, g, o of step t + 1]; the gates of the last row stay unused
+        res = np.zeros((t + 1, b, 6 * n), dtype=dt)
+        if t:
+            np.stack(hs[1:], out=out[:t])
+            np.stack(hs, out=res[:, :, :n])
+            np.stack(cs, out=res[:, :, n:2 * n])
+            for k, (i, f, g, o) in enumerate(acts):
+                res[k, :, 2 * n:] = np.concatenate((i, f, g, o), axis=1)
+        else:
+            res[0, :, :n], res[0, :, n:2 * n] = h0, c0
+        out[t] = cs[-1]
+        return out, res
+
+    def vjp(self, g, ans, needs, xg, w_hh, h0, c0):
+        hs, cs, acts = _states(ans, xg, w_hh, h0, c0)
+        steps = len(acts)
+        dh = h0 * 0.0
+        dc = g[steps]
+        das = [None] * steps
+        for t in range(steps - 1, -1, -1):
+            i, f, gg, o = acts[t]
+            dh = g[t] + dh
+            tc = np.tanh(cs[t + 1])
+            dc = dc + dh * o * (1.0 - tc * tc)
+            da = np.concatenate([dc * gg * i * (1.0 - i), dc * cs[t] * f * (1.0 - f),
+                                 dc * i * (1.0 - gg * gg), dh * tc * o * (1.0 - o)], axis=1)
+            das[t] = da
+            dc = dc * f
+            dh = da @ w_hh
+        dxg = _stack(das) if steps else xg * 0.0
+        gw = None
+        if needs[1] and steps:
+            n4, n = np.shape(w_hh)
+            gw = dxg.reshape(-1, n4).T @ _stack(hs[:-1]).reshape(-1, n)
+        elif needs[1]:
+            gw = w_hh * 0.0
+        return (dxg if needs[0] else None, gw, dh if needs[2] else None,
+                dc if needs[3] else None)
+
+    def jvp(self, tangents, ans, xg, w_hh, h0, c0):
+        hs, cs, acts = lstm_scan(xg, w_hh, h0, c0)   # jvp gets no residual
+        txg, tw, th, tc_ = [(x * 0.0 if t is None else t) for t, x in zip(tangents, (xg, w_hh, h0, c0))]
+        n = np.shape(w_hh)[1]
+        outs = []
+        for t in range(len(acts)):
+            i, f, gg, o = acts[t]
+            da = txg[t] + th @ w_hh.T + hs[t] @ tw.T
+            dai, daf, dag, dao = _split4(da, n)
+            di, df, dg, do = dai * i * (1.0 - i), daf * f * (1.0 - f), dag * (1.0 - gg * gg), \
+                dao * o * (1.0 - o)
+            tc_ = df * cs[t] + f * tc_ + di * gg + i * dg
+            tanc = np.tanh(cs[t + 1])
+            th = do * tanc + o * (1.0 - tanc * tanc) * tc_
+            outs.append(th)
+        outs.append(tc_)
+        return _stack(outs)
+
+
+@register
+class Embedding(Primitive):
+    """Z = W[indices] (a lookup of rows).   dL/dW = dL/dZ added into the rows it came from (index-add).
+
+    nn.Embedding's padding_idx (a row that gets no gradient) is handled by the module, not here.
+    """
+    name = "embedding"
+    linear = True
+    saves_inputs = False
+    samples = (Sample((6, 3), indices=np.array([[0, 2, 2], [5, 1, 0]])),
+               Sample((5, 2), indices=np.array([1, 3, 1, 4])), Sample((4, 3), indices=np.array(2)))
+
+    def forward(self, w, indices):
+        try:
+            return w[indices]
+        except IndexError:
+            raise IndexError(f"embedding: index out of range: indices must be in [0, "
+                             f"{np.shape(w)[0]}) for weight shape {np.shape(w)}, got values in "
+                             f"[{np.min(indices)}, {np.max(indices)}]") from None
+
+    def vjp(self, g, ans, needs, w, indices):
+        return (ScatterAdd(g, shape=w.shape, index=indices),)
+
+    def jvp(self, tangents, ans, w, indices):
+        return GetItem(tangents[0], index=indices)
