@@ -6,7 +6,8 @@
 """
 from . import functional, init, utils
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
-from .container import Flatten, Identity, ModuleList, Sequential
+from .container import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList,
+                        Sequential, Unflatten)
 from .functional_call import functional_call
 from .layers import Dropout, Linear, Maxout
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
@@ -25,5 +26,6 @@ __all__ = [
     "Softplus", "Softmax", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MultiMarginLoss",
     "MSELoss", "L1Loss", "BCEWithLogitsLoss", "BCELoss", "functional", "init", "utils", "functional_call",
     "RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding",
-    "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "ModuleDict",
+    "ParameterList", "ParameterDict", "Unflatten",
 ]
