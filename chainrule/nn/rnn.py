@@ -51,13 +51,13 @@ def _step(mode, xg_t, h, c, w_hh, b_hh):
 
 def _run_direction(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     """One layer, one direction over x (T, B, I): (outputs (T, B, H), h_T, c_T)."""
-    xg = _nnops.Linear(x, w_ih, b_ih)
     if mode == "LSTM":
-        if b_hh is not None:
-            xg = xg + b_hh
+        # both biases enter every gate pre-activation: add them once (a vector), not per element
+        xg = _nnops.Linear(x, w_ih, b_ih if b_hh is None else b_ih + b_hh)
         out = LSTMLayer(xg, w_hh, h0, c0)
         t = _shape(x)[0]
         return out[:t], out[t - 1], out[t]
+    xg = _nnops.Linear(x, w_ih, b_ih)
     h, hs = h0, []
     for t in range(_shape(x)[0]):
         h, _ = _step(mode, xg[t], h, None, w_hh, b_hh)

@@ -45,13 +45,81 @@ def _stack(xs):
     return xs if isinstance(xs, np.ndarray) else np.stack(xs)
 
 
-def _states(res, xg, w_hh, h0, c0):
-    """(hs, cs, acts) from the forward's residual array, or recomputed on Tensors (create_graph)."""
-    if res is None:
-        return lstm_scan(xg, w_hh, h0, c0)
-    n = np.shape(h0)[-1]
-    acts = [_split4(a, n) for a in res[:-1, :, 2 * n:]]
-    return res[:, :, :n], res[:, :, n:2 * n], acts
+def _forward_arrays(xg, w_hh, h0, c0):
+    """The forward on arrays, in place: (out, residual) with residual[t] = [h_t, c_t, i, f, g, o of
+    step t+1, tanh c_t] (T+1, B, 7H); the gates of the last row stay unused."""
+    t, b, n4 = xg.shape
+    n = n4 // 4
+    dt = np.result_type(xg, w_hh, h0, c0)
+    res = np.zeros((t + 1, b, 7 * n), dtype=dt)
+    res[0, :, :n], res[0, :, n:2 * n] = h0, c0
+    res[0, :, 6 * n:] = np.tanh(c0)
+    # σ(x) = 1/(1 + e^−x) over all four gates at once, the g columns at 2x: tanh(x) = 2σ(2x) − 1
+    # (NumPy's exp is vectorised where its tanh is not); e^−x may overflow to inf: σ = 0, exact
+    scale = np.full(4 * n, -1.0, dtype=dt)
+    scale[2 * n:3 * n] = -2.0
+    wt = w_hh.T.astype(dt)
+    tmp = np.empty((b, n), dtype=dt)
+    for k in range(t):
+        row, nxt = res[k], res[k + 1]
+        a = nxt[:, 2 * n:6 * n]   # this step's gates live in row k + 1's gate slots until shifted
+        np.matmul(row[:, :n], wt, out=a)
+        a += xg[k]
+        a *= scale
+        with np.errstate(over="ignore"):
+            np.exp(a, out=a)
+        a += 1.0
+        np.reciprocal(a, out=a)
+        a[:, 2 * n:3 * n] *= 2.0
+        a[:, 2 * n:3 * n] -= 1.0
+        i, f, g, o = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
+        c = nxt[:, n:2 * n]
+        np.multiply(f, row[:, n:2 * n], out=c)
+        np.multiply(i, g, out=tmp)
+        c += tmp
+        np.tanh(c, out=nxt[:, 6 * n:])
+        np.multiply(o, nxt[:, 6 * n:], out=nxt[:, :n])
+    # store each step's gates with the state it started from: row k holds the gates of step k + 1
+    res[:t, :, 2 * n:6 * n] = res[1:, :, 2 * n:6 * n]
+    res[t, :, 2 * n:6 * n] = 0
+    out = np.empty((t + 1, b, n), dtype=dt)
+    out[:t] = res[1:, :, :n]
+    out[t] = res[t, :, n:2 * n]
+    return out, res
+
+
+def _bptt_arrays(g, res, needs, xg, w_hh):
+    """Back-propagation through time on arrays, the per-step work cut to a few calls: the factors
+    that do not depend on the recurrence are computed for all steps at once first."""
+    t1, b, n7 = res.shape
+    t, n = t1 - 1, n7 // 7
+    dt = res.dtype
+    gates = res[:t, :, 2 * n:6 * n].reshape(t, b, 4, n)
+    i, f, gg, o = gates[:, :, 0], gates[:, :, 1], gates[:, :, 2], gates[:, :, 3]
+    c_prev, tc = res[:t, :, n:2 * n], res[1:, :, 6 * n:]
+    # da_t = [dc·g·i(1−i), dc·c_{t−1}·f(1−f), dc·i(1−g²), dh·tanh c·o(1−o)];  dc += dh·o(1−tanh²c)
+    k = np.empty((t, b, 4, n), dtype=dt)
+    k[:, :, 0] = gg * i * (1 - i)
+    k[:, :, 1] = c_prev * f * (1 - f)
+    k[:, :, 2] = i * (1 - gg * gg)
+    k[:, :, 3] = tc * o * (1 - o)
+    kc = o * (1 - tc * tc)
+    da = np.empty((t, b, 4, n), dtype=dt)
+    dh = np.zeros((b, n), dtype=dt)
+    dc = np.array(g[t], dtype=dt)
+    tmp = np.empty((b, n), dtype=dt)
+    w = np.asarray(w_hh, dtype=dt)
+    for s in range(t - 1, -1, -1):
+        dh += g[s]
+        np.multiply(dh, kc[s], out=tmp)
+        dc += tmp
+        np.multiply(dc[:, None, :], k[s, :, :3], out=da[s, :, :3])
+        np.multiply(dh, k[s, :, 3], out=da[s, :, 3])
+        np.matmul(da[s].reshape(b, 4 * n), w, out=dh)
+        dc *= f[s]
+    dxg = da.reshape(t, b, 4 * n)
+    gw = dxg.reshape(-1, 4 * n).T @ res[:t, :, :n].reshape(-1, n) if needs[1] else None
+    return (dxg if needs[0] else None, gw, dh if needs[2] else None, dc if needs[3] else None)
 
 
 @register
@@ -77,25 +145,12 @@ class LSTMLayer(Primitive):
             raise ValueError(f"lstm_layer: shapes xg {np.shape(xg)}, w_hh {np.shape(w_hh)}, h0 "
                              f"{np.shape(h0)}, c0 {np.shape(c0)} do not fit: expected (T, B, 4H), "
                              f"(4H, H), (B, H), (B, H)")
-        hs, cs, acts = lstm_scan(xg, w_hh, h0, c0)
-        dt = np.result_type(xg, w_hh, h0, c0)
-        out = np.empty((t + 1, b, n), dtype=dt)
-        # the residual is one array (the engine copies it when the graph is retained):
-        # res[t] = [h_t, c_t, i, f, g, o of step t + 1]; the gates of the last row stay unused
-        res = np.zeros((t + 1, b, 6 * n), dtype=dt)
-        if t:
-            np.stack(hs[1:], out=out[:t])
-            np.stack(hs, out=res[:, :, :n])
-            np.stack(cs, out=res[:, :, n:2 * n])
-            for k, (i, f, g, o) in enumerate(acts):
-                res[k, :, 2 * n:] = np.concatenate((i, f, g, o), axis=1)
-        else:
-            res[0, :, :n], res[0, :, n:2 * n] = h0, c0
-        out[t] = cs[-1]
-        return out, res
+        return _forward_arrays(np.asarray(xg), np.asarray(w_hh), np.asarray(h0), np.asarray(c0))
 
     def vjp(self, g, ans, needs, xg, w_hh, h0, c0):
-        hs, cs, acts = _states(ans, xg, w_hh, h0, c0)
+        if ans is not None and isinstance(g, np.ndarray):
+            return _bptt_arrays(g, ans, needs, xg, w_hh)
+        hs, cs, acts = lstm_scan(xg, w_hh, h0, c0)   # recorded backward: on Tensors
         steps = len(acts)
         dh = h0 * 0.0
         dc = g[steps]
