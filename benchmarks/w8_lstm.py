@@ -11,8 +11,8 @@ from .common import linear_init, torch_threads, train_step
 
 KEY = "W8"
 TITLE = "LSTM step: batch 32, seq 50, input 32, hidden 128, linear head 10 + MSE on h_T"
-PEER = 1.0     # the issue states W8 only against PyTorch: chainrule ≤ 1.5× PyTorch eager
-TARGET = 1.5   # as a ratio to NumPy this is checked against torch's ratio in docs/benchmarks.md
+PEER = 0.74    # the issue gives no PyTorch/NumPy ratio for W8: the one measured here (docs/benchmarks.md)
+TARGET = 1.11  # the issue: chainrule ≤ 1.5× PyTorch eager; PyTorch runs at ~0.74× NumPy, so 1.5 × 0.74
 RTOL = 1e-4
 LR = 0.1
 

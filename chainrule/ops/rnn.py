@@ -98,13 +98,13 @@ def _bptt_arrays(g, res, needs, xg, w_hh):
     i, f, gg, o = gates[:, :, 0], gates[:, :, 1], gates[:, :, 2], gates[:, :, 3]
     c_prev, tc = res[:t, :, n:2 * n], res[1:, :, 6 * n:]
     # da_t = [dc·g·i(1−i), dc·c_{t−1}·f(1−f), dc·i(1−g²), dh·tanh c·o(1−o)];  dc += dh·o(1−tanh²c)
-    k = np.empty((t, b, 4, n), dtype=dt)
-    k[:, :, 0] = gg * i * (1 - i)
-    k[:, :, 1] = c_prev * f * (1 - f)
-    k[:, :, 2] = i * (1 - gg * gg)
-    k[:, :, 3] = tc * o * (1 - o)
-    kc = o * (1 - tc * tc)
+    # the factors go into da itself, which the loop then scales by dc and dh in place
     da = np.empty((t, b, 4, n), dtype=dt)
+    np.multiply(gg, i * (1 - i), out=da[:, :, 0])
+    np.multiply(c_prev, f * (1 - f), out=da[:, :, 1])
+    np.multiply(i, 1 - gg * gg, out=da[:, :, 2])
+    np.multiply(tc, o * (1 - o), out=da[:, :, 3])
+    kc = o * (1 - tc * tc)
     dh = np.zeros((b, n), dtype=dt)
     dc = np.array(g[t], dtype=dt)
     tmp = np.empty((b, n), dtype=dt)
@@ -113,8 +113,8 @@ def _bptt_arrays(g, res, needs, xg, w_hh):
         dh += g[s]
         np.multiply(dh, kc[s], out=tmp)
         dc += tmp
-        np.multiply(dc[:, None, :], k[s, :, :3], out=da[s, :, :3])
-        np.multiply(dh, k[s, :, 3], out=da[s, :, 3])
+        da[s, :, :3] *= dc[:, None, :]
+        da[s, :, 3] *= dh
         np.matmul(da[s].reshape(b, 4 * n), w, out=dh)
         dc *= f[s]
     dxg = da.reshape(t, b, 4 * n)
