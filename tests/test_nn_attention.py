@@ -178,3 +178,18 @@ def test_pytorch_transformer_state_dict_via_safetensors(tmp_path):
     x = np.random.default_rng(0).standard_normal((3, 4, 8)).astype(np.float32)
     np.testing.assert_allclose(ce(cr.tensor(x)).numpy(), te(torch.tensor(x)).detach().numpy(),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_sdpa_dropout_is_seeded_and_scales_kept_weights():
+    rng = np.random.default_rng(6)
+    q, k = t64(rng.standard_normal((2, 4, 3))), t64(rng.standard_normal((2, 4, 3)))
+    v = t64(np.eye(4)[None].repeat(2, 0))   # identity values: the output is the weight matrix
+    plain = F.scaled_dot_product_attention(q, k, v).numpy()
+    cr.manual_seed(0)
+    a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    cr.manual_seed(0)
+    b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    np.testing.assert_array_equal(a, b)
+    kept = a != 0
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(a[kept], 2 * plain[kept])
