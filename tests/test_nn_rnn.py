@@ -209,3 +209,26 @@ def test_pytorch_state_dict_via_safetensors_loads_into_lstm(tmp_path):
     x = np.random.default_rng(0).standard_normal((2, 6, 3)).astype(np.float32)
     np.testing.assert_allclose(cm(cr.tensor(x))[0].numpy(), tm(torch.tensor(x))[0].detach().numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("t,b,hidden", [(1, 1, 1), (7, 3, 5), (2, 4, 9)])
+def test_layers_match_pytorch_on_odd_sizes_without_initial_state(cls, t, b, hidden):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(t * 100 + b * 10 + hidden)
+    kw = dict(num_layers=2, bidirectional=bool(t % 2))
+    tm = getattr(torch.nn, cls)(2, hidden, **kw).double()
+    cm = getattr(cr.nn, cls)(2, hidden, **kw).double()
+    cm.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
+    x = rng.standard_normal((t, b, 2))
+    xt, xc = torch.tensor(x, requires_grad=True), t64(x)
+    ot, oc = tm(xt)[0], cm(xc)[0]
+    np.testing.assert_allclose(oc.numpy(), ot.detach().numpy(), rtol=1e-7, atol=1e-12)
+    w = rng.standard_normal(ot.shape)
+    (ot * torch.tensor(w)).sum().backward()
+    (oc * w).sum().backward()
+    np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), rtol=1e-7, atol=1e-12)
+    cps = dict(cm.named_parameters())
+    for k, p in tm.named_parameters():
+        np.testing.assert_allclose(cps[k].grad.numpy(), p.grad.numpy(), rtol=1e-7, atol=1e-12,
+                                   err_msg=k)
