@@ -1,7 +1,7 @@
 """Recurrent layers with PyTorch's names, parameter layout and gate order: RNN, LSTM, GRU and cells.
 
-An LSTM layer direction is one fused primitive (ops/rnn.py, back-propagation through time in one
-rule); GRU and RNN steps are compositions of existing ops. Parameters are named as in PyTorch
+An LSTM or GRU layer direction is one fused primitive (ops/rnn.py, back-propagation through time in
+one rule); RNN steps are compositions of existing ops. Parameters are named as in PyTorch
 (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse), so a PyTorch state_dict loads.
 
 >>> lstm = cr.nn.LSTM(10, 20, num_layers=2, batch_first=True)
@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import functions as _f
 from ..ops import nn as _nnops
-from ..ops.rnn import LSTMLayer
+from ..ops.rnn import GRULayer, LSTMLayer
 from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from . import init
@@ -31,6 +31,10 @@ def _shape(x):
     return tuple(x.shape) if isinstance(x, Tensor) else np.shape(x)
 
 
+def _gru_bias(b_hh, w_hh):
+    return b_hh if b_hh is not None else np.zeros(_shape(w_hh)[0], dtype=_f._data(w_hh).dtype)
+
+
 def _step(mode, xg_t, h, c, w_hh, b_hh):
     """One time step from the input projection xg_t = x_t W_ihᵀ + b_ih: returns (h', c')."""
     if mode == "LSTM":
@@ -38,14 +42,9 @@ def _step(mode, xg_t, h, c, w_hh, b_hh):
             xg_t = xg_t + b_hh
         out = LSTMLayer(_f.unsqueeze(xg_t, 0), w_hh, h, c)
         return out[0], out[1]
-    hg = _nnops.Linear(h, w_hh, b_hh)
     if mode == "GRU":
-        n = _shape(h)[-1]
-        rz = _f.sigmoid(xg_t[:, :2 * n] + hg[:, :2 * n])
-        r, z = rz[:, :n], rz[:, n:]
-        new = _f.tanh(xg_t[:, 2 * n:] + r * hg[:, 2 * n:])
-        return new + z * (h - new), None
-    pre = xg_t + hg
+        return GRULayer(_f.unsqueeze(xg_t, 0), w_hh, _gru_bias(b_hh, w_hh), h)[0], None
+    pre = xg_t + _nnops.Linear(h, w_hh, b_hh)
     return (_f.tanh(pre) if mode == "RNN_TANH" else _f.relu(pre)), None
 
 
@@ -58,6 +57,9 @@ def _run_direction(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         t = _shape(x)[0]
         return out[:t], out[t - 1], out[t]
     xg = _nnops.Linear(x, w_ih, b_ih)
+    if mode == "GRU":
+        out = GRULayer(xg, w_hh, _gru_bias(b_hh, w_hh), h0)
+        return out, out[_shape(x)[0] - 1], None
     h, hs = h0, []
     for t in range(_shape(x)[0]):
         h, _ = _step(mode, xg[t], h, None, w_hh, b_hh)

@@ -1,4 +1,4 @@
-"""Fused recurrent primitive: a whole LSTM layer (one direction) as one node, and the embedding lookup.
+"""Fused recurrent primitives: a whole LSTM or GRU layer (one direction) as one node; the embedding lookup.
 
 An LSTM written as single ops costs ~15 nodes per time step; as one primitive the forward is a NumPy
 loop over time and the backward is back-propagation through time in one rule (what a hand-written
@@ -194,6 +194,157 @@ class LSTMLayer(Primitive):
             outs.append(th)
         outs.append(tc_)
         return _stack(outs)
+
+
+def gru_scan(xg, w_hh, b_hh, h0):
+    """The GRU recurrence on arrays or Tensors (gate order r, z, n as PyTorch): h_0..h_T and per step
+    (r, z, n, hn) with hn = h W_hnᵀ + b_hn, the part r scales."""
+    n = np.shape(h0)[-1]
+    hs, acts = [h0], []
+    wt = w_hh.T
+    for t in range(np.shape(xg)[0]):
+        hg = hs[-1] @ wt + b_hh
+        x = xg[t]
+        r = _sig(x[:, :n] + hg[:, :n])
+        z = _sig(x[:, n:2 * n] + hg[:, n:2 * n])
+        hn = hg[:, 2 * n:]
+        new = np.tanh(x[:, 2 * n:] + r * hn)
+        hs.append(new + z * (hs[-1] - new))
+        acts.append((r, z, new, hn))
+    return hs, acts
+
+
+def _gru_factors(h_prev, r, z, new, hn):
+    """dL/d(pre-activations) per unit of dL/dh': [r, z, hn-part, n] (works on arrays and Tensors)."""
+    kn = (1.0 - z) * (1.0 - new * new)
+    return kn * hn * r * (1.0 - r), (h_prev - new) * z * (1.0 - z), kn * r, kn
+
+
+def _gru_forward_arrays(xg, w_hh, b_hh, h0):
+    """(out (T, B, H), residual (T+1, B, 5H)): residual[t] = [h_t, r, z, n, hn of step t+1]."""
+    t, b, n3 = xg.shape
+    n = n3 // 3
+    dt = np.result_type(xg, w_hh, b_hh, h0)
+    res = np.zeros((t + 1, b, 5 * n), dtype=dt)
+    res[0, :, :n] = h0
+    wt = w_hh.T.astype(dt)
+    hg = np.empty((b, 3 * n), dtype=dt)
+    tmp = np.empty((b, n), dtype=dt)
+    for k in range(t):
+        row, nxt = res[k], res[k + 1]
+        h = row[:, :n]
+        np.matmul(h, wt, out=hg)
+        hg += b_hh
+        rz = row[:, n:3 * n]   # step k + 1's gates sit in row k, next to the h_k they start from
+        np.add(xg[k, :, :2 * n], hg[:, :2 * n], out=rz)
+        rz *= -1.0
+        with np.errstate(over="ignore"):
+            np.exp(rz, out=rz)   # σ(x) = 1/(1 + e^−x); e^−x = inf gives σ = 0, exact
+        rz += 1.0
+        np.reciprocal(rz, out=rz)
+        r, z = rz[:, :n], rz[:, n:]
+        new = row[:, 3 * n:4 * n]
+        row[:, 4 * n:] = hg[:, 2 * n:]
+        np.multiply(r, hg[:, 2 * n:], out=new)
+        new += xg[k, :, 2 * n:]
+        np.tanh(new, out=new)
+        np.subtract(h, new, out=tmp)
+        tmp *= z
+        np.add(new, tmp, out=nxt[:, :n])
+    out = np.array(res[1:, :, :n])
+    return out, res
+
+
+def _gru_bptt_arrays(g, res, needs, w_hh):
+    t1, b, n5 = res.shape
+    t, n = t1 - 1, n5 // 5
+    dt = res.dtype
+    hp, r, z, new, hn = (res[:t, :, k * n:(k + 1) * n] for k in range(5))
+    kr, kz, khn, kn = _gru_factors(hp, r, z, new, hn)
+    k3 = np.stack([kr, kz, khn], axis=2)            # (T, B, 3, H)
+    dhg = np.empty((t, b, 3, n), dtype=dt)          # gradients of h W_hhᵀ + b_hh per step
+    dhs = np.empty((t, b, n), dtype=dt)
+    dh = np.zeros((b, n), dtype=dt)
+    w = np.asarray(w_hh, dtype=dt)
+    tmp = np.empty((b, n), dtype=dt)
+    for s in range(t - 1, -1, -1):
+        np.add(g[s], dh, out=dhs[s])
+        np.multiply(dhs[s][:, None, :], k3[s], out=dhg[s])
+        np.multiply(dhs[s], z[s], out=tmp)
+        np.matmul(dhg[s].reshape(b, 3 * n), w, out=dh)
+        dh += tmp
+    flat = dhg.reshape(t, b, 3 * n)
+    gx = None
+    if needs[0]:
+        gx = np.empty((t, b, 3 * n), dtype=dt)
+        gx[..., :2 * n] = flat[..., :2 * n]
+        np.multiply(dhs, kn, out=gx[..., 2 * n:])
+    gw = flat.reshape(-1, 3 * n).T @ hp.reshape(-1, n) if needs[1] else None
+    return gx, gw, flat if needs[2] else None, dh if needs[3] else None
+
+
+@register
+class GRULayer(Primitive):
+    """One GRU layer over a sequence: out = [h_1, ..., h_T], shape (T, B, H).
+
+    Inputs: xg (T, B, 3H) = x W_ihᵀ + b_ih for all steps, w_hh (3H, H), b_hh (3H,) (kept apart:
+    r scales h W_hnᵀ + b_hn), h0 (B, H). Per step h' = n + z·(h − n) with
+    n = tanh(x_n + r·(h W_hnᵀ + b_hn)). Backward through time: every pre-activation gradient is
+    dL/dh' times a factor known after the forward, so only dh is carried step to step.
+    """
+    name = "gru_layer"
+    residual = True
+    flat_reason = "a loop over time steps; flat export waits for flat code derived from the vjp"
+    samples = (Sample((3, 2, 6), (6, 2), (6,), (2, 2)), Sample((1, 1, 3), (3, 1), (3,), (1, 1)),
+               Sample((4, 3, 9), (9, 3), (9,), (3, 3)))
+
+    def forward(self, xg, w_hh, b_hh, h0):
+        t, b, n3 = np.shape(xg)
+        n = np.shape(w_hh)[1]
+        if n3 != 3 * n or np.shape(w_hh) != (3 * n, n) or np.shape(b_hh) != (3 * n,) \
+                or np.shape(h0) != (b, n):
+            raise ValueError(f"gru_layer: shapes xg {np.shape(xg)}, w_hh {np.shape(w_hh)}, b_hh "
+                             f"{np.shape(b_hh)}, h0 {np.shape(h0)} do not fit: expected (T, B, 3H), "
+                             f"(3H, H), (3H,), (B, H)")
+        return _gru_forward_arrays(np.asarray(xg), np.asarray(w_hh), np.asarray(b_hh),
+                                   np.asarray(h0))
+
+    def vjp(self, g, ans, needs, xg, w_hh, b_hh, h0):
+        if ans is not None and isinstance(g, np.ndarray):
+            return _gru_bptt_arrays(g, ans, needs, w_hh)
+        hs, acts = gru_scan(xg, w_hh, b_hh, h0)   # recorded backward: on Tensors
+        dh = h0 * 0.0
+        gxs, ghs = [None] * len(acts), [None] * len(acts)
+        for t in range(len(acts) - 1, -1, -1):
+            r, z, new, hn = acts[t]
+            kr, kz, khn, kn = _gru_factors(hs[t], r, z, new, hn)
+            d = g[t] + dh
+            dr, dz = d * kr, d * kz
+            gxs[t] = np.concatenate([dr, dz, d * kn], axis=1)
+            ghs[t] = np.concatenate([dr, dz, d * khn], axis=1)
+            dh = d * z + ghs[t] @ w_hh
+        gh = np.stack(ghs)
+        n3, n = np.shape(w_hh)
+        gw = gh.reshape(-1, n3).T @ np.stack(hs[:-1]).reshape(-1, n) if needs[1] else None
+        return (np.stack(gxs) if needs[0] else None, gw, gh if needs[2] else None,
+                dh if needs[3] else None)
+
+    def jvp(self, tangents, ans, xg, w_hh, b_hh, h0):
+        hs, acts = gru_scan(xg, w_hh, b_hh, h0)
+        txg, tw, tb, th = [(x * 0.0 if t is None else t)
+                           for t, x in zip(tangents, (xg, w_hh, b_hh, h0))]
+        n = np.shape(w_hh)[1]
+        outs = []
+        for t in range(len(acts)):
+            r, z, new, hn = acts[t]
+            dhg = th @ w_hh.T + hs[t] @ tw.T + tb
+            x = txg[t]
+            dr = (x[:, :n] + dhg[:, :n]) * r * (1.0 - r)
+            dz = (x[:, n:2 * n] + dhg[:, n:2 * n]) * z * (1.0 - z)
+            dn = (x[:, 2 * n:] + dr * hn + r * dhg[:, 2 * n:]) * (1.0 - new * new)
+            th = dn + dz * (hs[t] - new) + z * (th - dn)
+            outs.append(th)
+        return np.stack(outs)
 
 
 @register
