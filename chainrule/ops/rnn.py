@@ -98,13 +98,23 @@ def _bptt_arrays(g, res, needs, xg, w_hh):
     i, f, gg, o = gates[:, :, 0], gates[:, :, 1], gates[:, :, 2], gates[:, :, 3]
     c_prev, tc = res[:t, :, n:2 * n], res[1:, :, 6 * n:]
     # da_t = [dc·g·i(1−i), dc·c_{t−1}·f(1−f), dc·i(1−g²), dh·tanh c·o(1−o)];  dc += dh·o(1−tanh²c)
-    # the factors go into da itself, which the loop then scales by dc and dh in place
+    # the factors go into da itself, which the loop then scales by dc and dh in place; one
+    # sequence-sized work array, and o(1 − tanh²c) overwrites the tanh c slot of the residual
+    # (the engine hands a rule its own copy of the residual when the graph is retained)
     da = np.empty((t, b, 4, n), dtype=dt)
-    np.multiply(gg, i * (1 - i), out=da[:, :, 0])
-    np.multiply(c_prev, f * (1 - f), out=da[:, :, 1])
-    np.multiply(i, 1 - gg * gg, out=da[:, :, 2])
-    np.multiply(tc, o * (1 - o), out=da[:, :, 3])
-    kc = o * (1 - tc * tc)
+    w1 = np.empty((t, b, n), dtype=dt)
+    for out, a, x in ((da[:, :, 0], gg, i), (da[:, :, 1], c_prev, f), (da[:, :, 3], tc, o)):
+        np.subtract(1, x, out=w1)      # x(1 − x): the derivative of a sigmoid gate
+        w1 *= x
+        np.multiply(a, w1, out=out)
+    np.multiply(gg, gg, out=w1)
+    np.subtract(1, w1, out=w1)
+    np.multiply(i, w1, out=da[:, :, 2])
+    kc = tc
+    kc *= kc
+    np.subtract(1, kc, out=kc)
+    kc *= o
+    del w1
     dh = np.zeros((b, n), dtype=dt)
     dc = np.array(g[t], dtype=dt)
     tmp = np.empty((b, n), dtype=dt)
