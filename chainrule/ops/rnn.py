@@ -51,8 +51,9 @@ def _forward_arrays(xg, w_hh, h0, c0):
     t, b, n4 = xg.shape
     n = n4 // 4
     dt = np.result_type(xg, w_hh, h0, c0)
-    res = np.zeros((t + 1, b, 7 * n), dtype=dt)
+    res = np.empty((t + 1, b, 7 * n), dtype=dt)   # every slot is written below
     res[0, :, :n], res[0, :, n:2 * n] = h0, c0
+    res[t, :, 2 * n:6 * n] = 0
     res[0, :, 6 * n:] = np.tanh(c0)
     # σ(x) = 1/(1 + e^−x) over all four gates at once, the g columns at 2x: tanh(x) = 2σ(2x) − 1
     # (NumPy's exp is vectorised where its tanh is not); e^−x may overflow to inf: σ = 0, exact
@@ -60,28 +61,25 @@ def _forward_arrays(xg, w_hh, h0, c0):
     scale[2 * n:3 * n] = -2.0
     wt = w_hh.T.astype(dt)
     tmp = np.empty((b, n), dtype=dt)
-    for k in range(t):
-        row, nxt = res[k], res[k + 1]
-        a = nxt[:, 2 * n:6 * n]   # this step's gates live in row k + 1's gate slots until shifted
-        np.matmul(row[:, :n], wt, out=a)
-        a += xg[k]
-        a *= scale
-        with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"):
+        for k in range(t):
+            row, nxt = res[k], res[k + 1]
+            a = row[:, 2 * n:6 * n]   # step k + 1's gates, next to the state they start from
+            np.matmul(row[:, :n], wt, out=a)
+            a += xg[k]
+            a *= scale
             np.exp(a, out=a)
-        a += 1.0
-        np.reciprocal(a, out=a)
-        a[:, 2 * n:3 * n] *= 2.0
-        a[:, 2 * n:3 * n] -= 1.0
-        i, f, g, o = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
-        c = nxt[:, n:2 * n]
-        np.multiply(f, row[:, n:2 * n], out=c)
-        np.multiply(i, g, out=tmp)
-        c += tmp
-        np.tanh(c, out=nxt[:, 6 * n:])
-        np.multiply(o, nxt[:, 6 * n:], out=nxt[:, :n])
-    # store each step's gates with the state it started from: row k holds the gates of step k + 1
-    res[:t, :, 2 * n:6 * n] = res[1:, :, 2 * n:6 * n]
-    res[t, :, 2 * n:6 * n] = 0
+            a += 1.0
+            np.reciprocal(a, out=a)
+            a[:, 2 * n:3 * n] *= 2.0
+            a[:, 2 * n:3 * n] -= 1.0
+            i, f, g, o = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
+            c = nxt[:, n:2 * n]
+            np.multiply(f, row[:, n:2 * n], out=c)
+            np.multiply(i, g, out=tmp)
+            c += tmp
+            np.tanh(c, out=nxt[:, 6 * n:])
+            np.multiply(o, nxt[:, 6 * n:], out=nxt[:, :n])
     out = np.empty((t + 1, b, n), dtype=dt)
     out[:t] = res[1:, :, :n]
     out[t] = res[t, :, n:2 * n]
