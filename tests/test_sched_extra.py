@@ -31,8 +31,7 @@ def _run(lib, make, steps=30, metrics=None):
 
 
 def _sched(lib):
-    import torch
-    return S if lib is cr else torch.optim.lr_scheduler
+    return S if lib is cr else lib.optim.lr_scheduler
 
 
 MAKERS = {
