@@ -12,7 +12,7 @@ from . import autograd
 from .autograd import (Function, detect_anomaly, enable_grad, is_grad_enabled, no_grad,
                        set_grad_enabled)
 from .tensor import Tensor, get_default_dtype, set_default_dtype
-from .factories import (arange, default_generator, empty, eye, from_numpy, full, full_like,
+from .factories import (Generator, arange, default_generator, empty, eye, from_numpy, full, full_like,
                         linspace, manual_seed, ones, ones_like, rand, randint, randn, randperm,
                         tensor, zeros, zeros_like)
 from .functions import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, chunk, clamp, clip,

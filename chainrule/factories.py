@@ -28,6 +28,59 @@ def default_generator() -> np.random.Generator:
     return _rng
 
 
+class Generator:
+    """A seeded random generator with torch.Generator's API, for DataLoader(generator=) and friends.
+
+    Wraps a NumPy Generator (`.numpy`); independent of cr.manual_seed.
+
+    >>> g = cr.Generator().manual_seed(0)
+    >>> loader = cr.data.DataLoader(ds, batch_size=8, shuffle=True, generator=g)
+    """
+
+    def __init__(self, device="cpu"):
+        if str(device) != "cpu":
+            raise ValueError(f"Generator: device {device!r} is not supported; chainrule runs on "
+                             f"'cpu' only")
+        self.device = "cpu"
+        self.seed()
+
+    def manual_seed(self, seed: int) -> "Generator":
+        """Reseed; returns self (as torch.Generator.manual_seed)."""
+        self._seed = int(seed)
+        self.numpy = np.random.default_rng(self._seed)
+        return self
+
+    def seed(self) -> int:
+        """Reseed from fresh OS entropy; returns the new seed."""
+        self.manual_seed(int(np.random.SeedSequence().entropy % 2 ** 63))
+        return self._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        return self.numpy.bit_generator.state
+
+    def set_state(self, state: dict) -> "Generator":
+        self.numpy.bit_generator.state = state
+        return self
+
+    def __repr__(self):
+        return f"<cr.Generator seed={self._seed}>"
+
+
+def as_numpy_generator(generator) -> np.random.Generator:
+    """The NumPy Generator behind `generator` (a cr.Generator, a NumPy Generator or None: default)."""
+    if generator is None:
+        return _rng
+    if isinstance(generator, Generator):
+        return generator.numpy
+    if isinstance(generator, np.random.Generator):
+        return generator
+    raise TypeError(f"expected a cr.Generator or numpy.random.Generator, got "
+                    f"{type(generator).__name__}")
+
+
 def _dtype(dtype):
     return np.dtype(dtype) if dtype is not None else _t.get_default_dtype()
 

@@ -5,7 +5,8 @@
 """
 from .dataset import Dataset, Subset, TensorDataset, random_split
 from .digits import digits
-from .loader import DataLoader, default_collate
+from .loader import DataLoader, default_collate, worker_generator
+from . import transforms
 from .synthetic import blobs, circles, moons, spirals
 
 DATASETS = {"digits": digits, "spirals": spirals, "moons": moons, "circles": circles,
@@ -21,4 +22,4 @@ def load_dataset(name: str, seed: int | None = 0) -> tuple:
 
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader", "default_collate",
-           "digits", "spirals", "moons", "circles", "blobs", "load_dataset", "DATASETS"]
+           "worker_generator", "transforms", "digits", "spirals", "moons", "circles", "blobs", "load_dataset", "DATASETS"]

@@ -6,7 +6,8 @@
 """
 from . import functional, init, utils
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
-from .container import Flatten, Identity, ModuleList, Sequential
+from .container import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList,
+                        Sequential, Unflatten)
 from .functional_call import functional_call
 from .layers import Dropout, Linear, Maxout
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
@@ -14,10 +15,17 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
 from .module import Module
 from .normalization import BatchNorm1d, LayerNorm
 from .parameter import Parameter
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from .sparse import Embedding
+from .attention import MultiheadAttention
+from .transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Identity", "Flatten", "Linear", "Maxout",
     "Dropout", "BatchNorm1d", "LayerNorm", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU",
     "Softplus", "Softmax", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MultiMarginLoss",
     "MSELoss", "L1Loss", "BCEWithLogitsLoss", "BCELoss", "functional", "init", "utils", "functional_call",
+    "RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding",
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "ModuleDict",
+    "ParameterList", "ParameterDict", "Unflatten",
 ]

@@ -1,4 +1,5 @@
-"""Containers and shape helpers: Sequential, ModuleList, Identity, Flatten."""
+"""Containers and shape helpers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict,
+Identity, Flatten, Unflatten."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -155,3 +156,209 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Expand dim `dim` into `unflattened_size` (the inverse of Flatten).
+
+    >>> cr.nn.Unflatten(1, (3, 4))(cr.zeros(2, 12)).shape
+    (2, 3, 4)
+    """
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        shape = tuple(x.shape)
+        d = self.dim % len(shape)
+        known = 1
+        for n in self.unflattened_size:
+            known *= n if n != -1 else 1
+        if -1 not in self.unflattened_size and known != shape[d]:
+            raise ValueError(f"Unflatten: dim {self.dim} of shape {shape} has size {shape[d]}, "
+                             f"which is not the product of unflattened_size {self.unflattened_size}")
+        return F.reshape(x, shape[:d] + self.unflattened_size + shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered, in insertion order (keys are strings).
+
+    >>> heads = cr.nn.ModuleDict({"cls": cr.nn.Linear(4, 3), "reg": cr.nn.Linear(4, 1)})
+    >>> list(heads.state_dict())
+    ['cls.weight', 'cls.bias', 'reg.weight', 'reg.bias']
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        try:
+            return self._modules[key]
+        except KeyError:
+            raise KeyError(f"ModuleDict: no module {key!r}; keys are {list(self._modules)}") from None
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def pop(self, key: str) -> Module:
+        m = self[key]
+        del self._modules[key]
+        return m
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def update(self, modules) -> None:
+        items = modules.items() if hasattr(modules, "items") else modules
+        for key, m in items:
+            self.add_module(key, m)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict has no forward(); index it in your own forward")
+
+
+def _as_param(value):
+    from .parameter import Parameter
+    return value if value is None or isinstance(value, Parameter) else Parameter(value)
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered under '0', '1', ... (plain tensors are wrapped).
+
+    >>> ps = cr.nn.ParameterList([cr.nn.Parameter(cr.ones(2)), cr.zeros(3)])
+    >>> [n for n, _ in ps.named_parameters()]
+    ['0', '1']
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def _index(self, idx):
+        n = len(self._parameters)
+        if not -n <= idx < n:
+            raise IndexError(f"ParameterList: index {idx} is out of range for {n} parameters")
+        return idx % n
+
+    def __getitem__(self, idx):
+        ps = list(self._parameters.values())
+        if isinstance(idx, slice):
+            return ParameterList(ps[idx])
+        return ps[self._index(idx)]
+
+    def __setitem__(self, idx, value):
+        self.register_parameter(str(self._index(idx)), _as_param(value))
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def append(self, value) -> "ParameterList":
+        self.register_parameter(str(len(self._parameters)), _as_param(value))
+        return self
+
+    def extend(self, values) -> "ParameterList":
+        for v in values:
+            self.append(v)
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterList has no forward()")
+
+    def extra_repr(self):
+        return "\n".join(f"({i}): Parameter containing: {tuple(p.shape)}"
+                         for i, p in enumerate(self._parameters.values()))
+
+
+class ParameterDict(Module):
+    """A dict of Parameters under string keys (plain tensors are wrapped), in insertion order.
+
+    >>> pd = cr.nn.ParameterDict({"scale": cr.ones(3)}); list(pd.state_dict())
+    ['scale']
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str):
+        try:
+            return self._parameters[key]
+        except KeyError:
+            raise KeyError(f"ParameterDict: no parameter {key!r}; keys are "
+                           f"{list(self._parameters)}") from None
+
+    def __setitem__(self, key: str, value) -> None:
+        self.register_parameter(key, _as_param(value))
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def items(self):
+        return self._parameters.items()
+
+    def values(self):
+        return self._parameters.values()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key):
+        p = self[key]
+        del self._parameters[key]
+        return p
+
+    def update(self, parameters) -> None:
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for key, v in items:
+            self[key] = v
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterDict has no forward()")
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): Parameter containing: {tuple(p.shape)}"
+                         for k, p in self._parameters.items())

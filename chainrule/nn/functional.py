@@ -218,3 +218,10 @@ def maxout(input, pieces: int):
         raise ValueError(f"maxout: last dimension {n} of input shape {tuple(input.shape)} must be "
                          f"a multiple of pieces={pieces}")
     return _f.max(_f.reshape(input, tuple(input.shape[:-1]) + (n // pieces, pieces)), axis=-1)
+
+
+# sequence-model functions live next to their modules; re-exported under PyTorch's names
+from .attention import scaled_dot_product_attention  # noqa: E402,F401
+from .sparse import embedding  # noqa: E402,F401
+
+__all__ += ["scaled_dot_product_attention", "embedding"]

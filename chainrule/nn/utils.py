@@ -7,6 +7,10 @@ import numpy as np
 
 from .. import autograd
 from ..tensor import Tensor
+from . import rnn_utils as rnn  # noqa: F401  (cr.nn.utils.rnn.pad_sequence, as torch.nn.utils.rnn)
+
+import sys as _sys
+_sys.modules.setdefault(__name__ + ".rnn", rnn)   # so `from chainrule.nn.utils.rnn import ...` works
 
 
 def _params(parameters):
