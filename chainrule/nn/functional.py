@@ -25,6 +25,21 @@ __all__ = [
 ]
 
 
+_HAND = set(globals())   # names defined here by hand (PyTorch's signatures) win over aliases
+
+
+def _alias(e):
+    """F.<name> = cr.<name> for ops declaring `functional` (e.g. sigmoid, tanh, softplus)."""
+    undo = []
+    for name in e.functional:
+        if name not in _HAND:
+            undo.append(_f.put(globals(), name, e.fn))
+            if name not in __all__:
+                __all__.append(name)
+                undo.append(lambda name=name: __all__.remove(name))
+    return undo
+
+
 def _shape(x):
     return tuple(np.shape(x.data if isinstance(x, Tensor) else x))
 
@@ -53,18 +68,6 @@ def linear(input, weight, bias=None):
 
 def relu(input, inplace=False):
     return _f.relu(input)
-
-
-def sigmoid(input):
-    return _f.sigmoid(input)
-
-
-def tanh(input):
-    return _f.tanh(input)
-
-
-def softplus(input):
-    return _f.softplus(input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -218,3 +221,7 @@ def maxout(input, pieces: int):
         raise ValueError(f"maxout: last dimension {n} of input shape {tuple(input.shape)} must be "
                          f"a multiple of pieces={pieces}")
     return _f.max(_f.reshape(input, tuple(input.shape[:-1]) + (n // pieces, pieces)), axis=-1)
+
+
+_HAND |= {k for k in globals() if not k.startswith("_")}
+_f.on_expose(_alias)

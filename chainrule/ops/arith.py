@@ -26,6 +26,10 @@ class Add(Primitive):
     linear = True
     saves_inputs = False
     samples = BCAST
+    api = "add"
+    method = True
+    operators = ("__add__", "__radd__")
+    ufunc = np.add
 
     def forward(self, x, y):
         try:
@@ -49,6 +53,10 @@ class Sub(Primitive):
     linear = True
     saves_inputs = False
     samples = BCAST
+    api = ("sub", "subtract")
+    method = True
+    operators = ("__sub__", "__rsub__")
+    ufunc = np.subtract
 
     def forward(self, x, y):
         try:
@@ -74,6 +82,10 @@ class Mul(Primitive):
     flat_forward = "{0} * {1}"
     flat_vjp = ("{g} * {1}", "{g} * {0}")
     samples = BCAST
+    api = ("mul", "multiply")
+    method = True
+    operators = ("__mul__", "__rmul__")
+    ufunc = np.multiply
 
     def forward(self, x, y):
         try:
@@ -99,6 +111,10 @@ class Div(Primitive):
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((3, 1, 4), (5, 4), domain="positive"),
                Sample((), (3,), domain="positive"))
+    api = ("div", "divide", "true_divide")
+    method = True
+    operators = ("__truediv__", "__rtruediv__")
+    ufunc = np.divide
 
     def forward(self, x, y):
         try:
@@ -126,6 +142,10 @@ class Pow(Primitive):
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((2, 3), 3.0),
                Sample((2, 3), 2.0), Sample((4,), 0.5, domain="positive"))
+    api = "pow"
+    method = True
+    operators = ("__pow__", "__rpow__")
+    ufunc = np.power
 
     def forward(self, x, p):
         return _broadcast("pow", np.power, x, p)
@@ -159,6 +179,10 @@ class Maximum(Primitive):
     flat_vjp = ("np.where({0} > {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))",
                 "{g} - np.where({0} > {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))")
     samples = (Sample((3, 4), (3, 4), smooth=False), Sample((3, 1, 4), (5, 4), smooth=False))
+    api = "maximum"
+    method = True
+    ufunc = np.maximum
+    cli = ("maximum", "max")
 
     def forward(self, x, y):
         return _broadcast("maximum", np.maximum, x, y)
@@ -181,6 +205,10 @@ class Minimum(Primitive):
     flat_vjp = ("np.where({0} < {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))",
                 "{g} - np.where({0} < {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))")
     samples = Maximum.samples
+    api = "minimum"
+    method = True
+    ufunc = np.minimum
+    cli = ("minimum", "min")
 
     def forward(self, x, y):
         return _broadcast("minimum", np.minimum, x, y)
@@ -204,6 +232,8 @@ class Where(Primitive):
     saves_inputs = False
     samples = (Sample(np.array([[True, False, True, False]] * 3), (3, 4), (3, 4)),
                Sample(np.array([True, False, True]), (2, 3), ()))
+    api = "where"            # functions/elementwise.py: cond to a mask, always a Tensor
+    numpy = np.where
 
     def forward(self, cond, x, y):
         try:
@@ -241,6 +271,10 @@ class Neg(Unary):
     flat_vjp = ("-{g}",)
     saves_inputs = False
     samples = UNARY
+    api = ("neg", "negative")
+    method = True
+    operators = ("__neg__",)
+    ufunc = np.negative
 
     def forward(self, x):
         return np.negative(x)
@@ -258,6 +292,10 @@ class Exp(Unary):
     saves_ans = True
     saves_inputs = False
     samples = UNARY
+    api = "exp"
+    method = True
+    ufunc = np.exp
+    cli = True
 
     def forward(self, x):
         return np.exp(x)
@@ -273,6 +311,10 @@ class Log(Unary):
     flat_forward = "np.log({0})"
     flat_vjp = ("{g} / {0}",)
     samples = POSITIVE
+    api = "log"
+    method = True
+    ufunc = np.log
+    cli = True
 
     def forward(self, x):
         return np.log(x)
@@ -288,6 +330,10 @@ class Log1p(Unary):
     flat_forward = "np.log1p({0})"
     flat_vjp = ("{g} / (1 + {0})",)
     samples = POSITIVE
+    api = "log1p"
+    method = True
+    ufunc = np.log1p
+    cli = True
 
     def forward(self, x):
         return np.log1p(x)
@@ -305,6 +351,10 @@ class Sqrt(Unary):
     saves_ans = True
     saves_inputs = False
     samples = POSITIVE
+    api = "sqrt"
+    method = True
+    ufunc = np.sqrt
+    cli = True
 
     def forward(self, x):
         return np.sqrt(x)
@@ -320,6 +370,11 @@ class Abs(Unary):
     flat_forward = "np.abs({0})"
     flat_vjp = ("{g} * np.sign({0})",)
     samples = KINKED
+    api = ("abs", "absolute")
+    method = True
+    operators = ("__abs__",)
+    ufunc = np.absolute
+    cli = True
 
     def forward(self, x):
         return np.abs(x)
@@ -337,6 +392,9 @@ class Sign(Unary):
     saves_inputs = False
     differentiable = False
     samples = KINKED
+    api = "sign"
+    method = True
+    ufunc = np.sign
 
     def forward(self, x):
         return np.sign(x)
@@ -352,6 +410,10 @@ class Sin(Unary):
     flat_forward = "np.sin({0})"
     flat_vjp = ("{g} * np.cos({0})",)
     samples = UNARY
+    api = "sin"
+    method = True
+    ufunc = np.sin
+    cli = True
 
     def forward(self, x):
         return np.sin(x)
@@ -367,6 +429,10 @@ class Cos(Unary):
     flat_forward = "np.cos({0})"
     flat_vjp = ("-{g} * np.sin({0})",)
     samples = UNARY
+    api = "cos"
+    method = True
+    ufunc = np.cos
+    cli = True
 
     def forward(self, x):
         return np.cos(x)
@@ -384,6 +450,11 @@ class Tanh(Unary):
     saves_ans = True
     saves_inputs = False
     samples = UNARY
+    api = "tanh"
+    method = True
+    ufunc = np.tanh
+    cli = True
+    functional = True
 
     def forward(self, x):
         return np.tanh(x)
@@ -401,6 +472,10 @@ class Sigmoid(Unary):
     saves_ans = True
     saves_inputs = False
     samples = UNARY
+    api = "sigmoid"
+    method = True
+    cli = True
+    functional = True
 
     def forward(self, x):
         # NOTE: with e = exp(-|x|) ≤ 1, σ = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0 never overflows
@@ -423,6 +498,10 @@ class Relu(Unary):
     saves_ans = True
     saves_inputs = False
     samples = KINKED
+    api = "relu"
+    method = True
+    cli = True
+    functional = True   # nn/functional.py keeps its own (inplace=)
 
     def forward(self, x):
         return np.maximum(x, 0)
@@ -438,6 +517,9 @@ class LeakyRelu(Unary):
     flat_forward = "np.where({0} > 0, {0}, {0} * {negative_slope})"
     flat_vjp = ("np.where({0} > 0, {g}, {g} * {negative_slope})",)
     samples = tuple(Sample(*s.inputs, smooth=False, negative_slope=0.1) for s in UNARY)
+    api = "leaky_relu"
+    method = True
+    functional = True
 
     def forward(self, x, negative_slope=0.01):
         return np.where(x > 0, x, x * negative_slope)
@@ -454,6 +536,9 @@ class Elu(Unary):
     flat_vjp = ("np.where({0} > 0, {g}, {g} * ({ans} + {alpha}))",)
     saves_ans = True
     samples = tuple(Sample(*s.inputs, smooth=False, alpha=1.5) for s in UNARY)
+    api = "elu"
+    method = True
+    functional = True
 
     def forward(self, x, alpha=1.0):
         return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
@@ -469,6 +554,10 @@ class Softplus(Unary):
     flat_forward = "np.maximum({0}, 0) + np.log1p(np.exp(-np.abs({0})))"
     flat_vjp = ("{g} / (1 + np.exp(-{0}))",)
     samples = UNARY
+    api = "softplus"
+    method = True
+    cli = True
+    functional = True
 
     def forward(self, x):
         # NOTE: max(x, 0) + log1p(e^-|x|) is exact and does not overflow for large |x|.
@@ -485,6 +574,8 @@ class Clip(Unary):
     flat_forward = "np.clip({0}, {min}, {max})"
     flat_vjp = ("{g} * _clip_mask({0}, {min}, {max})",)
     samples = (Sample((3, 4), smooth=False, min=-0.5, max=0.5), Sample((5,), smooth=False, min=0.0, max=None))
+    api = ("clip", "clamp")   # functions/elementwise.py: tensor bounds
+    method = True
 
     def forward(self, x, min=None, max=None):
         return np.clip(x, min, max)

@@ -24,6 +24,10 @@ class Softmax(Primitive):
     saves_ans = True
     saves_inputs = False
     samples = SOFTMAX
+    api = "softmax"
+    method = True
+    spelling = "axis"
+    functional = True
 
     def forward(self, x, axis=-1):
         e = np.exp(_stable_shift(x, axis))
@@ -47,6 +51,10 @@ class LogSoftmax(Primitive):
     saves_ans = True
     saves_inputs = False
     samples = SOFTMAX
+    api = "log_softmax"
+    method = True
+    spelling = "axis"
+    functional = True
 
     def forward(self, x, axis=-1):
         z = _stable_shift(x, axis)

@@ -58,6 +58,10 @@ class Sum(Primitive):
     linear = True
     saves_inputs = False
     samples = REDUCE
+    api = "sum"
+    method = True
+    numpy = np.sum
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         return np.add.reduce(x, axis=axis, keepdims=keepdims)
@@ -76,6 +80,10 @@ class Mean(Primitive):
     linear = True
     saves_inputs = False
     samples = REDUCE
+    api = "mean"
+    method = True
+    numpy = np.mean
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         return np.mean(x, axis=axis, keepdims=keepdims)
@@ -109,6 +117,11 @@ class Max(_Extreme):
     flat_forward = "np.max({0}, axis={axis}, keepdims={keepdims})"
     flat_vjp = ("_expand({g}, np.shape({0}), {axis}, {keepdims}) * _extreme_mask({ans}, {0}, {axis}, {keepdims})",)
 
+    api = "amax"            # cr.max (values and indices with dim=) is in functions/reduce.py
+    method = True
+    numpy = np.amax
+    spelling = "reduce"
+
     def forward(self, x, axis=None, keepdims=False):
         return np.max(x, axis=axis, keepdims=keepdims)
 
@@ -119,6 +132,11 @@ class Min(_Extreme):
     name = "min"
     flat_forward = "np.min({0}, axis={axis}, keepdims={keepdims})"
     flat_vjp = ("_expand({g}, np.shape({0}), {axis}, {keepdims}) * _extreme_mask({ans}, {0}, {axis}, {keepdims})",)
+
+    api = "amin"
+    method = True
+    numpy = np.amin
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         return np.min(x, axis=axis, keepdims=keepdims)
@@ -133,6 +151,10 @@ class Prod(Primitive):
     saves_ans = True
     samples = (Sample((3, 4), domain="positive"), Sample((2, 3, 4), domain="positive", axis=1),
                Sample((2, 3), domain="positive", axis=(0, 1), keepdims=True))
+    api = "prod"
+    method = True
+    numpy = np.prod
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         return np.prod(x, axis=axis, keepdims=keepdims)
@@ -172,6 +194,9 @@ class LogSumExp(Primitive):
                 " * np.exp({0} - _expand({ans}, np.shape({0}), {axis}, {keepdims}))",)
     saves_ans = True
     samples = REDUCE
+    api = "logsumexp"
+    method = True
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         m = np.max(x, axis=axis, keepdims=True)
@@ -197,6 +222,8 @@ class Norm(Primitive):
                 " / _nonzero(_expand({ans}, np.shape({0}), {axis}, {keepdims}))",)
     saves_ans = True
     samples = (Sample((3, 4)), Sample((2, 3, 4), axis=1), Sample((2, 5), axis=-1, keepdims=True))
+    api = "norm"            # functions/reduce.py: p = 1, inf, other p
+    method = True
 
     def forward(self, x, axis=None, keepdims=False):
         return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))

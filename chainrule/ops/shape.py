@@ -38,6 +38,8 @@ class Reshape(ShapeOp):
     flat_forward = "np.reshape({0}, {shape})"
     flat_vjp = ("np.reshape({g}, np.shape({0}))",)
     samples = (Sample((3, 4), shape=(2, 6)), Sample((2, 3, 4), shape=(6, -1)), Sample((4,), shape=(2, 1, 2)))
+    api = ("reshape", "view")   # functions/shape.py: reshape(2, 3) or reshape((2, 3))
+    method = True
 
     def forward(self, x, shape):
         try:
@@ -57,6 +59,8 @@ class Transpose(ShapeOp):
     flat_forward = "np.transpose({0}, {axes})"
     flat_vjp = ("np.transpose({g}, np.argsort({axes}))",)
     samples = (Sample((3, 4), axes=(1, 0)), Sample((2, 3, 4), axes=(2, 0, 1)))
+    api = "transpose"       # functions/shape.py: NumPy's and PyTorch's meanings
+    method = True
 
     def forward(self, x, axes):
         try:
@@ -76,6 +80,9 @@ class BroadcastTo(ShapeOp):
     flat_forward = "np.broadcast_to({0}, {shape})"
     flat_vjp = ("{g}",)
     samples = (Sample((3, 1), shape=(3, 4)), Sample((4,), shape=(2, 3, 4)))
+    api = "broadcast_to"
+    method = True
+    numpy = np.broadcast_to
 
     def forward(self, x, shape):
         try:
@@ -164,6 +171,8 @@ class Concatenate(ShapeOp):
     flat_forward = "np.concatenate([{inputs}], axis={axis})"
     flat_vjp = "_concat_grad({g}, {i}, {axis}, [{inputs}])"
     samples = (Sample((2, 3), (4, 3), axis=0), Sample((2, 3), (2, 1), (2, 2), axis=1))
+    api = ("concatenate", "cat")
+    numpy = np.concatenate
 
     def forward(self, *xs, axis=0):
         try:
@@ -189,6 +198,7 @@ class Pad(ShapeOp):
     flat_forward = "np.pad({0}, {pad_width}, constant_values={value})"
     flat_vjp = ("_unpad({g}, {pad_width}, np.shape({0}))",)
     samples = (Sample((3, 4), pad_width=((1, 2), (0, 1))), Sample((4,), pad_width=((2, 2),), value=1.0))
+    api = "pad"             # functions/shape.py checks pad_width; np.pad: functions/numpy_api.py
 
     def forward(self, x, pad_width, value=0.0):
         return np.pad(x, pad_width, mode="constant", constant_values=value)
