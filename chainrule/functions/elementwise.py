@@ -12,7 +12,8 @@ from ..ops import arith
 from .args import _T, _data
 from .expose import expose
 
-_make = autograd.Tensor._make
+Tensor = autograd.Tensor
+_make = Tensor._make
 
 
 def clip(x, min=None, max=None):  # noqa: A002 - PyTorch's argument names
@@ -46,10 +47,11 @@ def _nograd(ufunc, name, doc, bool_only=None):
     """A function applying `ufunc` to the data: a constant Tensor (comparisons and bit logic)."""
     if ufunc.nin == 1:
         def fn(x):
-            return _make(ufunc(_data(x)), False)
+            return _make(ufunc(x.data if isinstance(x, Tensor) else x), False)
     else:
         def fn(x, y):
-            return _make(ufunc(_data(x), _data(y)), False)
+            return _make(ufunc(x.data if isinstance(x, Tensor) else x,
+                               y.data if isinstance(y, Tensor) else y), False)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     return fn

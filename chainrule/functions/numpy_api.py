@@ -104,10 +104,11 @@ def numpy_einsum(*operands, out=None, optimize=False, **kwargs):
     _unsupported("einsum", out=out, **{k: v for k, v in kwargs.items()})
     if isinstance(operands[0], str):
         return _linalg_einsum(operands[0], *operands[1:])
-    ops, subs = list(operands[0::2]), [_sublist_letters(s) for s in operands[1::2]]
-    spec = ",".join(subs[:len(ops)])
-    if len(subs) > len(ops):
-        spec += "->" + subs[-1]
+    pairs, out = (operands, None) if len(operands) % 2 == 0 else (operands[:-1], operands[-1])
+    ops = pairs[0::2]
+    spec = ",".join(_sublist_letters(s) for s in pairs[1::2])
+    if out is not None:
+        spec += "->" + _sublist_letters(out)
     return _linalg_einsum(spec, *ops)
 
 
