@@ -101,9 +101,10 @@ def forward_arguments(prim):
     return inputs, variadic, params
 
 
-def _named(fn, name, prim):
+def _named(fn, name, prim, note=""):
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = type(prim).__doc__
+    doc = (type(prim).__doc__ or "").strip() + note
+    fn.__doc__ = doc + (f"\n\n    >>> {prim.example}\n    " if prim.example else "")
     fn.__module__ = "chainrule.functions"
     fn._primitive = prim   # marks it generated (a hand-written function of the same name wins)
     return fn
@@ -153,7 +154,8 @@ def reduction(prim, name):
         if axis.__class__ is list:
             axis = tuple(axis)
         return _reduce(name, prim, x, axis, keepdims or keepdim)
-    return _named(fn, name, prim)
+    return _named(fn, name, prim, "\n\n    Over `axis` (None = all, an int or a tuple; PyTorch's `dim=`, "
+                  "`keepdim=` accepted).")
 
 
 def along_axis(prim, name):
@@ -168,7 +170,8 @@ def along_axis(prim, name):
         except (IndexError, ValueError):
             _check_axes(name, x, axis)
             raise
-    return _named(fn, name, prim)
+    return _named(fn, name, prim, f"\n\n    Along `axis` (default {default}; PyTorch's `dim=` "
+                  f"accepted).")
 
 
 SPELLINGS = {None: plain, "reduce": reduction, "axis": along_axis}

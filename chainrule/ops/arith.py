@@ -27,6 +27,7 @@ class Add(Primitive):
     saves_inputs = False
     samples = BCAST
     api = "add"
+    example = "cr.add(cr.ones(2, 1), cr.ones(3))  # shape (2, 3), all 2"
     method = True
     operators = ("__add__", "__radd__")
     ufunc = np.add
@@ -54,6 +55,7 @@ class Sub(Primitive):
     saves_inputs = False
     samples = BCAST
     api = ("sub", "subtract")
+    example = "cr.sub(cr.tensor([3.0]), 1)  # tensor([2.])"
     method = True
     operators = ("__sub__", "__rsub__")
     ufunc = np.subtract
@@ -83,6 +85,7 @@ class Mul(Primitive):
     flat_vjp = ("{g} * {1}", "{g} * {0}")
     samples = BCAST
     api = ("mul", "multiply")
+    example = "cr.mul(cr.tensor([2.0]), 3)  # tensor([6.])"
     method = True
     operators = ("__mul__", "__rmul__")
     ufunc = np.multiply
@@ -112,6 +115,7 @@ class Div(Primitive):
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((3, 1, 4), (5, 4), domain="positive"),
                Sample((), (3,), domain="positive"))
     api = ("div", "divide", "true_divide")
+    example = "cr.div(cr.tensor([3.0]), 2)  # tensor([1.5])"
     method = True
     operators = ("__truediv__", "__rtruediv__")
     ufunc = np.divide
@@ -143,6 +147,7 @@ class Pow(Primitive):
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((2, 3), 3.0),
                Sample((2, 3), 2.0), Sample((4,), 0.5, domain="positive"))
     api = "pow"
+    example = "cr.pow(cr.tensor([3.0]), 2)  # tensor([9.])"
     method = True
     operators = ("__pow__", "__rpow__")
     ufunc = np.power
@@ -180,6 +185,7 @@ class Maximum(Primitive):
                 "{g} - np.where({0} > {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))")
     samples = (Sample((3, 4), (3, 4), smooth=False), Sample((3, 1, 4), (5, 4), smooth=False))
     api = "maximum"
+    example = "cr.maximum(cr.tensor([1.0, 5.0]), 3)  # tensor([3., 5.])"
     method = True
     ufunc = np.maximum
     cli = ("maximum", "max")
@@ -206,6 +212,7 @@ class Minimum(Primitive):
                 "{g} - np.where({0} < {1}, {g}, np.where({0} == {1}, {g} * 0.5, 0))")
     samples = Maximum.samples
     api = "minimum"
+    example = "cr.minimum(cr.tensor([1.0, 5.0]), 3)  # tensor([1., 3.])"
     method = True
     ufunc = np.minimum
     cli = ("minimum", "min")
@@ -272,6 +279,7 @@ class Neg(Unary):
     saves_inputs = False
     samples = UNARY
     api = ("neg", "negative")
+    example = "cr.neg(cr.tensor([1.0]))  # tensor([-1.])"
     method = True
     operators = ("__neg__",)
     ufunc = np.negative
@@ -293,6 +301,7 @@ class Exp(Unary):
     saves_inputs = False
     samples = UNARY
     api = "exp"
+    example = "cr.exp(cr.tensor([0.0]))  # tensor([1.])"
     method = True
     ufunc = np.exp
     cli = True
@@ -312,6 +321,7 @@ class Log(Unary):
     flat_vjp = ("{g} / {0}",)
     samples = POSITIVE
     api = "log"
+    example = "cr.log(cr.tensor([1.0]))  # tensor([0.])"
     method = True
     ufunc = np.log
     cli = True
@@ -331,6 +341,7 @@ class Log1p(Unary):
     flat_vjp = ("{g} / (1 + {0})",)
     samples = POSITIVE
     api = "log1p"
+    example = "cr.log1p(cr.tensor([0.0]))  # tensor([0.])"
     method = True
     ufunc = np.log1p
     cli = True
@@ -352,6 +363,7 @@ class Sqrt(Unary):
     saves_inputs = False
     samples = POSITIVE
     api = "sqrt"
+    example = "cr.sqrt(cr.tensor([4.0]))  # tensor([2.])"
     method = True
     ufunc = np.sqrt
     cli = True
@@ -371,6 +383,7 @@ class Abs(Unary):
     flat_vjp = ("{g} * np.sign({0})",)
     samples = KINKED
     api = ("abs", "absolute")
+    example = "cr.abs(cr.tensor([-2.0]))  # tensor([2.])"
     method = True
     operators = ("__abs__",)
     ufunc = np.absolute
@@ -393,6 +406,7 @@ class Sign(Unary):
     differentiable = False
     samples = KINKED
     api = "sign"
+    example = "cr.sign(cr.tensor([-2.0]))  # tensor([-1.])"
     method = True
     ufunc = np.sign
 
@@ -411,6 +425,7 @@ class Sin(Unary):
     flat_vjp = ("{g} * np.cos({0})",)
     samples = UNARY
     api = "sin"
+    example = "cr.sin(cr.tensor([0.0]))  # tensor([0.])"
     method = True
     ufunc = np.sin
     cli = True
@@ -430,6 +445,7 @@ class Cos(Unary):
     flat_vjp = ("-{g} * np.sin({0})",)
     samples = UNARY
     api = "cos"
+    example = "cr.cos(cr.tensor([0.0]))  # tensor([1.])"
     method = True
     ufunc = np.cos
     cli = True
@@ -451,6 +467,7 @@ class Tanh(Unary):
     saves_inputs = False
     samples = UNARY
     api = "tanh"
+    example = "cr.tanh(cr.tensor([0.0]))  # tensor([0.])"
     method = True
     ufunc = np.tanh
     cli = True
@@ -473,6 +490,7 @@ class Sigmoid(Unary):
     saves_inputs = False
     samples = UNARY
     api = "sigmoid"
+    example = "cr.sigmoid(cr.tensor([0.0]))  # tensor([0.5])"
     method = True
     cli = True
     functional = True
@@ -499,6 +517,7 @@ class Relu(Unary):
     saves_inputs = False
     samples = KINKED
     api = "relu"
+    example = "cr.relu(cr.tensor([-1.0, 2.0]))  # tensor([0., 2.])"
     method = True
     cli = True
     functional = True   # nn/functional.py keeps its own (inplace=)
@@ -518,6 +537,7 @@ class LeakyRelu(Unary):
     flat_vjp = ("np.where({0} > 0, {g}, {g} * {negative_slope})",)
     samples = tuple(Sample(*s.inputs, smooth=False, negative_slope=0.1) for s in UNARY)
     api = "leaky_relu"
+    example = "cr.leaky_relu(cr.tensor([-1.0]), 0.1)  # tensor([-0.1])"
     method = True
     functional = True
 
@@ -537,6 +557,7 @@ class Elu(Unary):
     saves_ans = True
     samples = tuple(Sample(*s.inputs, smooth=False, alpha=1.5) for s in UNARY)
     api = "elu"
+    example = "cr.elu(cr.tensor([0.0]))  # tensor([0.])"
     method = True
     functional = True
 
@@ -555,6 +576,7 @@ class Softplus(Unary):
     flat_vjp = ("{g} / (1 + np.exp(-{0}))",)
     samples = UNARY
     api = "softplus"
+    example = "cr.softplus(cr.tensor([0.0]))  # tensor([0.6931])"
     method = True
     cli = True
     functional = True

@@ -57,6 +57,7 @@ class Primitive:
     numpy = ()             # NumPy function(s) Tensor.__array_function__ sends to the api function
     cli = False            # True (or names): the command line's expression language may call it
     functional = False     # True (or a name): an alias in cr.nn.functional
+    example = None         # one line for the generated function's docstring: "cr.exp(x)  # ..."
     spelling = None        # arguments of the generated function: None = forward's (inputs, then
                            # params), "reduce" = (x, axis, keepdims, dim=, keepdim=), "axis" =
                            # (x, axis, dim=) with forward's default axis

@@ -25,6 +25,7 @@ class MatMul(Primitive):
     samples = (Sample((3, 4), (4, 5)), Sample((4,), (4, 5)), Sample((3, 4), (4,)), Sample((4,), (4,)),
                Sample((2, 3, 4), (4, 5)), Sample((2, 1, 3, 4), (5, 4, 2)), Sample((3, 4), (2, 4, 5)))
     api = "matmul"
+    example = "cr.matmul(cr.ones(2, 3), cr.ones(3, 4)).shape  # (2, 4)"
     method = True
     operators = ("__matmul__", "__rmatmul__")
     ufunc = np.matmul

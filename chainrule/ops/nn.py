@@ -25,6 +25,7 @@ class Softmax(Primitive):
     saves_inputs = False
     samples = SOFTMAX
     api = "softmax"
+    example = "cr.softmax(cr.tensor([0.0, 0.0]))  # tensor([0.5, 0.5])"
     method = True
     spelling = "axis"
     functional = True
@@ -52,6 +53,7 @@ class LogSoftmax(Primitive):
     saves_inputs = False
     samples = SOFTMAX
     api = "log_softmax"
+    example = "cr.log_softmax(cr.tensor([0.0, 0.0]))  # tensor([-0.6931, -0.6931])"
     method = True
     spelling = "axis"
     functional = True

@@ -59,6 +59,7 @@ class Sum(Primitive):
     saves_inputs = False
     samples = REDUCE
     api = "sum"
+    example = "cr.sum(cr.ones(2, 3), axis=1)  # tensor([3., 3.])"
     method = True
     numpy = np.sum
     spelling = "reduce"
@@ -81,6 +82,7 @@ class Mean(Primitive):
     saves_inputs = False
     samples = REDUCE
     api = "mean"
+    example = "cr.mean(cr.tensor([1.0, 3.0]))  # tensor(2.)"
     method = True
     numpy = np.mean
     spelling = "reduce"
@@ -118,6 +120,7 @@ class Max(_Extreme):
     flat_vjp = ("_expand({g}, np.shape({0}), {axis}, {keepdims}) * _extreme_mask({ans}, {0}, {axis}, {keepdims})",)
 
     api = "amax"            # cr.max (values and indices with dim=) is in functions/reduce.py
+    example = "cr.amax(cr.ones(2, 3), dim=0).shape  # (3,)"
     method = True
     numpy = np.amax
     spelling = "reduce"
@@ -134,6 +137,7 @@ class Min(_Extreme):
     flat_vjp = ("_expand({g}, np.shape({0}), {axis}, {keepdims}) * _extreme_mask({ans}, {0}, {axis}, {keepdims})",)
 
     api = "amin"
+    example = "cr.amin(cr.ones(2, 3), dim=0).shape  # (3,)"
     method = True
     numpy = np.amin
     spelling = "reduce"
@@ -152,6 +156,7 @@ class Prod(Primitive):
     samples = (Sample((3, 4), domain="positive"), Sample((2, 3, 4), domain="positive", axis=1),
                Sample((2, 3), domain="positive", axis=(0, 1), keepdims=True))
     api = "prod"
+    example = "cr.prod(cr.tensor([2.0, 3.0]))  # tensor(6.)"
     method = True
     numpy = np.prod
     spelling = "reduce"
@@ -195,6 +200,7 @@ class LogSumExp(Primitive):
     saves_ans = True
     samples = REDUCE
     api = "logsumexp"
+    example = "cr.logsumexp(cr.tensor([1000.0, 1000.0]))  # tensor(1000.6931)"
     method = True
     spelling = "reduce"
 
