@@ -124,3 +124,17 @@ def test_unregister_takes_everything_back(new_ops):
     finally:
         for p in new_ops:
             register(type(p))   # the fixture unregisters them again
+
+
+def test_a_declaration_that_clashes_is_an_error_and_installs_nothing():
+    class Exp2(CubeRoot):
+        """z = ∛x under a name that is free, claiming np.exp, which cr.exp already implements."""
+        name = "cuberoot_clash"
+        api = "cuberoot_clash"
+        ufunc = np.exp
+
+    with pytest.raises(ValueError, match=r"'primitive cuberoot_clash' declares numpy 'exp', already "
+                                         r"declared by 'primitive exp'"):
+        register(Exp2)
+    assert "cuberoot_clash" not in REGISTRY and not hasattr(cr, "cuberoot_clash")
+    assert np.exp(cr.ones(1, requires_grad=True)).grad_fn.name == "exp"

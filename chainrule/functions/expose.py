@@ -12,7 +12,7 @@ import inspect
 from typing import Callable, NamedTuple
 
 from ..ops.base import on_register, put
-from .args import generate, plain, reflected
+from .args import generate, reflected
 
 
 class Exposure(NamedTuple):
@@ -34,6 +34,17 @@ _UNDO: dict[str, list] = {}
 _namespace: dict = {}                 # chainrule.functions' globals (set by the package)
 
 
+_BINARY = {"__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "__mod__", "__divmod__",
+           "__pow__", "__matmul__", "__and__", "__or__", "__xor__", "__lshift__", "__rshift__"}
+
+
+def _tuple(value):
+    """A declaration of objects (ufuncs, NumPy functions, dunder names): one or a tuple."""
+    if value is None or (isinstance(value, (tuple, list)) and not value):
+        return ()
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
 def _names(value, default):
     """A declaration's names: False/None -> (), True -> default names, str -> (str,), tuple as is."""
     if not value:
@@ -50,9 +61,29 @@ def on_expose(listener):
         _UNDO.setdefault(e.key, []).extend(listener(e) or ())
 
 
+_CLAIMS: dict = {}   # (table, name or object) -> key of the exposure that declared it
+
+
+def _claims(e):
+    yield from (("cr", n) for n in e.names)
+    yield from (("Tensor", n) for n in list(e.methods) + list(e.operators))
+    yield from (("numpy", u) for u in e.ufuncs + e.numpy)
+    yield from (("cli", n) for n in e.cli)
+    yield from (("nn.functional", n) for n in e.functional)
+
+
 def add(e: Exposure):
+    """Enter an exposure and install it everywhere; a name or NumPy function declared by two ops
+    is an error naming both (with ~100 ops a silent override would go unnoticed)."""
     if e.key in EXPOSED:
         raise ValueError(f"expose: {e.key!r} is exposed twice")
+    for c in _claims(e):
+        if _CLAIMS.get(c, e.key) != e.key:
+            what = getattr(c[1], "__name__", c[1])
+            raise ValueError(f"expose: {e.key!r} declares {c[0]} {what!r}, already declared by "
+                             f"{_CLAIMS[c]!r}")
+    for c in _claims(e):
+        _CLAIMS[c] = e.key
     EXPOSED[e.key] = e
     undo = _UNDO.setdefault(e.key, [])
     for n in e.names:
@@ -66,7 +97,9 @@ def add(e: Exposure):
 
 def withdraw(key):
     """Take an exposure back from every consumer."""
-    EXPOSED.pop(key, None)
+    e = EXPOSED.pop(key, None)
+    for c in _claims(e) if e is not None else ():
+        _CLAIMS.pop(c, None)
     for undo in reversed(_UNDO.pop(key, [])):
         undo()
 
@@ -76,7 +109,7 @@ def _operators(names, fn, prim=None):
     inputs both sides call the engine directly (no extra frame on the hottest path)."""
     out = {}
     for op in names:
-        if op.startswith("__r") and op not in ("__round__",):
+        if op.startswith("__r") and "__" + op[3:] in _BINARY:   # __radd__, __rrshift__; not __round__
             if prim is not None and getattr(fn, "_primitive", None) is prim:
                 out[op] = reflected(prim)
             else:
@@ -97,7 +130,6 @@ def expose(fn=None, *, name=None, aliases=(), method=False, operators=(), ufunc=
     """
     def deco(f):
         main = () if name is False else ((name or f.__name__),) + tuple(aliases)
-        _tuple = (lambda v: () if not v else (tuple(v) if isinstance(v, (tuple, list)) else (v,)))
         add(Exposure(key=main[0] if main else f"{f.__module__}.{f.__name__}", names=main, fn=f,
                      methods=_names(method, main), operators=_operators(_tuple(operators), f),
                      ufuncs=_tuple(ufunc), numpy=_tuple(numpy), cli=_names(cli, main),
@@ -114,19 +146,14 @@ def _from_primitive(prim):
         return ()
     names = _names(prim.api, ())
     hand = _namespace.get(names[0])
-    fn = hand if hand is not None and getattr(hand, "_primitive", None) is None else \
-        generate(prim, names[0])
-    _tuple = (lambda v: () if not v else (tuple(v) if isinstance(v, (tuple, list)) else (v,)))
-    ops = _tuple(prim.operators)
-    if ops and getattr(fn, "_primitive", None) is not prim:
-        fn_ops = plain(prim, names[0]) if prim.spelling is None else fn
-    else:
-        fn_ops = fn
+    if not inspect.isfunction(hand) or getattr(hand, "_primitive", None) is not None:
+        hand = None   # not hand-written (absent, a submodule, or generated for another primitive)
+    fn = hand or generate(prim, names[0])
     add(Exposure(key=f"primitive {prim.name}", names=names, fn=fn, methods=_names(prim.method, names),
-                 operators=_operators(ops, fn_ops, prim),
+                 operators=_operators(_tuple(prim.operators), fn, prim),
                  ufuncs=_tuple(inspect.getattr_static(prim, "ufunc")),   # a function class
                  numpy=_tuple(inspect.getattr_static(prim, "numpy")),   # attribute would bind
- cli=_names(prim.cli, names[:1]),
+                 cli=_names(prim.cli, names[:1]),
                  functional=_names(prim.functional, names[:1])))
     return (lambda: withdraw(f"primitive {prim.name}"),)
 

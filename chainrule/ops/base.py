@@ -98,8 +98,12 @@ def register(cls):
     if prim.name in REGISTRY:
         raise ValueError(f"primitive {prim.name!r} registered twice")
     REGISTRY[prim.name] = prim
-    for listener in _LISTENERS:
-        _UNDO.setdefault(prim.name, []).extend(listener(prim) or ())
+    try:
+        for listener in _LISTENERS:
+            _UNDO.setdefault(prim.name, []).extend(listener(prim) or ())
+    except Exception:
+        unregister(prim.name)   # a clash (a name declared twice) leaves nothing half-installed
+        raise
     return prim
 
 
