@@ -12,6 +12,7 @@ from ..ops.base import Primitive
 _MISSING = object()
 _AxisError = getattr(np, "exceptions", np).AxisError   # NumPy 2 moved it to np.exceptions
 _apply = autograd.apply
+_Tensor = autograd.Tensor
 _NO_PARAMS = autograd.NO_PARAMS
 
 
@@ -66,7 +67,7 @@ def _is_0d(x):
 
 
 def _reduce(op, prim, x, axis, keepdims):
-    if axis is not None and _is_0d(x):
+    if axis is not None and (x.data.ndim if isinstance(x, _Tensor) else np.ndim(x)) == 0:
         # PyTorch: dim 0 / -1 of a 0-d tensor is the tensor itself (NumPy has no such axis)
         _check_axes(op, x, axis)
         axis = None

@@ -25,9 +25,6 @@ __all__ = [
 ]
 
 
-_HAND = set(globals())   # names defined here by hand (PyTorch's signatures) win over aliases
-
-
 def _alias(e):
     """F.<name> = cr.<name> for ops declaring `functional` (e.g. sigmoid, tanh, softplus)."""
     undo = []
@@ -223,5 +220,5 @@ def maxout(input, pieces: int):
     return _f.max(_f.reshape(input, tuple(input.shape[:-1]) + (n // pieces, pieces)), axis=-1)
 
 
-_HAND |= {k for k in globals() if not k.startswith("_")}
-_f.on_expose(_alias)
+_HAND = {k for k in globals() if not k.startswith("_")}   # hand-written here (PyTorch's
+_f.on_expose(_alias)                                      # signatures: inplace=, dim=) beat aliases
