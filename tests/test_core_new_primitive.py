@@ -138,3 +138,39 @@ def test_a_declaration_that_clashes_is_an_error_and_installs_nothing():
         register(Exp2)
     assert "cuberoot_clash" not in REGISTRY and not hasattr(cr, "cuberoot_clash")
     assert np.exp(cr.ones(1, requires_grad=True)).grad_fn.name == "exp"
+
+
+class Blend(Primitive):
+    """z = (1 − w)·x + w·y (w a number, or b = y when given as a third input).   dz/dx = 1 − w, dz/dy = w."""
+    name = "blend"
+    linear = True
+    saves_inputs = False
+    samples = (Sample((3,), (3,), w=0.25),)
+    api = "blend"
+    operators = ("__divmod__", "__rdivmod__")   # not divmod's meaning: checks generated operators
+    inputs = 2                          # forward(x, y=None, w=0.5): y is an input despite its default
+
+    def forward(self, x, y=None, w=0.5):
+        return (1 - w) * x + w * (x if y is None else y)
+
+    def vjp(self, g, ans, needs, x, y=None, w=0.5):
+        return g * (1 - w), g * w
+
+
+def test_generated_signature_params_and_reflected_operator():
+    import inspect
+    prim = register(Blend)
+    try:
+        assert str(inspect.signature(cr.blend)) == "(x, y=None, w=0.5)"
+        x, y = cr.tensor([1.0, 2.0], requires_grad=True), cr.tensor([3.0, 6.0], requires_grad=True)
+        out = cr.blend(x, y, 0.25)
+        np.testing.assert_allclose(out.data, [1.5, 3.0])
+        out.sum().backward()
+        np.testing.assert_allclose(x.grad.data, [0.75, 0.75])
+        np.testing.assert_allclose(y.grad.data, [0.25, 0.25])
+        np.testing.assert_allclose(divmod(x, y).data, [2.0, 4.0])        # __divmod__ = blend(x, y)
+        np.testing.assert_allclose(divmod(7.0, x).data, [4.0, 4.5])      # __rdivmod__: blend(7, x)
+        sweep.test_gradcheck(prim, prim.samples[0], np.random.default_rng(0))
+    finally:
+        unregister("blend")
+    assert not hasattr(cr, "blend") and not hasattr(cr.Tensor, "__divmod__")

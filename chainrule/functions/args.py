@@ -87,16 +87,18 @@ def _shape_arg(shape):
 # ---------------------------------------------------------------- generated functions
 
 def forward_arguments(prim):
-    """(input names, variadic?, {param: default}) read from prim.forward's signature: parameters
-    without a default are inputs, those with one are params (keyword-only ones too)."""
+    """(inputs [(name, default)], variadic?, {param: default}) from prim.forward's signature: the
+    first `prim.inputs` parameters (default: those without a default value) are tensor inputs, the
+    rest are params (keyword-only ones too)."""
     inputs, params, variadic = [], {}, False
-    for p in list(inspect.signature(type(prim).forward).parameters.values())[1:]:
+    for i, p in enumerate(list(inspect.signature(type(prim).forward).parameters.values())[1:]):
         if p.kind is p.VAR_POSITIONAL:
             variadic = True
         elif p.kind is p.VAR_KEYWORD:
             continue
-        elif p.default is p.empty and p.kind is not p.KEYWORD_ONLY:
-            inputs.append(p.name)
+        elif (i < prim.inputs if prim.inputs is not None else
+              p.default is p.empty and p.kind is not p.KEYWORD_ONLY):
+            inputs.append((p.name, p.default))
         else:
             params[p.name] = None if p.default is p.empty else p.default
     return inputs, variadic, params
@@ -115,10 +117,11 @@ def plain(prim, name):
     """f(inputs..., params...) calling the primitive; one- and two-input ops without params get a
     fixed-arity closure (the hot path: one frame, no argument packing)."""
     inputs, variadic, params = forward_arguments(prim)
-    if not params and not variadic and len(inputs) == 1:
+    plain_inputs = all(d is inspect.Parameter.empty for _, d in inputs)
+    if not params and not variadic and plain_inputs and len(inputs) == 1:
         def fn(x):
             return _apply(prim, (x,))
-    elif not params and not variadic and len(inputs) == 2:
+    elif not params and not variadic and plain_inputs and len(inputs) == 2:
         def fn(x, y):
             return _apply(prim, (x, y))
     else:
@@ -128,14 +131,16 @@ def plain(prim, name):
 
 def _with_params(prim, inputs, variadic, params):
     """A function with forward's own signature: f(x, negative_slope=0.01) packs params by name."""
-    sig = list(inputs) + (["*inputs"] if variadic else [])
-    sig += [f"{k}=_d[{k!r}]" for k in params]
-    args = "(" + ", ".join(inputs) + ("," if len(inputs) == 1 and not variadic else "") + ")"
+    names = [n for n, _ in inputs]
+    sig = [n if d is inspect.Parameter.empty else f"{n}=_i[{n!r}]" for n, d in inputs]
+    sig += (["*inputs"] if variadic else []) + [f"{k}=_d[{k!r}]" for k in params]
+    args = "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
     if variadic:
-        args = f"{args} + inputs" if inputs else "inputs"
+        args = f"{args} + inputs" if names else "inputs"
     packed = "{" + ", ".join(f"{k!r}: {k}" for k in params) + "}" if params else "_np"
     src = f"def fn({', '.join(sig)}):\n    return _apply(_prim, {args}, {packed})\n"
-    scope = {"_apply": _apply, "_prim": prim, "_d": params, "_np": _NO_PARAMS}
+    scope = {"_apply": _apply, "_prim": prim, "_d": params, "_np": _NO_PARAMS,
+             "_i": {n: d for n, d in inputs}}
     exec(src, scope)   # noqa: S102 - names come from a Python signature, not from user input
     return scope["fn"]
 

@@ -58,6 +58,9 @@ class Primitive:
     cli = False            # True (or names): the command line's expression language may call it
     functional = False     # True (or a name): an alias in cr.nn.functional
     example = None         # one line for the generated function's docstring: "cr.exp(x)  # ..."
+    inputs = None          # how many of forward's leading parameters are tensor inputs, where its
+                           # signature does not say (linear(x, w, b=None): 3); default: those
+                           # without a default value (the rest are params)
     spelling = None        # arguments of the generated function: None = forward's (inputs, then
                            # params), "reduce" = (x, axis, keepdims, dim=, keepdim=), "axis" =
                            # (x, axis, dim=) with forward's default axis
