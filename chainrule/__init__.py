@@ -15,13 +15,7 @@ from .tensor import Tensor, get_default_dtype, set_default_dtype
 from .factories import (Generator, arange, default_generator, empty, eye, from_numpy, full, full_like,
                         linspace, manual_seed, ones, ones_like, rand, randint, randn, randperm,
                         tensor, zeros, zeros_like)
-from .functions import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, chunk, clamp, clip,
-                        concatenate, cos, div, dot, einsum, elu, exp, expand, expand_dims, flatten,
-                        gather, leaky_relu, log, log1p, log_softmax, logsumexp, matmul, max,
-                        maximum, mean, min, minimum, moveaxis, mul, neg, norm, outer, pad, permute,
-                        pow, prod, relu, reshape, sigmoid, sign, sin, softmax, softplus, split,
-                        sqrt, squeeze, stack, std, sub, sum, swapaxes, take_along_axis, tanh,
-                        transpose, unsqueeze, var, view, where)
+from . import functions
 from .program import Program, make_program
 from .check import GradcheckError, check_backward, gradcheck, gradgradcheck, numerical_grad
 from .transforms import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad,
@@ -40,3 +34,16 @@ bool_ = np.bool_
 long = np.int64
 
 __version__ = "0.1.0"
+
+_OWN = set(globals())
+
+
+def _public(e):
+    """cr.<name> for every exposed op (generated from the registry; also for primitives added later)."""
+    for name in e.names:
+        if name in _OWN:
+            raise ValueError(f"op {e.key!r}: public name cr.{name} is taken by something else")
+    return [functions.put(globals(), name, e.fn) for name in e.names]
+
+
+functions.on_expose(_public)

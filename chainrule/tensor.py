@@ -7,12 +7,8 @@ import numpy as np
 
 from . import autograd
 from . import functions as F
-from .ops import arith as _A
-from .ops import compare as _C
-from .ops import linalg as _L
 from .ops import shape as shp
-
-_apply = autograd.apply
+from .ops.base import put
 
 from .tensor_base import Tensor, as_array, check_grad_dtype, get_default_dtype, set_default_dtype  # noqa: F401
 
@@ -127,41 +123,10 @@ class _Methods:
     def bool(self):
         return self.to(np.bool_)
 
-    # ---------------------------------------------------------------- arithmetic
-    # The hottest operators call the engine directly (one Python frame less per op).
-    def __add__(self, o): return _apply(_A.Add, (self, o))
-    def __radd__(self, o): return _apply(_A.Add, (o, self))
-    def __sub__(self, o): return _apply(_A.Sub, (self, o))
-    def __rsub__(self, o): return _apply(_A.Sub, (o, self))
-    def __mul__(self, o): return _apply(_A.Mul, (self, o))
-    def __rmul__(self, o): return _apply(_A.Mul, (o, self))
-    def __truediv__(self, o): return _apply(_A.Div, (self, o))
-    def __rtruediv__(self, o): return _apply(_A.Div, (o, self))
-    def __pow__(self, o): return _apply(_A.Pow, (self, o))
-    def __rpow__(self, o): return _apply(_A.Pow, (o, self))
-    def __matmul__(self, o): return _apply(_L.MatMul, (self, o))
-    def __rmatmul__(self, o): return _apply(_L.MatMul, (o, self))
-    def __neg__(self): return _apply(_A.Neg, (self,))
+    # ---------------------------------------------------------------- ops
+    # Op methods and operators (x.exp(), x.sum(dim=1), x * y, x & y, ...) are installed from the
+    # op registry below (`_expose`): each primitive or composition declares its own.
     def __pos__(self): return self
-    def __abs__(self): return F.abs(self)
-
-    # comparisons and logic: no gradient
-    def __lt__(self, o): return _cmp(np.less, self, o)
-    def __le__(self, o): return _cmp(np.less_equal, self, o)
-    def __gt__(self, o): return _cmp(np.greater, self, o)
-    def __ge__(self, o): return _cmp(np.greater_equal, self, o)
-    def __eq__(self, o): return _cmp(np.equal, self, o)
-    def __ne__(self, o): return _cmp(np.not_equal, self, o)
-    def __and__(self, o): return _cmp(np.logical_and, self, o)
-    def __or__(self, o): return _cmp(np.logical_or, self, o)
-    def __invert__(self): return Tensor._make(np.logical_not(self.data), False)
-
-    def eq(self, o): return self == o
-    def ne(self, o): return self != o
-    def lt(self, o): return self < o
-    def le(self, o): return self <= o
-    def gt(self, o): return self > o
-    def ge(self, o): return self >= o
 
     def any(self, axis=None):
         return Tensor._make(np.any(self.data, axis=axis), False)
@@ -169,67 +134,7 @@ class _Methods:
     def all(self, axis=None):
         return Tensor._make(np.all(self.data, axis=axis), False)
 
-    # ---------------------------------------------------------------- math methods
-    def add(self, o): return F.add(self, o)
-    def sub(self, o): return F.sub(self, o)
-    def mul(self, o): return F.mul(self, o)
-    def div(self, o): return F.div(self, o)
-    def pow(self, o): return F.pow(self, o)
-    def matmul(self, o): return F.matmul(self, o)
-    def dot(self, o): return F.dot(self, o)
-    def neg(self): return F.neg(self)
-    def exp(self): return _apply(_A.Exp, (self,))
-    def log(self): return F.log(self)
-    def log1p(self): return F.log1p(self)
-    def sqrt(self): return F.sqrt(self)
-    def abs(self): return F.abs(self)
-    def sign(self): return F.sign(self)
-    def sin(self): return F.sin(self)
-    def cos(self): return F.cos(self)
-    def tanh(self): return _apply(_A.Tanh, (self,))
-    def sigmoid(self): return _apply(_A.Sigmoid, (self,))
-    def relu(self): return _apply(_A.Relu, (self,))
-    def leaky_relu(self, negative_slope=0.01): return F.leaky_relu(self, negative_slope)
-    def elu(self, alpha=1.0): return F.elu(self, alpha)
-    def softplus(self): return F.softplus(self)
-    def maximum(self, o): return F.maximum(self, o)
-    def minimum(self, o): return F.minimum(self, o)
-    def clip(self, min=None, max=None): return F.clip(self, min, max)  # noqa: A002
-    clamp = clip
-
-    def sum(self, axis=None, keepdims=False, **kw): return F.sum(self, axis, keepdims, **kw)
-    def mean(self, axis=None, keepdims=False, **kw): return F.mean(self, axis, keepdims, **kw)
-    def max(self, axis=None, keepdims=False, **kw): return F.max(self, axis, keepdims, **kw)
-    def min(self, axis=None, keepdims=False, **kw): return F.min(self, axis, keepdims, **kw)
-    def prod(self, axis=None, keepdims=False, **kw): return F.prod(self, axis, keepdims, **kw)
-    def var(self, axis=None, keepdims=False, **kw): return F.var(self, axis, keepdims, **kw)
-    def std(self, axis=None, keepdims=False, **kw): return F.std(self, axis, keepdims, **kw)
-    def logsumexp(self, axis=None, keepdims=False, **kw): return F.logsumexp(self, axis, keepdims, **kw)
-    def norm(self, p=2, axis=None, keepdims=False, **kw): return F.norm(self, p, axis, keepdims, **kw)
-    def argmax(self, axis=None, keepdims=False, **kw): return F.argmax(self, axis, keepdims, **kw)
-    def argmin(self, axis=None, keepdims=False, **kw): return F.argmin(self, axis, keepdims, **kw)
-    def softmax(self, axis=-1, **kw): return F.softmax(self, axis, **kw)
-    def log_softmax(self, axis=-1, **kw): return F.log_softmax(self, axis, **kw)
-    def amax(self, axis=None, keepdims=False, **kw): return F.amax(self, axis, keepdims, **kw)
-    def amin(self, axis=None, keepdims=False, **kw): return F.amin(self, axis, keepdims, **kw)
-
-    # ---------------------------------------------------------------- shape
-    def reshape(self, *shape): return F.reshape(self, *shape)
-    def view(self, *shape): return F.reshape(self, *shape)
-    def transpose(self, *axes): return F.transpose(self, *axes)
-    def permute(self, *dims): return F.permute(self, *dims)
-    def swapaxes(self, a, b): return F.swapaxes(self, a, b)
-    swapdims = swapaxes
-    def squeeze(self, axis=None, **kw): return F.squeeze(self, axis, **kw)
-    def unsqueeze(self, axis=None, **kw): return F.unsqueeze(self, axis, **kw) if axis is not None else F.unsqueeze(self, **kw)
-    def flatten(self, start_dim=0, end_dim=-1): return F.flatten(self, start_dim, end_dim)
-    def expand(self, *sizes): return F.expand(self, *sizes)
-    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
     def expand_as(self, other): return F.broadcast_to(self, other.shape)
-    def split(self, size, axis=0, **kw): return F.split(self, size, axis, **kw)
-    def chunk(self, chunks, axis=0, **kw): return F.chunk(self, chunks, axis, **kw)
-    def gather(self, dim, index): return F.gather(self, dim, index)
-    def take_along_axis(self, indices, axis): return F.take_along_axis(self, indices, axis)
 
     def __getitem__(self, index):
         return F.getitem(self, index)
@@ -322,13 +227,17 @@ class _Methods:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         fn = _UFUNCS.get(ufunc)
         if method != "__call__" or kwargs or fn is None:
-            return NotImplemented
+            what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            extra = f" with {', '.join(kwargs)}=" if kwargs and fn is not None and method == "__call__" else ""
+            raise TypeError(f"{what}{extra} is not supported on chainrule Tensors; use a cr op, or "
+                            f"np.asarray(t) for a detached array")
         return fn(*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
         fn = _FUNCTIONS.get(func)
         if fn is None:
-            return NotImplemented
+            raise TypeError(f"numpy.{func.__name__} is not supported on chainrule Tensors; use a cr "
+                            f"op, or np.asarray(t) for a detached array (no gradient)")
         return fn(*args, **kwargs)
 
 
@@ -344,54 +253,8 @@ class _Handle:
             setattr(owner, self._attr, [h for h in getattr(owner, self._attr) if h is not self._fn])
 
 
-def _cmp(ufunc, a, b):
-    """A comparison through its primitive, so traced programs recompute masks (no gradient)."""
-    if not isinstance(b, _OPERANDS) or not isinstance(a, _OPERANDS):
-        return NotImplemented   # e.g. pytest.approx: let the other side compare
-    prim = _COMPARE.get(ufunc)
-    if prim is not None:
-        return _apply(prim, (a, b))
-    return Tensor._make(ufunc(a.data if isinstance(a, Tensor) else a,
-                              b.data if isinstance(b, Tensor) else b), False)
-
-
-_OPERANDS = (Tensor, np.ndarray, np.generic, int, float, complex, bool, list, tuple)
-_COMPARE = {p.ufunc: p for p in (_C.Greater, _C.GreaterEqual, _C.Less, _C.LessEqual, _C.Equal,
-                                 _C.NotEqual, _C.LogicalAnd, _C.LogicalOr)}
-
-
-def _nograd(ufunc):
-    def run(*args):
-        return Tensor._make(ufunc(*[a.data if isinstance(a, Tensor) else a for a in args]), False)
-    return run
-
-
-_UFUNCS = {
-    np.add: F.add, np.subtract: F.sub, np.multiply: F.mul, np.true_divide: F.div,
-    np.power: F.pow, np.negative: F.neg, np.exp: F.exp, np.log: F.log, np.log1p: F.log1p,
-    np.sqrt: F.sqrt, np.absolute: F.abs, np.sign: F.sign, np.sin: F.sin, np.cos: F.cos,
-    np.tanh: F.tanh, np.maximum: F.maximum, np.minimum: F.minimum, np.matmul: F.matmul,
-    np.positive: lambda x: x,
-}
-for _u in (np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
-           np.logical_and, np.logical_or, np.logical_not, np.isfinite, np.isnan, np.isinf,
-           np.bitwise_and, np.bitwise_or, np.invert, np.floor, np.ceil, np.round):
-    _UFUNCS[_u] = _nograd(_u)
-
-_FUNCTIONS = {
-    np.where: F.where, np.sum: F.sum, np.mean: F.mean, np.max: F.max, np.min: F.min,
-    np.amax: F.amax, np.amin: F.amin, np.prod: F.prod, np.var: F.var, np.std: F.std,
-    np.reshape: lambda x, shape: F.reshape(x, shape),
-    np.transpose: lambda x, axes=None: F.transpose(x) if axes is None else F.permute(x, axes),
-    np.swapaxes: F.swapaxes, np.moveaxis: F.moveaxis, np.broadcast_to: F.broadcast_to,
-    np.expand_dims: F.unsqueeze, np.squeeze: F.squeeze, np.concatenate: F.concatenate,
-    np.stack: F.stack, np.clip: F.clip, np.dot: F.dot, np.outer: F.outer, np.einsum: F.einsum,
-    np.take_along_axis: F.take_along_axis, np.pad: F.pad, np.matmul: F.matmul,
-    np.shape: lambda x: x.shape, np.ndim: lambda x: x.ndim, np.size: lambda x: x.data.size,
-    np.zeros_like: lambda x, dtype=None: Tensor._make(np.zeros_like(x.data, dtype=dtype), False),
-    np.ones_like: lambda x, dtype=None: Tensor._make(np.ones_like(x.data, dtype=dtype), False),
-    np.argmax: F.argmax, np.argmin: F.argmin,
-}
+_UFUNCS = {np.positive: lambda x: x}   # NumPy ufunc -> cr function (filled from the registry)
+_FUNCTIONS = {}                        # NumPy function -> cr function (filled from the registry)
 
 
 class _CastPrim:
@@ -429,3 +292,15 @@ def _install(methods):
 
 
 _install(_Methods)
+
+
+def _expose(e):
+    """Install one exposure (see chainrule/functions/expose.py): methods, operators, NumPy tables."""
+    undo = [put(Tensor, name, e.fn) for name in e.methods]
+    undo += [put(Tensor, name, fn) for name, fn in e.operators.items()]
+    undo += [put(_UFUNCS, u, e.fn) for u in e.ufuncs]
+    undo += [put(_FUNCTIONS, f, e.fn) for f in e.numpy]
+    return undo
+
+
+F.on_expose(_expose)

@@ -596,3 +596,162 @@ def test_tensor_repr_is_readable():
     assert repr(cr.tensor([1, 2])) == "tensor([1, 2])"
     assert repr(cr.tensor([1.0], dtype=np.float64)) == "tensor([1.], dtype=float64)"
     assert repr(cr.tensor(2.0, name="w")) == "tensor(2., name='w')"
+
+
+# ---------------------------------------------------------------- issue 9/10: surface bugs
+
+@pytest.mark.parametrize("op", ["sum", "prod", "logsumexp", "mean", "amax", "norm", "var", "std"])
+@pytest.mark.parametrize("dim", [0, -1, (0,)])
+def test_reducing_a_0d_tensor_over_dim_0_returns_it(op, dim):
+    x = t64(3.0, requires_grad=True)
+    kw = {"correction": 0} if op in ("var", "std") else {}
+    y = getattr(x, op)(dim=dim, **kw)
+    if op != "norm":   # norm's first argument is p
+        assert getattr(x, op)(dim, **kw).item() == y.item()
+    assert y.shape == () and y.item() == (0.0 if op in ("var", "std") else 3.0)
+    assert getattr(x, op)(dim=dim, keepdim=True, **kw).shape == ()
+    y.backward()
+    assert x.grad.item() == (0.0 if op in ("var", "std") else 1.0)   # PyTorch's values
+    with pytest.raises(IndexError, match=rf"^{op}: axis 1 is out of range for shape \(\)"):
+        getattr(x, op)(dim=1)
+
+
+def test_max_min_with_dim_on_a_0d_tensor():
+    values, indices = t64(2.0).max(dim=0)
+    assert values.item() == 2.0 and indices.item() == 0
+
+
+STD_VAR_CASES = [(np.full((2, 3), 2.0), 1), (np.array([[2.0, 2, 2], [1, 2, 4]]), 1),
+                 (np.full((2, 1), 2.0), 1), (np.full((2, 1), 2.0), 0), (np.full((2, 2), 2.0), 2)]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")   # 0/0 at n <= c
+@pytest.mark.parametrize("a,correction", STD_VAR_CASES)
+@pytest.mark.parametrize("op", ["var", "std"])
+def test_std_var_gradients_at_a_constant_row(op, a, correction):
+    """0 where the row is constant (std masks, as PyTorch), nan where n - correction <= 0."""
+    x = t64(a, requires_grad=True)
+    getattr(cr, op)(x, dim=1, correction=correction).sum().backward()
+    const = (a == a[:, :1]).all(axis=1)
+    bad = a.shape[1] - correction <= 0
+    g = x.grad.data
+    if bad:
+        assert np.isnan(g).all()
+    else:
+        np.testing.assert_array_equal(g[const], 0.0)
+        assert np.isfinite(g).all()
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(a, requires_grad=True)
+    ty = getattr(tx, op)(dim=1, correction=correction)
+    ty.sum().backward()
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(getattr(cr, op)(t64(a), dim=1, correction=correction).data,
+                               ty.detach().numpy(), rtol=1e-12)
+
+
+def test_numpy_var_and_std_on_a_tensor_use_numpy_ddof():
+    x = t64([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    assert np.var(x).item() == pytest.approx(np.var(x.data)) == pytest.approx(1.25)
+    assert np.std(x).item() == pytest.approx(np.std(x.data))
+    assert np.var(x, ddof=1).item() == pytest.approx(np.var(x.data, ddof=1))
+    m = t64(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_allclose(np.std(m, axis=1, keepdims=True).data,
+                               np.std(m.data, axis=1, keepdims=True))
+    assert cr.var(x).item() == pytest.approx(np.var(x.data, ddof=1))   # PyTorch's correction=1
+    assert x.std().item() == pytest.approx(np.std(x.data, ddof=1))
+    np.var(x).backward()
+    np.testing.assert_allclose(x.grad.data, 2 * (x.data - x.data.mean()) / 4)
+
+
+def test_where_with_python_numbers_returns_a_tensor():
+    out = cr.where(cr.tensor([True, False]), 1, 3)
+    assert isinstance(out, cr.Tensor) and out.tolist() == [1, 3]
+
+
+def test_bitwise_operators_on_integers_and_logical_on_bool():
+    a, b = cr.tensor([1, 2, 3]), cr.tensor([3, 1, 2])
+    assert (a & b).tolist() == [1, 0, 2] and (a | b).tolist() == [3, 3, 3]
+    assert (a ^ b).tolist() == [2, 3, 1] and (~a).tolist() == [-2, -3, -4]
+    assert (6 & a).tolist() == [0, 2, 2] and (a | 4).tolist() == [5, 6, 7]
+    p, q = cr.tensor([True, True, False]), cr.tensor([True, False, False])
+    assert (p & q).tolist() == [True, False, False] and (~p).tolist() == [False, False, True]
+    assert (p ^ q).dtype == np.bool_ and (p | q).tolist() == [True, True, False]
+    with pytest.raises(TypeError, match="^bitwise_and: only integer and bool tensors, got float32"):
+        cr.ones(2) & cr.ones(2)
+
+
+@pytest.mark.parametrize("sa,sb", [((), (3,)), ((4,), (4,)), ((2, 4), (4,)), ((2, 3), (3, 4)),
+                                   ((4,), (2, 4, 3)), ((2, 3, 4), (5, 4, 2)), ((3, 4), (2, 4, 5))])
+def test_numpy_dot_on_tensors_has_numpy_semantics_and_gradients(sa, sb, rng):
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    out = np.dot(t64(a), t64(b))
+    assert isinstance(out, cr.Tensor)
+    np.testing.assert_allclose(out.data, np.dot(a, b), rtol=1e-12)
+    assert gradcheck(lambda p, q: np.dot(p, q), a, b)
+
+
+@pytest.mark.parametrize("mode,kw", [("constant", {}), ("constant", {"constant_values": 2.5}),
+                                     ("edge", {}), ("reflect", {}), ("symmetric", {}), ("wrap", {})])
+def test_numpy_pad_on_tensors_with_modes(mode, kw, rng):
+    a = rng.standard_normal((3, 4))
+    width = ((1, 2), (2, 1))
+    out = np.pad(t64(a), width, mode, **kw)
+    np.testing.assert_allclose(out.data, np.pad(a, width, mode, **kw))
+    assert gradcheck(lambda x: np.pad(x, width, mode, **kw), a)
+    assert np.pad(t64(a), 1, mode=mode, **kw).shape == (5, 6)
+
+
+def test_numpy_pad_unsupported_mode_names_it():
+    with pytest.raises(TypeError, match="numpy.pad: mode 'linear_ramp' is not supported"):
+        np.pad(cr.ones(3), 1, "linear_ramp")
+
+
+def test_numpy_einsum_sublist_form(rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((3, 4))
+    out = np.einsum(t64(a), [0, 1], t64(b), [1, 2], [0, 2])
+    np.testing.assert_allclose(out.data, a @ b, rtol=1e-12)
+    np.testing.assert_allclose(np.einsum(t64(a), [0, 1]).data, np.einsum(a, [0, 1]))
+    np.testing.assert_allclose(np.einsum("ij,jk", t64(a), b).data, a @ b, rtol=1e-12)
+    assert gradcheck(lambda p, q: np.einsum(p, [0, 1], q, [1, 2], [0, 2]), a, b)
+    with pytest.raises(TypeError, match="^einsum: subscripts must be a string"):
+        cr.einsum(t64(a), [0, 1])
+
+
+def test_numpy_functions_without_an_equivalent_raise_a_clear_type_error():
+    t = cr.ones(3)
+    with pytest.raises(TypeError, match=r"^numpy.histogram is not supported on chainrule Tensors"):
+        np.histogram(t)
+    with pytest.raises(TypeError, match=r"^numpy.spacing is not supported on chainrule Tensors"):
+        np.spacing(t)
+    with pytest.raises(TypeError, match=r"^numpy.add.reduce is not supported"):
+        np.add.reduce(t)
+    assert np.histogram(np.asarray(t))[0].sum() == 3   # the detached array works, as the message says
+
+
+def test_numpy_names_of_other_functions_on_tensors(rng):
+    a = rng.standard_normal((2, 3))
+    x = t64(a)
+    np.testing.assert_allclose(np.clip(x, a_min=-0.5, a_max=0.5).data, np.clip(a, -0.5, 0.5))
+    np.testing.assert_allclose(np.transpose(x).data, a.T)
+    np.testing.assert_allclose(np.reshape(x, (3, 2)).data, a.reshape(3, 2))
+    np.testing.assert_allclose(np.round(x, 1).data, np.round(a, 1))
+    assert np.shape(x) == (2, 3) and np.ndim(x) == 2 and np.size(x) == 6
+    assert (np.floor(x).data == np.floor(a)).all()
+
+
+def test_public_names_are_generated_from_declarations():
+    """cr.<op>, Tensor methods, operators and the NumPy tables all come from one declaration."""
+    import sys
+    from chainrule.ops import REGISTRY
+    tensor_mod = sys.modules["chainrule.tensor"]
+    for prim in REGISTRY.values():
+        if not prim.api:
+            continue
+        names = (prim.api,) if isinstance(prim.api, str) else prim.api
+        fn = getattr(cr, names[0])
+        assert all(getattr(cr, n) is fn and getattr(cr.functions, n) is fn for n in names)
+        if prim.method:
+            assert all(getattr(cr.Tensor, n) is fn for n in names), prim.name
+        for u in (prim.ufunc if isinstance(prim.ufunc, tuple) else (prim.ufunc,)):
+            assert tensor_mod._UFUNCS[u] is fn, prim.name
+    assert cr.Tensor.__mul__ is cr.mul and cr.Tensor.sum is cr.sum and cr.Tensor.view is cr.reshape

@@ -25,6 +25,18 @@ __all__ = [
 ]
 
 
+def _alias(e):
+    """F.<name> = cr.<name> for ops declaring `functional` (e.g. sigmoid, tanh, softplus)."""
+    undo = []
+    for name in e.functional:
+        if name not in _HAND:
+            undo.append(_f.put(globals(), name, e.fn))
+            if name not in __all__:
+                __all__.append(name)
+                undo.append(lambda name=name: __all__.remove(name))
+    return undo
+
+
 def _shape(x):
     return tuple(np.shape(x.data if isinstance(x, Tensor) else x))
 
@@ -53,18 +65,6 @@ def linear(input, weight, bias=None):
 
 def relu(input, inplace=False):
     return _f.relu(input)
-
-
-def sigmoid(input):
-    return _f.sigmoid(input)
-
-
-def tanh(input):
-    return _f.tanh(input)
-
-
-def softplus(input):
-    return _f.softplus(input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -225,3 +225,6 @@ from .attention import scaled_dot_product_attention  # noqa: E402,F401
 from .sparse import embedding  # noqa: E402,F401
 
 __all__ += ["scaled_dot_product_attention", "embedding"]
+
+_HAND = {k for k in globals() if not k.startswith("_")}   # hand-written here (PyTorch's
+_f.on_expose(_alias)                                      # signatures: inplace=, dim=) beat aliases

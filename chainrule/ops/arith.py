@@ -25,6 +25,11 @@ class Add(Primitive):
     linear = True
     saves_inputs = False
     samples = BCAST
+    api = "add"
+    example = "cr.add(cr.ones(2, 1), cr.ones(3))  # shape (2, 3), all 2"
+    method = True
+    operators = ("__add__", "__radd__")
+    ufunc = np.add
 
     def forward(self, x, y):
         try:
@@ -47,6 +52,11 @@ class Sub(Primitive):
     linear = True
     saves_inputs = False
     samples = BCAST
+    api = ("sub", "subtract")
+    example = "cr.sub(cr.tensor([3.0]), 1)  # tensor([2.])"
+    method = True
+    operators = ("__sub__", "__rsub__")
+    ufunc = np.subtract
 
     def forward(self, x, y):
         try:
@@ -71,6 +81,11 @@ class Mul(Primitive):
     reads = ((1,), (0,))   # dx reads y, dy reads x: x * 2.0 keeps only the 2.0
     flat_forward = "{0} * {1}"
     samples = BCAST
+    api = ("mul", "multiply")
+    example = "cr.mul(cr.tensor([2.0]), 3)  # tensor([6.])"
+    method = True
+    operators = ("__mul__", "__rmul__")
+    ufunc = np.multiply
 
     def forward(self, x, y):
         try:
@@ -95,6 +110,11 @@ class Div(Primitive):
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((3, 1, 4), (5, 4), domain="positive"),
                Sample((), (3,), domain="positive"))
+    api = ("div", "divide", "true_divide")
+    example = "cr.div(cr.tensor([3.0]), 2)  # tensor([1.5])"
+    method = True
+    operators = ("__truediv__", "__rtruediv__")
+    ufunc = np.divide
 
     def forward(self, x, y):
         try:
@@ -121,6 +141,11 @@ class Pow(Primitive):
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((2, 3), 3.0),
                Sample((2, 3), 2.0), Sample((4,), 0.5, domain="positive"))
+    api = "pow"
+    example = "cr.pow(cr.tensor([3.0]), 2)  # tensor([9.])"
+    method = True
+    operators = ("__pow__", "__rpow__")
+    ufunc = np.power
 
     def forward(self, x, p):
         return _broadcast("pow", np.power, x, p)
@@ -152,6 +177,11 @@ class Maximum(Primitive):
     name = "maximum"
     flat_forward = "np.maximum({0}, {1})"
     samples = (Sample((3, 4), (3, 4), smooth=False), Sample((3, 1, 4), (5, 4), smooth=False))
+    api = "maximum"
+    example = "cr.maximum(cr.tensor([1.0, 5.0]), 3)  # tensor([3., 5.])"
+    method = True
+    ufunc = np.maximum
+    cli = ("maximum", "max")
 
     def forward(self, x, y):
         return _broadcast("maximum", np.maximum, x, y)
@@ -172,6 +202,11 @@ class Minimum(Primitive):
     name = "minimum"
     flat_forward = "np.minimum({0}, {1})"
     samples = Maximum.samples
+    api = "minimum"
+    example = "cr.minimum(cr.tensor([1.0, 5.0]), 3)  # tensor([1., 3.])"
+    method = True
+    ufunc = np.minimum
+    cli = ("minimum", "min")
 
     def forward(self, x, y):
         return _broadcast("minimum", np.minimum, x, y)
@@ -194,6 +229,8 @@ class Where(Primitive):
     saves_inputs = False
     samples = (Sample(np.array([[True, False, True, False]] * 3), (3, 4), (3, 4)),
                Sample(np.array([True, False, True]), (2, 3), ()))
+    api = "where"            # functions/elementwise.py: cond to a mask, always a Tensor
+    numpy = np.where
 
     def forward(self, cond, x, y):
         try:
@@ -230,6 +267,11 @@ class Neg(Unary):
     flat_forward = "-{0}"
     saves_inputs = False
     samples = UNARY
+    api = ("neg", "negative")
+    example = "cr.neg(cr.tensor([1.0]))  # tensor([-1.])"
+    method = True
+    operators = ("__neg__",)
+    ufunc = np.negative
 
     def forward(self, x):
         return np.negative(x)
@@ -246,6 +288,11 @@ class Exp(Unary):
     saves_ans = True
     saves_inputs = False
     samples = UNARY
+    api = "exp"
+    example = "cr.exp(cr.tensor([0.0]))  # tensor([1.])"
+    method = True
+    ufunc = np.exp
+    cli = True
 
     def forward(self, x):
         return np.exp(x)
@@ -260,6 +307,11 @@ class Log(Unary):
     name = "log"
     flat_forward = "np.log({0})"
     samples = POSITIVE
+    api = "log"
+    example = "cr.log(cr.tensor([1.0]))  # tensor([0.])"
+    method = True
+    ufunc = np.log
+    cli = True
 
     def forward(self, x):
         return np.log(x)
@@ -274,6 +326,11 @@ class Log1p(Unary):
     name = "log1p"
     flat_forward = "np.log1p({0})"
     samples = POSITIVE
+    api = "log1p"
+    example = "cr.log1p(cr.tensor([0.0]))  # tensor([0.])"
+    method = True
+    ufunc = np.log1p
+    cli = True
 
     def forward(self, x):
         return np.log1p(x)
@@ -290,6 +347,11 @@ class Sqrt(Unary):
     saves_ans = True
     saves_inputs = False
     samples = POSITIVE
+    api = "sqrt"
+    example = "cr.sqrt(cr.tensor([4.0]))  # tensor([2.])"
+    method = True
+    ufunc = np.sqrt
+    cli = True
 
     def forward(self, x):
         return np.sqrt(x)
@@ -304,6 +366,12 @@ class Abs(Unary):
     name = "abs"
     flat_forward = "np.abs({0})"
     samples = KINKED
+    api = ("abs", "absolute")
+    example = "cr.abs(cr.tensor([-2.0]))  # tensor([2.])"
+    method = True
+    operators = ("__abs__",)
+    ufunc = np.absolute
+    cli = True
 
     def forward(self, x):
         return np.abs(x)
@@ -320,6 +388,10 @@ class Sign(Unary):
     saves_inputs = False
     differentiable = False
     samples = KINKED
+    api = "sign"
+    example = "cr.sign(cr.tensor([-2.0]))  # tensor([-1.])"
+    method = True
+    ufunc = np.sign
 
     def forward(self, x):
         return np.sign(x)
@@ -334,6 +406,11 @@ class Sin(Unary):
     name = "sin"
     flat_forward = "np.sin({0})"
     samples = UNARY
+    api = "sin"
+    example = "cr.sin(cr.tensor([0.0]))  # tensor([0.])"
+    method = True
+    ufunc = np.sin
+    cli = True
 
     def forward(self, x):
         return np.sin(x)
@@ -348,6 +425,11 @@ class Cos(Unary):
     name = "cos"
     flat_forward = "np.cos({0})"
     samples = UNARY
+    api = "cos"
+    example = "cr.cos(cr.tensor([0.0]))  # tensor([1.])"
+    method = True
+    ufunc = np.cos
+    cli = True
 
     def forward(self, x):
         return np.cos(x)
@@ -364,6 +446,12 @@ class Tanh(Unary):
     saves_ans = True
     saves_inputs = False
     samples = UNARY
+    api = "tanh"
+    example = "cr.tanh(cr.tensor([0.0]))  # tensor([0.])"
+    method = True
+    ufunc = np.tanh
+    cli = True
+    functional = True
 
     def forward(self, x):
         return np.tanh(x)
@@ -380,6 +468,11 @@ class Sigmoid(Unary):
     saves_ans = True
     saves_inputs = False
     samples = UNARY
+    api = "sigmoid"
+    example = "cr.sigmoid(cr.tensor([0.0]))  # tensor([0.5])"
+    method = True
+    cli = True
+    functional = True
 
     def forward(self, x):
         # NOTE: with e = exp(-|x|) ≤ 1, σ = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0 never overflows
@@ -401,6 +494,11 @@ class Relu(Unary):
     saves_ans = True
     saves_inputs = False
     samples = KINKED
+    api = "relu"
+    example = "cr.relu(cr.tensor([-1.0, 2.0]))  # tensor([0., 2.])"
+    method = True
+    cli = True
+    functional = True   # nn/functional.py keeps its own (inplace=)
 
     def forward(self, x):
         return np.maximum(x, 0)
@@ -415,6 +513,10 @@ class LeakyRelu(Unary):
     name = "leaky_relu"
     flat_forward = "np.where({0} > 0, {0}, {0} * {negative_slope})"
     samples = tuple(Sample(*s.inputs, smooth=False, negative_slope=0.1) for s in UNARY)
+    api = "leaky_relu"
+    example = "cr.leaky_relu(cr.tensor([-1.0]), 0.1)  # tensor([-0.1])"
+    method = True
+    functional = True
 
     def forward(self, x, negative_slope=0.01):
         return np.where(x > 0, x, x * negative_slope)
@@ -430,6 +532,10 @@ class Elu(Unary):
     flat_forward = "np.where({0} > 0, {0}, {alpha} * np.expm1(np.minimum({0}, 0)))"
     saves_ans = True
     samples = tuple(Sample(*s.inputs, smooth=False, alpha=1.5) for s in UNARY)
+    api = "elu"
+    example = "cr.elu(cr.tensor([0.0]))  # tensor([0.])"
+    method = True
+    functional = True
 
     def forward(self, x, alpha=1.0):
         return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
@@ -444,6 +550,11 @@ class Softplus(Unary):
     name = "softplus"
     flat_forward = "np.maximum({0}, 0) + np.log1p(np.exp(-np.abs({0})))"
     samples = UNARY
+    api = "softplus"
+    example = "cr.softplus(cr.tensor([0.0]))  # tensor([0.6931])"
+    method = True
+    cli = True
+    functional = True
 
     def forward(self, x):
         # NOTE: max(x, 0) + log1p(e^-|x|) is exact and does not overflow for large |x|.
@@ -459,6 +570,8 @@ class Clip(Unary):
     name = "clip"
     flat_forward = "np.clip({0}, {min}, {max})"
     samples = (Sample((3, 4), smooth=False, min=-0.5, max=0.5), Sample((5,), smooth=False, min=0.0, max=None))
+    api = ("clip", "clamp")   # functions/elementwise.py: tensor bounds
+    method = True
 
     def forward(self, x, min=None, max=None):
         return np.clip(x, min, max)
@@ -468,4 +581,4 @@ class Clip(Unary):
             return (g * (x <= max),)
         if max is None:
             return (g * (x >= min),)
-        return (g * ((x >= min) & (x <= max)),)
+        return (g * np.logical_and(x >= min, x <= max),)

@@ -65,6 +65,21 @@ class Primitive:
     differentiable = True
     constant_output = False  # the output never requires grad (comparisons)
     samples: tuple = ()
+    # ---- how the op is exposed (chainrule.functions builds cr.<op>, methods and tables from these)
+    api = None             # public name in cr and chainrule.functions, or a tuple (name, aliases...)
+    method = False         # True: a Tensor method under the api names; or a name / tuple of names
+    operators = ()         # Tensor operators, e.g. ("__mul__", "__rmul__"); __r*__ swap operands
+    ufunc = ()             # NumPy ufunc(s) Tensor.__array_ufunc__ sends to the api function
+    numpy = ()             # NumPy function(s) Tensor.__array_function__ sends to the api function
+    cli = False            # True (or names): the command line's expression language may call it
+    functional = False     # True (or a name): an alias in cr.nn.functional
+    example = None         # one line for the generated function's docstring: "cr.exp(x)  # ..."
+    inputs = None          # how many of forward's leading parameters are tensor inputs, where its
+                           # signature does not say (linear(x, w, b=None): 3); default: those
+                           # without a default value (the rest are params)
+    spelling = None        # arguments of the generated function: None = forward's (inputs, then
+                           # params), "reduce" = (x, axis, keepdims, dim=, keepdim=), "axis" =
+                           # (x, axis, dim=) with forward's default axis
 
     def forward(self, *arrays, **params):
         raise NotImplementedError
@@ -88,8 +103,14 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
+_LISTENERS = []   # called with every primitive registered (chainrule.functions exposes it)
+_UNDO: dict[str, list] = {}   # primitive name -> callables that take back what listeners installed
+
+
 def register(cls):
-    """Class decorator: instantiate the primitive and enter it in REGISTRY under its name."""
+    """Class decorator: instantiate the primitive, enter it in REGISTRY under its name and expose it
+    (cr.<api>, Tensor methods, NumPy dispatch...: whatever listeners are installed; also after import).
+    """
     prim = cls()
     if prim.constant_output:
         prim.keeps = autograd.NO_NODE
@@ -98,7 +119,56 @@ def register(cls):
     if prim.name in REGISTRY:
         raise ValueError(f"primitive {prim.name!r} registered twice")
     REGISTRY[prim.name] = prim
+    try:
+        for listener in _LISTENERS:
+            _UNDO.setdefault(prim.name, []).extend(listener(prim) or ())
+    except Exception:
+        unregister(prim.name)   # a clash (a name declared twice) leaves nothing half-installed
+        raise
     return prim
+
+
+def unregister(name):
+    """Remove primitive `name` from REGISTRY and take back everything its registration installed."""
+    prim = REGISTRY.pop(name)
+    for undo in reversed(_UNDO.pop(name, [])):
+        undo()
+    return prim
+
+
+def on_register(listener):
+    """Call listener(prim) for every primitive, registered now or later; it returns undo callables."""
+    _LISTENERS.append(listener)
+    for prim in list(REGISTRY.values()):
+        _UNDO.setdefault(prim.name, []).extend(listener(prim) or ())
+
+
+_ABSENT = object()
+
+
+def put(target, key, value):
+    """target[key] = value (a dict) or setattr (a class or module); returns a callable that undoes it."""
+    if isinstance(target, dict):
+        old = target.get(key, _ABSENT)
+        target[key] = value
+
+        def undo():
+            if target.get(key) is value:
+                if old is _ABSENT:
+                    del target[key]
+                else:
+                    target[key] = old
+        return undo
+    old = target.__dict__.get(key, _ABSENT) if hasattr(target, "__dict__") else _ABSENT
+    setattr(target, key, value)
+
+    def undo():
+        if getattr(target, key, None) is value:
+            if old is _ABSENT:
+                delattr(target, key)
+            else:
+                setattr(target, key, old)
+    return undo
 
 
 def zeros_like_any(x):

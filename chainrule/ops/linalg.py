@@ -19,6 +19,11 @@ class MatMul(Primitive):
     flat_forward = "{0} @ {1}"
     samples = (Sample((3, 4), (4, 5)), Sample((4,), (4, 5)), Sample((3, 4), (4,)), Sample((4,), (4,)),
                Sample((2, 3, 4), (4, 5)), Sample((2, 1, 3, 4), (5, 4, 2)), Sample((3, 4), (2, 4, 5)))
+    api = "matmul"
+    example = "cr.matmul(cr.ones(2, 3), cr.ones(3, 4)).shape  # (2, 4)"
+    method = True
+    operators = ("__matmul__", "__rmatmul__")
+    ufunc = np.matmul
 
     def forward(self, x, w):
         try:
@@ -89,6 +94,7 @@ class Einsum(Primitive):
     samples = (Sample((3, 4), (4, 5), subscripts="ij,jk->ik"), Sample((3, 4), subscripts="ij->j"),
                Sample((2, 3), (2, 3), subscripts="ij,ij->i"), Sample((3,), (4,), subscripts="i,j->ij"),
                Sample((2, 3, 4), (2, 4, 5), subscripts="bij,bjk->bik"), Sample((3, 3), subscripts="ij->ji"))
+    api = "einsum"          # np.einsum (sublist form too): functions/numpy_api.py
 
     def forward(self, *ops, subscripts):
         return np.einsum(subscripts, *ops)

@@ -26,6 +26,11 @@ class Softmax(Primitive):
     saves_ans = True
     saves_inputs = False
     samples = SOFTMAX
+    api = "softmax"
+    example = "cr.softmax(cr.tensor([0.0, 0.0]))  # tensor([0.5, 0.5])"
+    method = True
+    spelling = "axis"
+    functional = True
 
     def forward(self, x, axis=-1):
         e = np.exp(_stable_shift(x, axis))
@@ -48,6 +53,11 @@ class LogSoftmax(Primitive):
     saves_ans = True
     saves_inputs = False
     samples = SOFTMAX
+    api = "log_softmax"
+    example = "cr.log_softmax(cr.tensor([0.0, 0.0]))  # tensor([-0.6931, -0.6931])"
+    method = True
+    spelling = "axis"
+    functional = True
 
     def forward(self, x, axis=-1):
         z = _stable_shift(x, axis)

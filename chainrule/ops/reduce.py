@@ -57,6 +57,11 @@ class Sum(Primitive):
     linear = True
     saves_inputs = False
     samples = REDUCE
+    api = "sum"
+    example = "cr.sum(cr.ones(2, 3), axis=1)  # tensor([3., 3.])"
+    method = True
+    numpy = np.sum
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         return np.add.reduce(x, axis=axis, keepdims=keepdims)
@@ -73,6 +78,11 @@ class Mean(Primitive):
     linear = True
     saves_inputs = False
     samples = REDUCE
+    api = "mean"
+    example = "cr.mean(cr.tensor([1.0, 3.0]))  # tensor(2.)"
+    method = True
+    numpy = np.mean
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         if x.size == 0:   # nan, as PyTorch, without NumPy's "mean of empty slice" warning
@@ -119,6 +129,12 @@ class Max(_Extreme):
     name = "max"
     flat_forward = "np.max({0}, axis={axis}, keepdims={keepdims})"
 
+    api = "amax"            # cr.max (values and indices with dim=) is in functions/reduce.py
+    example = "cr.amax(cr.ones(2, 3), dim=0).shape  # (3,)"
+    method = True
+    numpy = np.amax
+    spelling = "reduce"
+
     def forward(self, x, axis=None, keepdims=False):
         return self.reduce(np.max, x, axis, keepdims)
 
@@ -128,6 +144,12 @@ class Min(_Extreme):
     """z = min x over axes.   dz/dx = 1 at the minimum, 0 elsewhere."""
     name = "min"
     flat_forward = "np.min({0}, axis={axis}, keepdims={keepdims})"
+
+    api = "amin"
+    example = "cr.amin(cr.ones(2, 3), dim=0).shape  # (3,)"
+    method = True
+    numpy = np.amin
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         return self.reduce(np.min, x, axis, keepdims)
@@ -144,6 +166,11 @@ class Prod(Primitive):
                # zeros: one zero in a group (others' product), two zeros (all 0), none
                Sample(At([[0.0, 2.0, 3.0], [1.5, -2.0, 0.5], [0.0, 0.0, 4.0]]), axis=1),
                Sample(At([0.0, 2.0, 3.0])))
+    api = "prod"
+    example = "cr.prod(cr.tensor([2.0, 3.0]))  # tensor(6.)"
+    method = True
+    numpy = np.prod
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         return np.prod(x, axis=axis, keepdims=keepdims)
@@ -182,6 +209,10 @@ class LogSumExp(Primitive):
     flat_forward = None   # exported as a call of its own forward
     saves_ans = True
     samples = REDUCE
+    api = "logsumexp"
+    example = "cr.logsumexp(cr.tensor([1000.0, 1000.0]))  # tensor(1000.6931)"
+    method = True
+    spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
         if x.size == 0:   # log of an empty sum: -inf, as in PyTorch
@@ -207,6 +238,8 @@ class Norm(Primitive):
     flat_forward = "np.sqrt(np.sum({0} * {0}, axis={axis}, keepdims={keepdims}))"
     saves_ans = True
     samples = (Sample((3, 4)), Sample((2, 3, 4), axis=1), Sample((2, 5), axis=-1, keepdims=True))
+    api = "norm"            # functions/reduce.py: p = 1, inf, other p
+    method = True
 
     def forward(self, x, axis=None, keepdims=False):
         return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))

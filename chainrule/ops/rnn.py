@@ -142,7 +142,6 @@ class LSTMLayer(Primitive):
     """
     name = "lstm_layer"
     residual = True
-    # NOTE: no flat_vjp strings for new primitives: flat code will be derived from vjp (refactor)
     samples = (Sample((3, 2, 8), (8, 2), (2, 2), (2, 2)), Sample((1, 1, 4), (4, 1), (1, 1), (1, 1)),
                Sample((4, 3, 12), (12, 3), (3, 3), (3, 3)))
 

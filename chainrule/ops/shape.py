@@ -36,6 +36,8 @@ class Reshape(ShapeOp):
     name = "reshape"
     flat_forward = "np.reshape({0}, {shape})"
     samples = (Sample((3, 4), shape=(2, 6)), Sample((2, 3, 4), shape=(6, -1)), Sample((4,), shape=(2, 1, 2)))
+    api = ("reshape", "view")   # functions/shape.py: reshape(2, 3) or reshape((2, 3))
+    method = True
 
     def forward(self, x, shape):
         try:
@@ -54,6 +56,8 @@ class Transpose(ShapeOp):
     name = "transpose"
     flat_forward = "np.transpose({0}, {axes})"
     samples = (Sample((3, 4), axes=(1, 0)), Sample((2, 3, 4), axes=(2, 0, 1)))
+    api = "transpose"       # functions/shape.py: NumPy's and PyTorch's meanings
+    method = True
 
     def print_form(self, params):
         """`x.T` for a 2-D transpose, as people write it."""
@@ -76,6 +80,9 @@ class BroadcastTo(ShapeOp):
     name = "broadcast_to"
     flat_forward = "np.broadcast_to({0}, {shape})"
     samples = (Sample((3, 1), shape=(3, 4)), Sample((4,), shape=(2, 3, 4)))
+    api = "broadcast_to"
+    method = True
+    numpy = np.broadcast_to
 
     def forward(self, x, shape):
         try:
@@ -160,6 +167,8 @@ class Concatenate(ShapeOp):
     name = "concatenate"
     flat_forward = "np.concatenate([{inputs}], axis={axis})"
     samples = (Sample((2, 3), (4, 3), axis=0), Sample((2, 3), (2, 1), (2, 2), axis=1))
+    api = ("concatenate", "cat")
+    numpy = np.concatenate
 
     def forward(self, *xs, axis=0):
         try:
@@ -184,6 +193,7 @@ class Pad(ShapeOp):
     name = "pad"
     flat_forward = "np.pad({0}, {pad_width}, constant_values={value})"
     samples = (Sample((3, 4), pad_width=((1, 2), (0, 1))), Sample((4,), pad_width=((2, 2),), value=1.0))
+    api = "pad"             # functions/shape.py checks pad_width; np.pad: functions/numpy_api.py
 
     def forward(self, x, pad_width, value=0.0):
         return np.pad(x, pad_width, mode="constant", constant_values=value)

@@ -13,11 +13,7 @@ import numpy as np
 from .. import functions as F
 from ..tensor import Tensor
 
-FUNCTIONS = {
-    "exp": F.exp, "log": F.log, "log1p": F.log1p, "sqrt": F.sqrt, "abs": F.abs, "sin": F.sin,
-    "cos": F.cos, "tanh": F.tanh, "sigmoid": F.sigmoid, "relu": F.relu, "softplus": F.softplus,
-    "max": F.maximum, "min": F.minimum, "maximum": F.maximum, "minimum": F.minimum,
-}
+FUNCTIONS = F.CLI   # every op declared with `cli=` (ops/*.py), kept up to date by the registry
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
           ast.Div: operator.truediv, ast.Pow: operator.pow}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}

@@ -219,10 +219,13 @@ class Printer:
             if isinstance(o, Var):
                 self.uses[id(o)] = self.uses.get(id(o), 0) + 1
         self.text = {}       # id(var) -> expression text where the var is inlined
+        self.consts = {id(v): t for v, t in program.consts}
         self.helpers = {}    # name -> source of functions the lines call
 
     def operand(self, x) -> str:
         if isinstance(x, Var):
+            if id(x) in self.consts:   # a tensor made outside the program: its value, written in
+                return literal(self.consts[id(x)].data)
             return self.text.get(id(x), x.name)
         return literal(x)
 

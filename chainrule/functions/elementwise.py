@@ -1,0 +1,145 @@
+"""Elementwise ops that need argument handling beyond their primitive (clip, where), and the ops
+without a gradient (comparisons, bitwise and logical ops) with their operators and NumPy ufuncs.
+
+The plain elementwise ops (cr.exp, cr.add, ...) are generated from their primitives (ops/arith.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd
+from ..ops import arith, compare
+from .args import _T, _data
+from .expose import expose
+
+Tensor = autograd.Tensor
+_make = Tensor._make
+
+
+def clip(x, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+    """Limit values to [min, max] (either may be None; tensors as bounds are allowed).
+
+    >>> cr.clip(cr.tensor([-2.0, 0.5, 2.0]), -1, 1)  # tensor([-1., 0.5, 1.])
+    """
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    if _T(min) or _T(max):
+        out = x if min is None else arith.Maximum(x, min)
+        return out if max is None else arith.Minimum(out, max)
+    return arith.Clip(x, min=min, max=max)
+
+
+clamp = clip
+
+
+def where(cond, x, y):
+    """x where cond else y (broadcasting); cond carries no gradient. Always returns a Tensor.
+
+    >>> cr.where(cr.tensor([True, False]), 1.0, cr.tensor([5.0, 6.0]))  # tensor([1., 6.])
+    """
+    if not (_T(cond) and cond.dtype == np.bool_):   # a bool Tensor stays one: traced programs
+        cond = np.asarray(_data(cond), dtype=bool)  # recompute the mask (e.g. max's routing)
+    out = arith.Where(cond, x, y)
+    return out if _T(out) else _make(np.asarray(out), False)
+
+
+# ---------------------------------------------------------------- no gradient
+
+def _nograd(ufunc, name, doc, bool_only=None):
+    """A function applying `ufunc` to the data: a constant Tensor (comparisons and bit logic)."""
+    if ufunc.nin == 1:
+        def fn(x):
+            return _make(ufunc(x.data if isinstance(x, Tensor) else x), False)
+    else:
+        def fn(x, y):
+            return _make(ufunc(x.data if isinstance(x, Tensor) else x,
+                               y.data if isinstance(y, Tensor) else y), False)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+def _bitwise(ufunc, name, doc):
+    """PyTorch's & | ^ ~: bitwise on integers, logical on bool; floats are an error naming the op."""
+    plain = _nograd(ufunc, name, doc)
+    logical = {np.bitwise_and: compare.LogicalAnd, np.bitwise_or: compare.LogicalOr,
+               np.bitwise_xor: compare.LogicalXor, np.invert: compare.LogicalNot}[ufunc]
+
+    def fn(*args):
+        if all(np.asarray(_data(a)).dtype == np.bool_ for a in args):   # logical, traced
+            return autograd.apply(logical, args)
+        try:
+            return plain(*args)
+        except TypeError:
+            kinds = " and ".join(str(np.asarray(_data(a)).dtype) for a in args)
+            raise TypeError(f"{name}: only integer and bool tensors, got {kinds}") from None
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+_OPERANDS = (Tensor, np.ndarray, np.generic, int, float, complex, bool, list, tuple)
+
+
+def _through(prim, name, doc):
+    """A no-gradient op applied through its primitive (ops/compare.py), so a traced Program
+    recomputes the mask instead of baking it in; unknown operands defer (pytest.approx)."""
+    apply = autograd.apply
+    if prim.name == "logical_not":
+        def fn(x):
+            return apply(prim, (x,))
+    else:
+        def fn(x, y):
+            if not isinstance(y, _OPERANDS) or not isinstance(x, _OPERANDS):
+                return NotImplemented
+            out = apply(prim, (x, y))
+            return out if isinstance(out, Tensor) else _make(np.asarray(out), False)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+_CMP = (("eq", compare.Equal, "__eq__", "x == y"), ("ne", compare.NotEqual, "__ne__", "x != y"),
+        ("lt", compare.Less, "__lt__", "x < y"), ("le", compare.LessEqual, "__le__", "x <= y"),
+        ("gt", compare.Greater, "__gt__", "x > y"), ("ge", compare.GreaterEqual, "__ge__", "x >= y"))
+for _name, _prim, _op, _doc in _CMP:
+    globals()[_name] = expose(_through(_prim, _name, f"{_doc} elementwise (bool, no gradient)."
+                                       f"\n\n    >>> cr.{_name}(cr.tensor([1, 2]), 1)"),
+                              method=True, operators=(_op,), ufunc=_prim.ufunc)
+
+bitwise_and = expose(_bitwise(np.bitwise_and, "bitwise_and", "x & y: bitwise on integers, "
+                              "logical on bool.\n\n    >>> cr.tensor([1, 2, 3]) & cr.tensor([3, 1, 2])"
+                              "  # tensor([1, 0, 2])"),
+                     method=True, operators=("__and__", "__rand__"), ufunc=np.bitwise_and)
+bitwise_or = expose(_bitwise(np.bitwise_or, "bitwise_or", "x | y: bitwise on integers, logical "
+                             "on bool.\n\n    >>> cr.tensor([1, 2]) | 4  # tensor([5, 6])"),
+                    method=True, operators=("__or__", "__ror__"), ufunc=np.bitwise_or)
+bitwise_xor = expose(_bitwise(np.bitwise_xor, "bitwise_xor", "x ^ y: bitwise on integers, "
+                              "logical on bool.\n\n    >>> cr.tensor([3]) ^ 1  # tensor([2])"),
+                     method=True, operators=("__xor__", "__rxor__"), ufunc=np.bitwise_xor)
+bitwise_not = expose(_bitwise(np.invert, "bitwise_not", "~x: bitwise not on integers, logical "
+                              "not on bool.\n\n    >>> ~cr.tensor([0, 1])  # tensor([-1, -2])"),
+                     method=True, operators=("__invert__",), ufunc=np.invert)
+logical_and = expose(_through(compare.LogicalAnd, "logical_and", "x and y elementwise (bool)."),
+                     method=True, ufunc=np.logical_and)
+logical_or = expose(_through(compare.LogicalOr, "logical_or", "x or y elementwise (bool)."),
+                    method=True, ufunc=np.logical_or)
+logical_xor = expose(_through(compare.LogicalXor, "logical_xor", "x xor y elementwise (bool)."),
+                     method=True, ufunc=np.logical_xor)
+logical_not = expose(_through(compare.LogicalNot, "logical_not", "not x elementwise (bool)."),
+                     method=True, ufunc=np.logical_not)
+isfinite = expose(_nograd(np.isfinite, "isfinite", "True where x is finite."), method=True,
+                  ufunc=np.isfinite)
+isnan = expose(_nograd(np.isnan, "isnan", "True where x is NaN."), method=True, ufunc=np.isnan)
+isinf = expose(_nograd(np.isinf, "isinf", "True where x is ±inf."), method=True, ufunc=np.isinf)
+for _u in (np.floor, np.ceil, np.rint):   # NumPy's names only (cr's rounding ops: issue 10)
+    expose(_nograd(_u, f"numpy_{_u.__name__}", f"np.{_u.__name__} on a Tensor (no gradient)."),
+           name=False, ufunc=_u)
+
+
+@expose(name=False, numpy=np.round)
+def numpy_round(a, decimals=0, out=None):
+    """np.round on a Tensor (no gradient)."""
+    if out is not None:
+        raise TypeError("numpy.round: out= is not supported on chainrule Tensors")
+    return _make(np.round(_data(a), decimals), False)

@@ -1,0 +1,146 @@
+"""Reductions with more than one spelling: max/min (PyTorch's dim= returns values and indices),
+argmax/argmin, norm(p), and the compositions var and std (no derivative code of their own).
+
+sum, mean, prod, logsumexp, amax and amin are generated from their primitives ("reduce" spelling).
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from ..ops import arith, reduce
+from .args import _MISSING, _T, _axis, _check_axes, _const, _data, _dim, _is_0d, _reduce
+from .expose import expose
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
+    if _T(axis) and dim is _MISSING:   # x.max(other): PyTorch's elementwise spelling
+        return (arith.Maximum if prim is reduce.Max else arith.Minimum)(x, axis)
+    keep = bool(keepdims or keepdim)
+    op = "max" if prim is reduce.Max else "min"
+    if dim is not _MISSING and isinstance(dim, int):
+        # PyTorch's spelling x.max(dim=1) returns (values, indices), and (as in PyTorch) the
+        # gradient goes to the returned index only; NumPy's axis= and amax split ties evenly.
+        from .shape import squeeze, take_along_axis
+        if _is_0d(x):
+            _dim(op, x, dim)
+            return MaxResult(prim(x), _const(np.zeros((), np.int64)))
+        idx = argf(x, axis=_dim(op, x, dim), keepdims=True)
+        values = take_along_axis(x, idx, dim)
+        if not keep:
+            values, idx = squeeze(values, dim), squeeze(idx, dim)
+        return MaxResult(values, idx)
+    return _reduce(op, prim, x, _axis(axis, dim), keep)
+
+
+@expose(method=True, numpy=np.max)
+def max(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):  # noqa: A001
+    """Largest value over `axis` (ties share the gradient); with PyTorch's `dim=` returns (values, indices).
+
+    >>> cr.tensor([[1.0, 5.0]]).max(dim=1)  # (tensor([5.]), tensor([1]))
+    """
+    return _extreme(reduce.Max, argmax, x, axis, keepdims, dim, keepdim)
+
+
+@expose(method=True, numpy=np.min)
+def min(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):  # noqa: A001
+    """Smallest value over `axis`; with PyTorch's `dim=` returns (values, indices).
+
+    >>> cr.min(cr.tensor([2.0, 1.0]))  # tensor(1.)
+    """
+    return _extreme(reduce.Min, argmin, x, axis, keepdims, dim, keepdim)
+
+
+def _dof(n, correction, ddof, unbiased):
+    c = 1
+    for v in (correction, ddof):
+        if v is not None:
+            c = v
+    if unbiased is not None:
+        c = 1 if unbiased else 0
+    return float(n - c) if n - c > 0 else 0.0   # PyTorch: max(0, n - correction), so 0/0 = nan
+
+
+@expose(method=True)
+def var(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None, correction=None,
+        ddof=None, unbiased=None):
+    """Variance, unbiased (correction=1) by default as in PyTorch; `ddof=0` gives NumPy's.
+
+    >>> cr.var(cr.tensor([1.0, 3.0]))  # tensor(2.)
+    """
+    axis = _check_axes("var", x, _axis(axis, dim))
+    if axis is not None and _is_0d(x):
+        axis = None
+    keep = bool(keepdims or keepdim)
+    n = reduce.count(np.shape(x), axis)
+    d = x - reduce.Mean(x, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):   # n - correction <= 0: nan, as PyTorch
+        return reduce.Sum(d * d, axis=axis, keepdims=keep) / _dof(n, correction, ddof, unbiased)
+
+
+@expose(method=True)
+def std(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None, correction=None,
+        ddof=None, unbiased=None):
+    """Standard deviation (unbiased by default, as in PyTorch): ‖x − mean‖ / √(n − correction), so
+    the gradient at a constant row is 0 (the norm's rule), as in PyTorch.
+
+    >>> cr.std(cr.tensor([1.0, 3.0]), correction=0)  # tensor(1.)
+    """
+    axis = _check_axes("std", x, _axis(axis, dim))
+    if axis is not None and _is_0d(x):
+        axis = None
+    keep = bool(keepdims or keepdim)
+    n = reduce.count(np.shape(x), axis)
+    d = x - reduce.Mean(x, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return reduce.Norm(d, axis=axis, keepdims=keep) / math.sqrt(_dof(n, correction, ddof, unbiased))
+
+
+def norm(x, p=2, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
+    """p-norm over `axis` (all elements by default: the Frobenius norm for matrices).
+
+    >>> cr.norm(cr.tensor([3.0, 4.0]))  # tensor(5.)
+    """
+    axis = _check_axes("norm", x, _axis(axis, dim))
+    if axis is not None and _is_0d(x):
+        axis = None
+    keep = bool(keepdims or keepdim)
+    if p == 2 or p == "fro":
+        return reduce.Norm(x, axis=axis, keepdims=keep)
+    if p == 1:
+        return reduce.Sum(arith.Abs(x), axis=axis, keepdims=keep)
+    if p == float("inf"):
+        return _reduce("norm", reduce.Max, arith.Abs(x), axis, keep)
+    return reduce.Sum(arith.Abs(x) ** p, axis=axis, keepdims=keep) ** (1.0 / p)
+
+
+def _index_of(np_fn):
+    """An arg-reduction with the reduction-primitive call signature (for `_reduce`)."""
+    def run(x, axis=None, keepdims=False):
+        return _const(np_fn(_data(x), axis=axis, keepdims=keepdims))
+    return run
+
+
+_argmax, _argmin = _index_of(np.argmax), _index_of(np.argmin)
+
+
+@expose(method=True, numpy=np.argmax)
+def argmax(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
+    """Index of the largest value over `axis` (no gradient).
+
+    >>> cr.argmax(cr.tensor([1.0, 5.0, 2.0]))  # tensor(1)
+    """
+    return _reduce("argmax", _argmax, x, _axis(axis, dim), keepdims or keepdim)
+
+
+@expose(method=True, numpy=np.argmin)
+def argmin(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
+    """Index of the smallest value over `axis` (no gradient).
+
+    >>> cr.argmin(cr.tensor([1.0, 5.0, 0.0]))  # tensor(2)
+    """
+    return _reduce("argmin", _argmin, x, _axis(axis, dim), keepdims or keepdim)
