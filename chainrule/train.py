@@ -30,6 +30,7 @@ DEFAULTS = {
     "moons": dict(epochs=60, lr=0.01, batch_size=32),
     "circles": dict(epochs=60, lr=0.01, batch_size=32),
     "blobs": dict(epochs=30, lr=0.01, batch_size=32),
+    "xor": dict(epochs=60, lr=0.01, batch_size=32),
 }
 
 
