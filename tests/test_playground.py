@@ -95,6 +95,15 @@ def test_training_in_the_server_lowers_the_loss_and_changes_the_boundary(server)
     assert call(server, "/api/state")[1]["accuracy"] > 0.85
 
 
+def test_a_diverging_run_stops_with_a_message(server):
+    call(server, "/api/config", {"lr": 10.0, "hidden": [64, 64, 64], "batch_size": 1,
+                                 "loss": "svm"})
+    code, answer = call(server, "/api/step", {"n": 1000})
+    assert code == 409 and "lower the learning rate" in answer["error"]
+    st = call(server, "/api/state")[1]
+    assert 0 < st["steps"] < 1000 and not st["running"]
+
+
 @pytest.mark.parametrize("activation", pgm.ACTIVATIONS)
 @pytest.mark.parametrize("loss", pgm.LOSSES)
 def test_every_activation_and_loss_trains(activation, loss):
