@@ -74,6 +74,16 @@ def test_bad_requests_of_other_kinds(server):
     assert call(server, "/etc/passwd")[0] == 404
     assert call(server, "/api/shutdown", {})[0] == 404
     assert call(server, "/api/state", host="evil.example")[0] == 403
+    import http.client
+    port = int(server.url.rstrip("/").rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("POST", "/api/config")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", "lots")
+    conn.endheaders()
+    r = conn.getresponse()
+    assert r.status == 400 and "Content-Length" in json.loads(r.read())["error"]
+    conn.close()
 
 
 def test_training_in_the_server_lowers_the_loss_and_changes_the_boundary(server):

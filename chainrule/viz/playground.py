@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import struct
 import sys
 import threading
@@ -266,9 +267,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(code, json.dumps(obj, allow_nan=False).encode(), "application/json")
 
     def _host_ok(self) -> bool:
-        # DNS rebinding: answer only requests addressed to this machine by a local name
+        # DNS rebinding: on a loopback address, answer only requests addressed to a local name
+        bound = self.server.server_address[0]
+        if not (bound.startswith("127.") or bound in ("::1", "localhost")):
+            return True   # bound to a network address on purpose (--host): any name may reach it
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
-        return host in ("127.0.0.1", "localhost", "::1", self.server.server_address[0])
+        return host in ("127.0.0.1", "localhost", "::1", bound)
 
     def do_GET(self):
         if not self._host_ok():
@@ -324,7 +328,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _body(self):
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise BadRequest("Content-Length is not a number") from None
         if length > MAX_BODY:
             raise BadRequest(f"request body too large ({length} bytes; at most {MAX_BODY})")
         raw = self.rfile.read(length) if length else b""
@@ -338,13 +345,18 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest(f"body is not valid JSON: {e}") from None
 
 
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class Playground:
     """A running server: .url, .session, .trainer; close() stops it."""
 
     def __init__(self, host="127.0.0.1", port=8000, cfg=None):
         self.session = Session(cfg)
         self.trainer = Trainer(self.session)
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        server = _Server6 if ":" in host else ThreadingHTTPServer
+        self.httpd = server((host, port), Handler)
         self.httpd.daemon_threads = True
         self.httpd.app = self
         h, p = self.httpd.server_address[:2]
