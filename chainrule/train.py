@@ -215,8 +215,9 @@ def make_progress_bar(total, initial=0, unit="epoch"):
             from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, initial=initial, unit=unit, leave=kind == "notebook",
-                file=None if kind == "notebook" else sys.stderr)
+    if kind == "notebook":   # the widget stays under the cell when done
+        return tqdm(total=total, initial=initial, unit=unit, leave=True)
+    return tqdm(total=total, initial=initial, unit=unit, leave=False, file=sys.stderr)
 
 
 class _Progress:

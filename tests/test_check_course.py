@@ -137,12 +137,21 @@ def test_layer_reseeds_dropout_so_the_check_means_something(rng):
     assert r.ok and r["dx"]["vs_numerical"] < 1e-7
     r = cr.check.layer(dropout_forward, lambda d, mask: d * 2.0, x, dropout_param={"p": 0.5})
     assert not r.ok
+    # without reseeding, every probe draws a new mask and the numerical gradient is noise
+    out, mask = dropout_forward(x, {"p": 0.5})
+    dout = np.ones_like(x)
+    naive = cr.check.eval_numerical_gradient_array(
+        lambda v: dropout_forward(v, {"p": 0.5})[0], x.copy(), dout)
+    assert cr.check.rel_error(naive, dout * mask) > 0.1
     # chainrule's own dropout draws from cr's generator: reseeded as well
-    r = cr.check.layer(lambda x: (cr.nn.functional.dropout(cr.tensor(x) if isinstance(x, np.ndarray)
-                                                           else x, 0.5).data if isinstance(x, np.ndarray)
-                                  else cr.nn.functional.dropout(x, 0.5), None),
-                       lambda d, c: d, x)
-    assert not r.ok      # the gradient of dropout is the mask, not the identity
+    def cr_dropout_forward(x):
+        out = cr.nn.functional.dropout(x if isinstance(x, cr.Tensor) else cr.from_numpy(x), 0.5)
+        if isinstance(x, cr.Tensor):       # the autodiff pass
+            return out, None
+        return out.data, (out.data != 0) / 0.5
+    r = cr.check.layer(cr_dropout_forward, lambda d, mask: d * mask, x)
+    assert r.ok and r["dx"]["vs_autodiff"] < 1e-12
+    assert not cr.check.layer(cr_dropout_forward, lambda d, mask: d, x).ok
 
 
 def test_layer_says_when_it_cannot_count_on_autodiff(rng):
