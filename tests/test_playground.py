@@ -196,3 +196,25 @@ def test_playground_in_headless_chromium(server, tmp_path):
         b.click("#apply")
         b.wait_for("document.getElementById('error').textContent.includes('lr must be in')")
         assert not [m for m in b.console if m.startswith("uncaught")], b.console
+
+
+def test_browser_helper_keys_clicks_errors_and_file_urls(tmp_path):
+    from browser import Browser, BrowserError, chromium_or_skip
+    page = tmp_path / "keys.html"
+    page.write_text("<!DOCTYPE html><button id=b onclick='window.clicks++'>b</button><script>"
+                    "window.keys = []; window.clicks = 0; document.addEventListener('keydown', "
+                    "e => window.keys.push(e.key)); console.log('ready');</script>")
+    with Browser(chromium_or_skip()) as b:
+        b.open(page.as_uri())                       # works from file://, as the stepper must
+        for key in ("ArrowRight", "ArrowRight", "ArrowLeft", "a"):
+            b.press(key)
+        assert b.eval("window.keys") == ["ArrowRight", "ArrowRight", "ArrowLeft", "a"]
+        b.click("#b")
+        assert b.eval("window.clicks") == 1 and b.eval("Promise.resolve(6 * 7)") == 42
+        with pytest.raises(BrowserError, match="no element matches"):
+            b.click("#missing")
+        with pytest.raises(BrowserError, match="boom"):
+            b.eval("(() => { throw new Error('boom'); })()")
+        with pytest.raises(BrowserError, match="still False after 0.2 s"):
+            b.wait_for("false", timeout=0.2)
+        assert "ready" in b.console
