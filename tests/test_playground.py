@@ -94,7 +94,14 @@ def test_training_in_the_server_lowers_the_loss_and_changes_the_boundary(server)
     code, st = call(server, "/api/step", {"n": 1})
     first = st["first_loss"]
     assert st["steps"] == 1 and abs(first - np.log(2)) < 0.3     # first loss near chance ln 2
-    assert set(st["grad_norms"]) == {"layer 1 (Linear)", "layer 2 (Linear)"}
+    assert set(st["grad_norms"]) == set(st["update_ratios"]) == {"layer 1 (Linear)",
+                                                                  "layer 2 (Linear)"}
+    # the first SGD step (no momentum yet) moved layer 1's weight and bias by lr·grad
+    ps = list(server.session.model[0].parameters())
+    step = np.concatenate([0.05 * p.grad.data.ravel().astype(np.float64) for p in ps])
+    before = np.concatenate([p.data.ravel().astype(np.float64) for p in ps]) + step
+    assert st["update_ratios"]["layer 1 (Linear)"] == pytest.approx(
+        np.linalg.norm(step) / np.linalg.norm(before), rel=1e-3)
     st = call(server, "/api/step", {"n": 400})[1]
     assert st["steps"] == 401 and len(st["curve"]) <= 401
     assert np.mean(st["curve"][-50:]) < 0.6 * first

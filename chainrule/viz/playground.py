@@ -116,7 +116,7 @@ class Session:
             self.model = make_model(cfg, self.classes)
             self.opt = optim.SGD(self.model.parameters(), lr=cfg["lr"], momentum=0.9)
             self.rng = np.random.default_rng(self.seed)
-            self.steps, self.losses, self.grad_norms = 0, [], {}
+            self.steps, self.losses, self.grad_norms, self.update_ratios = 0, [], {}, {}
             self.accuracy = float("nan")
 
     def step(self, n: int = 1) -> None:
@@ -127,6 +127,7 @@ class Session:
         # overflow shows up as a non-finite loss, reported below: no warnings on the terminal
         with self.lock, np.errstate(all="ignore"):
             weights = [p for name, p in self.model.named_parameters() if name.endswith("weight")]
+            layers = self._layers()
             for _ in range(n):
                 idx = self.rng.choice(len(self.y), size=min(self.cfg["batch_size"], len(self.y)),
                                       replace=False)
@@ -140,24 +141,34 @@ class Session:
                     raise FloatingPointError(f"the loss became {value}: lower the learning rate")
                 self.opt.zero_grad()
                 out.backward()
+                before = [[p.data.astype(np.float64) for p in ps] for _, ps in layers]
                 self.opt.step()
                 self.steps += 1
                 self.losses.append(value)
                 if self.steps >= MAX_STEPS:
                     self.running = False
                     break
-            self.grad_norms = self._grad_norms()
+            self._layer_stats(layers, before)
 
-    def _grad_norms(self) -> dict:
-        """‖gradient‖ of each layer that has parameters ('layer 1 (Linear)': 0.42, ...)."""
-        norms, k = {}, 0
+    def _layers(self) -> list:
+        """('layer 1 (Linear)', its parameters) for each layer that has parameters."""
+        out = []
         for _, mod in self.model.named_children():
-            gs = [p.grad.data.astype(np.float64) for p in mod.parameters() if p.grad is not None]
-            if gs:
-                k += 1
-                norms[f"layer {k} ({type(mod).__name__})"] = math.sqrt(
-                    sum(float(np.sum(g * g)) for g in gs))
-        return norms
+            ps = list(mod.parameters())
+            if ps:
+                out.append((f"layer {len(out) + 1} ({type(mod).__name__})", ps))
+        return out
+
+    def _layer_stats(self, layers, before) -> None:
+        """Per layer ‖gradient‖ and the last step's update/parameter ratio ‖Δθ‖/‖θ‖ (~1e-3)."""
+        def norm(arrays):
+            return math.sqrt(sum(float(np.sum(a * a)) for a in arrays))
+        self.grad_norms, self.update_ratios = {}, {}
+        for (name, ps), old in zip(layers, before):
+            self.grad_norms[name] = norm([p.grad.data.astype(np.float64) for p in ps
+                                          if p.grad is not None])
+            self.update_ratios[name] = norm([p.data - o for p, o in zip(ps, old)]) / max(
+                norm(old), 1e-12)
 
     def predict(self, pts: np.ndarray) -> np.ndarray:
         from .. import Tensor, no_grad
@@ -177,6 +188,7 @@ class Session:
             return {"config": self.cfg, "running": self.running, "steps": self.steps,
                     "loss": losses[-1] if losses else None, "first_loss": losses[0] if losses
                     else None, "curve": curve, "curve_every": k, "grad_norms": self.grad_norms,
+                    "update_ratios": self.update_ratios,
                     "accuracy": None if math.isnan(self.accuracy) else self.accuracy,
                     "chance_loss": math.log(self.classes)
                     if self.cfg["loss"] == "softmax" else None}
