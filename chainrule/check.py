@@ -30,7 +30,7 @@ BANDS = ((1e-7, "fine"), (1e-4, "fine only near a kink"), (1e-2, "uncomfortable"
 
 def band(rel: float, kink: bool | None = None) -> str:
     """The course's verdict on a relative error: < 1e-7 fine, < 1e-4 fine only near a kink, < 1e-2
-    uncomfortable, above that wrong. With kink=False the middle band reads 'too high (no kink)'.
+    uncomfortable, above that wrong. With kink=False the middle band reads 'too high without a kink'.
 
     >>> cr.check.band(3e-6), cr.check.band(0.5)
     ('fine only near a kink', 'wrong')
@@ -82,15 +82,15 @@ def _failure(what, name, k, a, n, err, bad, atol, rtol, kinks):
         failures.append(Failure(name, idx, av, nv, _rel(av, nv),
                                 None if kinks is None else kinks(k, idx)))
     worst = failures[0]
-    crossed = sum(bool(f.kinks) for f in failures)
-    if kinks is None:
+    n_kink = sum(bool(f.kinks) for f in failures)
+    if kinks is None or all(f.kinks is None for f in failures):
         note = ""
-    elif crossed == len(failures):
-        note = (f"; {'every' if crossed > 1 else 'the'} failing element examined crossed a kink "
+    elif n_kink == len(failures):
+        note = (f"; {'every' if n_kink > 1 else 'the'} failing element examined crossed a kink "
                 f"({', '.join(worst.kinks)} changed branch between x-h and x+h): expected at a "
                 f"kink, not a bug in the backward pass; move the input off the kink")
-    elif crossed:
-        note = (f"; {crossed} of {len(failures)} failing elements examined crossed a kink, the "
+    elif n_kink:
+        note = (f"; {n_kink} of {len(failures)} failing elements examined crossed a kink, the "
                 f"others did not: a bug")
     else:
         note = "; no kink crossed between x-h and x+h: a bug in the backward pass"
@@ -113,7 +113,10 @@ def _kink_finder(f, arrays, diff, eps):
         xs[pos][index] += delta
         ts = [Tensor._make(x, bool(d)) for x, d in zip(xs, diff)]
         with autograd.enable_grad():
-            return branches(f(*ts))
+            out = f(*ts)
+        if not isinstance(out, Tensor) or out.grad_fn is None:
+            raise TypeError("no graph")   # the forward left chainrule (np.asarray, .data, ...)
+        return branches(out)
 
     def kinks(k, index):
         try:
@@ -121,8 +124,6 @@ def _kink_finder(f, arrays, diff, eps):
         except Exception:   # f would not run on Tensors (plain NumPy code): cannot tell
             return None
     return kinks
-
-
 
 
 def _scalar(value, upstream):
