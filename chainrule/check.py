@@ -422,7 +422,8 @@ def layer(forward, backward, *inputs, seed=0, h=1e-5, **params) -> LayerCheck:
     True
     """
     import inspect
-    saved = np.random.get_state()
+    from . import factories
+    saved, saved_cr = np.random.get_state(), factories._rng   # both put back at the end
     try:
         arrays = [np.array(a, dtype=np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
                   else a for a in inputs]
@@ -465,6 +466,7 @@ def layer(forward, backward, *inputs, seed=0, h=1e-5, **params) -> LayerCheck:
         return LayerCheck(rows, note)
     finally:
         np.random.set_state(saved)
+        factories._rng = saved_cr
 
 
 def _autodiff(forward, arrays, wants, params, dout, seed):

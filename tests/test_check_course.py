@@ -139,8 +139,14 @@ def dropout_forward(x, dropout_param):
 
 def test_layer_reseeds_dropout_so_the_check_means_something(rng):
     x = rng.standard_normal((8, 6))
+    np.random.seed(5)
+    cr.manual_seed(5)
+    expect = np.random.rand(), cr.rand(()).item()
+    np.random.seed(5)
+    cr.manual_seed(5)
     r = cr.check.layer(dropout_forward, lambda d, mask: d * mask, x, dropout_param={"p": 0.5})
     assert r.ok and r["dx"]["vs_numerical"] < 1e-7
+    assert (np.random.rand(), cr.rand(()).item()) == expect    # the user's random state is kept
     r = cr.check.layer(dropout_forward, lambda d, mask: d * 2.0, x, dropout_param={"p": 0.5})
     assert not r.ok
     # without reseeding, every probe draws a new mask and the numerical gradient is noise
