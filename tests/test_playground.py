@@ -225,3 +225,10 @@ def test_browser_helper_keys_clicks_errors_and_file_urls(tmp_path):
         with pytest.raises(BrowserError, match="still False after 0.2 s"):
             b.wait_for("false", timeout=0.2)
         assert "ready" in b.console
+
+
+def test_a_busy_port_is_a_one_line_error(server, capsys):
+    port = int(server.url.rstrip("/").rsplit(":", 1)[1])
+    assert pgm.main(port=port) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: playground: cannot listen on 127.0.0.1:") and "\n" not in err
