@@ -86,9 +86,9 @@ class Browser:
 
         args = [executable, *FLAGS, f"--user-data-dir={self._profile}",
                 f"--window-size={width},{height}", "about:blank"]
+        self._log = open(os.path.join(self._profile, "chromium-stderr.log"), "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, pass_fds=(3, 4),
-                                     preexec_fn=child_fds)
+                                     stderr=self._log, pass_fds=(3, 4), preexec_fn=child_fds)
         os.close(cmd_r)
         os.close(out_w)
         self._next, self._answers, self._cv = 0, {}, threading.Condition()
@@ -107,9 +107,21 @@ class Browser:
                 self.send(domain)
             self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
                       deviceScaleFactor=1, mobile=False)
+        except BrowserError as e:
+            tail = self.stderr_tail()
+            self.close()
+            raise BrowserError(f"{e}; chromium's stderr ends with: {tail}") from None
         except Exception:
             self.close()
             raise
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        """The last lines chromium wrote to stderr (why it would not start, crashes)."""
+        try:
+            with open(os.path.join(self._profile, "chromium-stderr.log"), "rb") as f:
+                return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
+        except OSError:
+            return ""
 
     # ------------------------------------------------------------------ protocol
     def _read(self):
@@ -151,7 +163,12 @@ class Browser:
         msg = {"id": mid, "method": method, "params": params}
         if self._session and not method.startswith("Target."):
             msg["sessionId"] = self._session
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        try:
+            os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        except OSError:
+            time.sleep(0.2)
+            raise BrowserError(f"{method}: chromium is not running (exit code "
+                               f"{self.proc.poll()})") from None
         deadline = time.monotonic() + self.timeout
         with self._cv:
             while mid not in self._answers and None not in self._answers:
@@ -227,6 +244,7 @@ class Browser:
             os.close(self._cmd_w)
         except OSError:
             pass
+        self._log.close()
         shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self):
