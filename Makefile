@@ -8,12 +8,19 @@ STAMP   = $(VENV)/.installed-stamp
 
 all: test
 
-# System packages (Debian): graphviz's `dot` renders drawings. Installed only if missing.
+# System packages (Debian): graphviz's `dot` renders drawings; chromium runs the browser tests.
+# Installed only if missing.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  echo "installing Debian package graphviz (for the dot renderer)"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+	@# chromium: the headless browser of the playground tests (they skip only if this fails)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian package chromium (for the headless browser tests)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium >/dev/null; } || echo "note: chromium could not be installed: browser tests will skip"; }
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

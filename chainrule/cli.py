@@ -6,7 +6,8 @@ import importlib
 import sys
 
 # Modules that add their own sub-commands through add_commands(subparsers).
-COMMAND_MODULES = ("chainrule.demo", "chainrule.train", "chainrule.viz.commands")
+COMMAND_MODULES = ("chainrule.demo", "chainrule.train", "chainrule.viz.commands",
+                   "chainrule.viz.playground")
 
 
 def build_parser() -> argparse.ArgumentParser:

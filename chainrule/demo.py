@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _header("5. training the digits network 64→100→10 (ReLU, softmax cross-entropy, L2)")
     from . import train
-    config = train.TrainConfig.for_dataset("digits", epochs=args.epochs)
+    config = train.TrainConfig.for_dataset("digits", epochs=args.epochs, out="runs/digits")
     result = train.train(config)
     acc = result.history["test_acc"][-1] if result.history["test_acc"] else float("nan")
     # a full default run that misses the README's number means something is broken; a short

@@ -30,6 +30,7 @@ DEFAULTS = {
     "moons": dict(epochs=60, lr=0.01, batch_size=32),
     "circles": dict(epochs=60, lr=0.01, batch_size=32),
     "blobs": dict(epochs=30, lr=0.01, batch_size=32),
+    "xor": dict(epochs=60, lr=0.01, batch_size=32),
 }
 
 
@@ -94,6 +95,7 @@ class TrainResult:
     checkpoint: str | None = None
     plots: list = field(default_factory=list)
     seconds: float = 0.0
+    monitor: object = None       # the cr.viz.Monitor when train(monitor=...) was asked
 
 
 # ------------------------------------------------------------------------------- building blocks
@@ -185,19 +187,46 @@ def predict(model, X) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- the loop
 
+def _in_notebook() -> bool:
+    ipython = sys.modules.get("IPython")   # never imported here: only if the user runs it
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") \
+        else None
+    return type(shell).__name__ == "ZMQInteractiveShell"   # Jupyter's kernel shell
+
+
+def progress_kind() -> str | None:
+    """Which progress bar fits where we run: "notebook" (tqdm.auto's widget) in Jupyter,
+    "terminal" (tqdm's text bar) when stderr is a TTY, None in logs and pipes (where a bar
+    would print a line per refresh)."""
+    if _in_notebook():
+        return "notebook"
+    return "terminal" if sys.stderr.isatty() else None
+
+
+def make_progress_bar(total, initial=0, unit="epoch"):
+    """A tqdm bar of the progress_kind(), or None (no place for one, or tqdm not installed)."""
+    kind = progress_kind()
+    if kind is None:
+        return None
+    try:
+        if kind == "notebook":
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
+    except ImportError:
+        return None
+    if kind == "notebook":   # the widget stays under the cell when done
+        return tqdm(total=total, initial=initial, unit=unit, leave=True)
+    return tqdm(total=total, initial=initial, unit=unit, leave=False, file=sys.stderr)
+
+
 class _Progress:
     """A tqdm bar over epochs when tqdm is installed (and asked for), else plain lines."""
 
     def __init__(self, total, initial, enabled, log):
         self.bar, self.log = None, log
-        # a bar only on a terminal: in logs and pipes it would print a line per refresh
-        if enabled and log and total > initial and sys.stderr.isatty():
-            try:
-                from tqdm.auto import tqdm
-                self.bar = tqdm(total=total, initial=initial, unit="epoch", leave=False,
-                                file=sys.stderr)
-            except ImportError:
-                pass
+        if enabled and log and total > initial:
+            self.bar = make_progress_bar(total, initial)
 
     def epoch(self, line, postfix):
         if self.bar is not None:
@@ -218,14 +247,15 @@ class _Progress:
 def fit(model, train_data, *, epochs: int, optimizer=None, lr: float = 0.005, loss: str = "ce",
         weight_decay: float = 0.0, batch_size: int = 64, test_data=None, seed: int = 0,
         start_epoch: int = 0, history: dict | None = None, log=print, progress: bool = True,
-        on_epoch=None) -> dict:
+        on_epoch=None, on_step=None) -> dict:
     """Minibatch training of a classifier: loss(model(x), y) + weight_decay·ΣW², one step per batch.
 
     train_data/test_data: Datasets or (X, y) pairs (X float features, y int64 labels). Shuffling
     is a fixed function of (seed, epoch), so training resumed at `start_epoch` from a checkpoint
     continues exactly as if it had not stopped. Returns the history dict of per-epoch lists:
     loss (mean of data loss + λ·R(W) over the epoch's batches), train_acc and test_acc.
-    `on_epoch(epoch, history)` runs after each epoch.
+    `on_epoch(epoch, history)` runs after each epoch, `on_step(loss)` after each optimizer step
+    (e.g. a cr.viz.monitor(model)).
 
     >>> hist = fit(model, (X, y), epochs=10, optimizer=cr.optim.Adam(model.parameters(), lr=1e-2))
     """
@@ -255,6 +285,8 @@ def fit(model, train_data, *, epochs: int, optimizer=None, lr: float = 0.005, lo
                 optimizer.zero_grad()
                 out.backward()
                 optimizer.step()
+                if on_step is not None:
+                    on_step(out)
                 total += value * len(yb)
                 count += len(yb)
             mean_loss = total / max(count, 1)
@@ -311,12 +343,15 @@ def config_from(state: dict) -> TrainConfig:
 
 
 def train(config: TrainConfig | None = None, *, resume: str | None = None,
-          epochs: int | None = None, log=print, progress: bool = True, plots: bool = True, checkpoint: bool = True,
-          **overrides) -> TrainResult:
-    """Train the configured MLP, write plots and a checkpoint to config.out_dir(); a TrainResult.
+          epochs: int | None = None, log=print, progress: bool = True, plots: bool | None = None,
+          checkpoint: bool | None = None, monitor=None, **overrides) -> TrainResult:
+    """Train the configured MLP; a TrainResult.
 
+    Files are written only where told: plots and a checkpoint go to config.out when it is set
+    (plots=/checkpoint= True also write to runs/<dataset> without it; False never writes).
     `resume` = a checkpoint path: continue that run (same data split and shuffle order) up to
-    `epochs` total epochs.
+    `epochs` total epochs. `monitor=True` (or a cr.viz.Monitor) records the training's health
+    each step; its report is logged and, when plots are written, monitor.png.
 
     >>> r = train(TrainConfig.for_dataset("moons", epochs=20, out="runs/moons"))
     """
@@ -345,12 +380,17 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
             f"→{int(train_ds.dataset.tensors[1].data.max()) + 1} ({n_params} parameters), "
             f"{config.activation}, loss {config.loss}, {config.optimizer} lr {config.lr}, "
             f"λ {config.weight_decay}")
+    if monitor is True:
+        from .viz.monitor import Monitor
+        monitor = Monitor(model, loss="svm" if config.loss == "svm" else "softmax")
     history = fit(model, train_ds, epochs=config.epochs, optimizer=opt, loss=config.loss,
                   weight_decay=config.weight_decay, batch_size=config.batch_size,
                   test_data=test_ds, seed=config.seed, start_epoch=start, history=history,
-                  log=log, progress=progress)
+                  log=log, progress=progress, on_step=monitor or None)
     result = TrainResult(model, opt, history, config, seconds=time.perf_counter() - t0)
     out = config.out_dir()
+    plots = bool(config.out) if plots is None else plots
+    checkpoint = bool(config.out) if checkpoint is None else checkpoint
     if checkpoint or plots:
         os.makedirs(out, exist_ok=True)
     if checkpoint:
@@ -358,6 +398,12 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
         save(checkpoint_state(model, opt, config, config.epochs, history), result.checkpoint)
     if plots:
         result.plots = write_plots(result, out, log)
+    if monitor:
+        result.monitor = monitor
+        if log:
+            log(monitor.report())
+        if plots and result.plots:   # matplotlib is there
+            result.plots.append(monitor.plot(os.path.join(out, "monitor.png")))
     if log:
         final = (f"final: train acc {history['train_acc'][-1]:.4f}, held-out acc "
                  f"{history['test_acc'][-1]:.4f}" if history["loss"] else "final: no epochs run")
@@ -491,6 +537,10 @@ def add_commands(subparsers) -> None:
                         "epochs in total")
     p.add_argument("--no-progress", action="store_true", help="plain lines, no progress bar")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
+    p.add_argument("--monitor", action="store_true",
+                   help="babysit the training: print update/parameter ratios, gradient and "
+                        "activation statistics, dead ReLUs and first loss vs chance; write "
+                        "monitor.png")
     p.set_defaults(func=_cmd_train)
     e = subparsers.add_parser("eval", help="evaluate a checkpoint written by `train`",
                               description="Reload a checkpoint written by `train`, rebuild its "
@@ -506,14 +556,15 @@ def _cmd_train(args) -> int:
                              "or pass --resume CHECKPOINT")
         if args.resume:
             r = train(resume=args.resume, epochs=args.epochs, progress=not args.no_progress,
-                      plots=not args.no_plots)
+                      plots=not args.no_plots, checkpoint=True, monitor=args.monitor)
         else:
             config = TrainConfig.for_dataset(
                 args.dataset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                 hidden=args.hidden, activation=args.activation, loss=args.loss,
                 weight_decay=args.weight_decay, optimizer=args.optimizer, seed=args.seed,
                 out=args.out)
-            r = train(config, progress=not args.no_progress, plots=not args.no_plots)
+            r = train(config, progress=not args.no_progress, plots=not args.no_plots,
+                      checkpoint=True, monitor=args.monitor)
     except (IndexError, TypeError, FloatingPointError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

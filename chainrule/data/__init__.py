@@ -7,10 +7,10 @@ from .dataset import Dataset, Subset, TensorDataset, random_split
 from .digits import digits
 from .loader import DataLoader, default_collate, worker_generator
 from . import transforms
-from .synthetic import blobs, circles, moons, spirals
+from .synthetic import blobs, circles, moons, spirals, xor
 
 DATASETS = {"digits": digits, "spirals": spirals, "moons": moons, "circles": circles,
-            "blobs": blobs}
+            "blobs": blobs, "xor": xor}
 
 
 def load_dataset(name: str, seed: int | None = 0) -> tuple:
@@ -22,4 +22,5 @@ def load_dataset(name: str, seed: int | None = 0) -> tuple:
 
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader", "default_collate",
-           "worker_generator", "transforms", "digits", "spirals", "moons", "circles", "blobs", "load_dataset", "DATASETS"]
+           "worker_generator", "transforms", "digits", "spirals", "moons", "circles", "blobs", "xor",
+           "load_dataset", "DATASETS"]

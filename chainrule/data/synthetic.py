@@ -1,4 +1,4 @@
-"""Generated 2-D classification sets (pure NumPy, seeded): spirals, moons, circles, blobs.
+"""Generated 2-D classification sets (pure NumPy, seeded): spirals, moons, circles, blobs, xor.
 
 Each returns (X, y): X a float32 Tensor of shape (n, 2), y an int64 Tensor of class labels 0..k-1.
 Without `seed`, points come from the cr.manual_seed generator.
@@ -99,4 +99,22 @@ def blobs(n: int = 300, classes: int = 3, std: float = 1.0, seed: int | None = N
     centers = rng.uniform(center_box[0], center_box[1], size=(classes, 2))
     y = np.repeat(np.arange(classes), counts)
     x = centers[y] + rng.standard_normal((n, 2)) * std
+    return _out(x, y, rng, shuffle)
+
+
+def xor(n: int = 300, noise: float = 0.05, seed: int | None = None,
+        shuffle: bool = True) -> tuple[Tensor, Tensor]:
+    """The XOR pattern: points uniform in [−1, 1]², class 1 where x₀·x₁ > 0 (the two diagonal
+    quadrants), class 0 elsewhere; then Gaussian jitter of std `noise` (labels are not changed).
+
+    Not linearly separable: a linear classifier stays near chance, one hidden layer solves it.
+
+    >>> X, y = cr.data.xor(100, seed=0); X.shape, sorted(set(y.tolist()))
+    ((100, 2), [0, 1])
+    """
+    _counts(n, 2, "xor")
+    rng = _rng(seed)
+    x = rng.uniform(-1.0, 1.0, size=(n, 2))
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    x = x + rng.standard_normal(x.shape) * noise
     return _out(x, y, rng, shuffle)

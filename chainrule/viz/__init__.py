@@ -4,6 +4,8 @@ from .dot import draw, to_dot
 from .explain import explain
 from .flat import compile_flat, flat_code
 from .modules import trace_modules
+from .monitor import Monitor, monitor
 from .trace import node_grads
 
-__all__ = ["draw", "to_dot", "explain", "flat_code", "compile_flat", "trace_modules", "node_grads"]
+__all__ = ["draw", "to_dot", "explain", "flat_code", "compile_flat", "trace_modules", "node_grads",
+           "monitor", "Monitor"]
