@@ -243,7 +243,7 @@ def _is_pickle(head: bytes, tail: bytes) -> bool:
     return ops >= 2
 
 
-def _sniff(head: bytes, tail: bytes = b"") -> str:
+def _sniff(head: bytes) -> str:
     if head[:4] == b"PK\x03\x04":
         return " (it looks like a zip archive, e.g. a torch.save checkpoint; chainrule never " \
                "unpickles: save with cr.save or safetensors)"

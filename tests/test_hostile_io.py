@@ -75,7 +75,7 @@ def test_hostile_2gib_file_is_rejected_quickly_under_a_200mb_cap(tmp_path, case)
     """)
     assert rc == 0 and "REJECTED" in out, out
     seconds = float(out.split()[1])
-    assert seconds < 2.0, out   # O(header): before the fix, 2 GB read and 3.8 s
+    assert seconds < 5.0, out   # O(header): before the fix, 2 GB read (MemoryError here)
     assert str(path) in out
 
 

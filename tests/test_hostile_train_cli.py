@@ -125,7 +125,8 @@ def test_epochs_0_writes_no_empty_plot(tmp_path, capsys):
 
 @pytest.mark.skipif(os.name != "posix", reason="pipes and SIGPIPE semantics")
 def test_piping_train_into_head_ends_quietly(tmp_path):
-    cmd = [sys.executable, "-m", "chainrule", "train", "blobs", "--epochs", "300", "--out",
+    # -u: each line is written at once, so the lines after the reader has gone all hit the pipe
+    cmd = [sys.executable, "-u", "-m", "chainrule", "train", "blobs", "--epochs", "300", "--out",
            str(tmp_path / "h"), "--no-plots", "--no-progress", "--hidden", "4"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = proc.stdout.readline()
