@@ -187,6 +187,8 @@ def _process_started_after(pid: int, when: float) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":   # on Windows os.kill(pid, 0) would send CTRL_C_EVENT: assume alive
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
