@@ -153,6 +153,8 @@ def check_tree(tree: ast.Expression) -> None:
 
 
 def _check_literal(node: ast.Constant) -> None:
+    if not isinstance(node.value, (int, float)):
+        return   # evaluate() refuses it with its own message
     width = (node.end_col_offset or 0) - (node.col_offset or 0)
     if node.end_lineno != node.lineno or width > MAX_LITERAL:
         raise ValueError(f"EXPR: a number literal of {width} characters; at most {MAX_LITERAL}")
