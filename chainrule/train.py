@@ -406,7 +406,7 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
 def _resumed_config(path, config, start, epochs, overrides) -> TrainConfig:
     """The saved config with what a resume may change: the epoch target and the output folder
     (the caller's `out`, else the checkpoint's own folder: never a folder named inside the file)."""
-    out = overrides.pop("out", None) or os.path.dirname(os.path.abspath(path))
+    out = overrides.pop("out", None) or os.path.dirname(path) or "."
     if overrides:
         raise ValueError(f"train: a resumed run continues its saved config; cannot change "
                          f"{', '.join(sorted(overrides))} (start a new run instead)")
