@@ -154,3 +154,18 @@ def test_mse_loss_of_an_empty_batch_is_nan_with_an_empty_gradient():
     assert math.isnan(loss.item()) and loss.dtype == np.float32
     assert x.grad.shape == (0, 3)
     assert F.mse_loss(x, cr.zeros(0, 3), reduction="sum").item() == 0
+
+
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+def test_class_losses_of_an_empty_batch_or_all_ignored_targets_are_nan(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = cr.ones(0, 3, requires_grad=True)
+        loss = getattr(F, fn)(x, cr.tensor(np.zeros(0, np.int64)))
+        loss.backward()
+        assert math.isnan(loss.item()) and x.grad.shape == (0, 3)
+        x = cr.ones(2, 3, requires_grad=True)
+        loss = getattr(F, fn)(x, cr.tensor([-100, -100]))   # every target ignored
+        loss.backward()
+    assert math.isnan(loss.item())
+    assert np.array_equal(x.grad.data, np.zeros((2, 3), np.float32))   # as PyTorch

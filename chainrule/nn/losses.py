@@ -134,7 +134,10 @@ def _finish(loss, w_row, reduction, out_shape):
     total = _f.sum(loss)
     if reduction == "sum":
         return total
-    return total / np.asarray(w_row.sum(), dtype=w_row.dtype)
+    weight = np.asarray(w_row.sum(), dtype=w_row.dtype)
+    if weight == 0:   # an empty batch, or every target ignored: nan with zero gradients (PyTorch)
+        return total * np.asarray(0, dtype=w_row.dtype) + np.asarray(np.nan, dtype=w_row.dtype)
+    return total / weight
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
@@ -158,7 +161,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         out = _soft_cross_entropy(input, t, weight, reduction, label_smoothing)
     else:
         t, c, ignored = _class_targets(fn, input, target, ignore_index)
-        if x.ndim == 2 and weight is None and not label_smoothing and not ignored:
+        if x.ndim == 2 and weight is None and not label_smoothing and not ignored and t.size:
             out = _nnops.CrossEntropy(input, t, reduction=reduction)
         else:
             rows, tr = _rows(input, t)
