@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import socket
 from typing import Any
 
 import numpy as np
@@ -156,13 +157,18 @@ def save(obj, f) -> None:
         raise
 
 
-# A save writes `.<name>.chainrule-save-<pid>-<k>.tmp` next to <name> and renames it; a process
-# killed in between leaves it behind, and the next save of <name> removes it once that process is gone.
-_TEMP = re.compile(r"\.(?P<base>.+)\.chainrule-save-(?P<pid>\d+)-\d+\.tmp\Z")
+# A save writes `.<name>.chainrule-save-<pid>-<k>@<host>.tmp` next to <name> and renames it; a
+# process killed in between leaves it behind, and the next save of <name> on the same host removes
+# it once that process is gone (the host part keeps a shared folder's other machines' saves safe).
+_TEMP = re.compile(r"\.(?P<base>.+)\.chainrule-save-(?P<pid>\d+)-\d+@(?P<host>[^/]*)\.tmp\Z")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())[:64]
 
 
 def _temp_name(base: str, pid: int, k: int) -> str:
-    return f".{base}.chainrule-save-{pid}-{k}.tmp"
+    return f".{base}.chainrule-save-{pid}-{k}@{_host()}.tmp"
 
 
 def _open_temp(folder: str, base: str):
@@ -204,9 +210,10 @@ def _remove_stale_temps(folder: str, base: str) -> None:
         names = os.listdir(folder)
     except OSError:
         return
+    host = _host()
     for name in names:
         m = _TEMP.match(name)
-        if not m or m["base"] != base or int(m["pid"]) == os.getpid():
+        if not m or m["base"] != base or m["host"] != host or int(m["pid"]) == os.getpid():
             continue
         full = os.path.join(folder, name)
         try:

@@ -193,18 +193,22 @@ def test_temp_name_says_where_it_comes_from_and_stale_ones_are_cleaned(tmp_path,
     assert seen[0].endswith(".tmp")
     monkeypatch.undo()
 
-    dead = tmp_path / f".ck.safetensors.chainrule-save-{_dead_pid()}-0.tmp"
+    host = seen[0].rsplit("@", 1)[1][:-len(".tmp")]
+    dead_pid = _dead_pid()
+    dead = tmp_path / f".ck.safetensors.chainrule-save-{dead_pid}-0@{host}.tmp"
     dead.write_bytes(b"x" * 100)
-    alive = tmp_path / f".ck.safetensors.chainrule-save-{os.getppid()}-0.tmp"   # still running
+    alive = tmp_path / f".ck.safetensors.chainrule-save-{os.getppid()}-0@{host}.tmp"   # running
     alive.write_bytes(b"y")
-    other = tmp_path / f".other.safetensors.chainrule-save-{_dead_pid()}-0.tmp"  # another file's
+    other = tmp_path / f".other.safetensors.chainrule-save-{dead_pid}-0@{host}.tmp"  # other file
     other.write_bytes(b"z")
+    remote = tmp_path / f".ck.safetensors.chainrule-save-{dead_pid}-0@{host}x.tmp"  # other host
+    remote.write_bytes(b"r")
     mine = tmp_path / ".ck.safetensors.notes.tmp"   # not ours at all
     mine.write_bytes(b"u")
     cr.save({"w": cr.ones(2)}, path)
     left = sorted(os.listdir(tmp_path))
     assert dead.name not in left
-    assert {alive.name, other.name, mine.name, "ck.safetensors"} <= set(left)
+    assert {alive.name, other.name, remote.name, mine.name, "ck.safetensors"} <= set(left)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
@@ -230,8 +234,7 @@ def test_sigkill_during_save_leaves_a_temp_file_the_next_save_removes(tmp_path):
         child.send_signal(signal.SIGKILL)
         child.wait()
     stale = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
-    assert stale == [f".ck.safetensors.chainrule-save-{child.pid}-0.tmp"] or (
-        len(stale) == 1 and stale[0].startswith(f".ck.safetensors.chainrule-save-{child.pid}-"))
+    assert len(stale) == 1 and stale[0].startswith(f".ck.safetensors.chainrule-save-{child.pid}-0@")
     cr.save({"w": cr.zeros(3)}, path)
     assert sorted(os.listdir(tmp_path)) == ["ck.safetensors", "ready"]
     assert np.array_equal(cr.load(path)["w"].data, np.zeros(3, np.float32))
