@@ -322,9 +322,9 @@ def _split(config: TrainConfig):
     return ds, train_ds, test_ds, int(y.data.max()) + 1
 
 
-def build(config: TrainConfig):
+def build(config: TrainConfig, split=None):
     """(model, optimizer, train_ds, test_ds) for a config, initialised from config.seed."""
-    ds, train_ds, test_ds, classes = _split(config)
+    ds, train_ds, test_ds, classes = split if split is not None else _split(config)
     manual_seed(config.seed)   # parameter init comes from the seeded generator
     model = make_mlp(ds.tensors[0].shape[1], classes, config.hidden, config.activation)
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.momentum)
@@ -339,7 +339,51 @@ def checkpoint_state(model, optimizer, config: TrainConfig, epoch: int, history:
 def config_from(state: dict) -> TrainConfig:
     names = {f.name for f in fields(TrainConfig)}
     saved = state.get("config", {})
-    return TrainConfig(**{k: v for k, v in saved.items() if k in names}).validated()
+    if not isinstance(saved, dict):
+        raise ValueError(f"checkpoint config must be a dict, got {type(saved).__name__}")
+    try:
+        return TrainConfig(**{k: v for k, v in saved.items() if k in names}).validated()
+    except TypeError as e:   # a value of the wrong type, e.g. lr "fast"
+        raise ValueError(f"checkpoint config is invalid ({e})") from None
+
+
+def read_checkpoint(path: str):
+    """Load a checkpoint written by `train` and check it hangs together before anything is built:
+    (state, config, epoch, history, split). The config's model must have exactly the shapes of the
+    saved tensors (a config claiming hidden=[20000, 20000] is refused, not allocated)."""
+    state = load(path)
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ValueError(f"{path} is not a training checkpoint (expected keys 'model' and "
+                         f"'config', as written by `python -m chainrule train`)")
+    config = config_from(state)
+    epoch = state.get("epoch", 0)
+    if type(epoch) is not int or epoch < 0:
+        raise ValueError(f"{path}: checkpoint epoch {epoch!r} is not a non-negative int")
+    history = state.get("history")
+    if history is not None and not (isinstance(history, dict) and all(
+            isinstance(history.get(k), list) and len(history[k]) == epoch
+            for k in ("loss", "train_acc", "test_acc"))):
+        raise ValueError(f"{path}: checkpoint history must hold lists loss, train_acc and "
+                         f"test_acc of {epoch} epochs each")
+    split = _split(config)
+    _check_model_shapes(path, config, state["model"], split[0].tensors[0].shape[1], split[3])
+    return state, config, epoch, history, split
+
+
+def _check_model_shapes(path, config, saved, in_features, classes):
+    """The state dict make_mlp(config) would have, compared with the saved tensors' shapes."""
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: checkpoint 'model' must be a state dict")
+    widths = [in_features, *config.hidden, classes]
+    want = {}
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        want[f"{2 * i}.weight"], want[f"{2 * i}.bias"] = (b, a), (b,)
+    have = {k: tuple(np.shape(v.data if isinstance(v, Tensor) else v)) for k, v in saved.items()}
+    if have != want:
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))[:3]
+        shown = ", ".join(f"{k}: config {want.get(k)}, file {have.get(k)}" for k in diff)
+        raise ValueError(f"{path}: the checkpoint's config (hidden={config.hidden}) does not "
+                         f"match its tensors ({shown}); nothing was built")
 
 
 def train(config: TrainConfig | None = None, *, resume: str | None = None,
@@ -350,29 +394,35 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
     Files are written only where told: plots and a checkpoint go to config.out when it is set
     (plots=/checkpoint= True also write to runs/<dataset> without it; False never writes).
     `resume` = a checkpoint path: continue that run (same data split and shuffle order) up to
-    `epochs` total epochs. `monitor=True` (or a cr.viz.Monitor) records the training's health
+    `epochs` total epochs; files go to `out=` if given, else next to the checkpoint.
+    `monitor=True` (or a cr.viz.Monitor) records the training's health
     each step; its report is logged and, when plots are written, monitor.png.
 
     >>> r = train(TrainConfig.for_dataset("moons", epochs=20, out="runs/moons"))
     """
     t0 = time.perf_counter()
-    state = None
+    state = split = None
+    start, history = 0, None
     if resume is not None:
-        state = load(resume)
-        config = config_from(state)
+        state, config, start, history, split = read_checkpoint(resume)
+        config = _resumed_config(resume, config, start, epochs, overrides)
+        overrides = {}
     elif config is None:
         config = TrainConfig.for_dataset(overrides.pop("dataset", "digits"), **overrides)
         overrides = {}
     if overrides:
         config = replace(config, **overrides).validated()
-    if epochs is not None:
+    if epochs is not None and resume is None:
         config = replace(config, epochs=int(epochs))
-    model, opt, train_ds, test_ds = build(config)
-    start, history = 0, None
+    model, opt, train_ds, test_ds = build(config, split)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        start, history = int(state["epoch"]), state["history"]
+        if start == config.epochs:
+            if log:
+                log(f"nothing to do: {resume} already holds {start} epochs (pass --epochs N "
+                    f"with N > {start} to train further)")
+            return TrainResult(model, opt, history, config, seconds=time.perf_counter() - t0)
     if log:
         n_params = sum(p.numel() for p in model.parameters())
         log(f"{config.dataset}: {len(train_ds)} train / {len(test_ds)} held-out samples, MLP "
@@ -388,14 +438,37 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
                   test_data=test_ds, seed=config.seed, start_epoch=start, history=history,
                   log=log, progress=progress, on_step=monitor or None)
     result = TrainResult(model, opt, history, config, seconds=time.perf_counter() - t0)
-    out = config.out_dir()
     plots = bool(config.out) if plots is None else plots
     checkpoint = bool(config.out) if checkpoint is None else checkpoint
+    _write_outputs(result, config.out_dir(), checkpoint, plots and bool(history["loss"]), monitor,
+                   log)
+    return result
+
+
+def _resumed_config(path, config, start, epochs, overrides) -> TrainConfig:
+    """The saved config with what a resume may change: the epoch target and the output folder
+    (the caller's `out`, else the checkpoint's own folder: never a folder named inside the file)."""
+    out = overrides.pop("out", None) or os.path.dirname(path) or "."
+    if overrides:
+        raise ValueError(f"train: a resumed run continues its saved config; cannot change "
+                         f"{', '.join(sorted(overrides))} (start a new run instead)")
+    epochs = config.epochs if epochs is None else int(epochs)
+    if epochs < start:
+        raise ValueError(f"train --resume: {path} already holds {start} epochs; --epochs "
+                         f"{epochs} would not continue it (pass --epochs N with N > {start}, or "
+                         f"start a new run with --out)")
+    return replace(config, epochs=epochs, out=out)
+
+
+def _write_outputs(result: TrainResult, out: str, checkpoint: bool, plots: bool, monitor,
+                   log) -> None:
+    """The checkpoint and (unless no epoch ran: an empty plot says nothing) the PNG plots."""
     if checkpoint or plots:
         os.makedirs(out, exist_ok=True)
     if checkpoint:
         result.checkpoint = os.path.join(out, "checkpoint.safetensors")
-        save(checkpoint_state(model, opt, config, config.epochs, history), result.checkpoint)
+        save(checkpoint_state(result.model, result.optimizer, result.config, result.config.epochs,
+                              result.history), result.checkpoint)
     if plots:
         result.plots = write_plots(result, out, log)
     if monitor:
@@ -405,12 +478,12 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
         if plots and result.plots:   # matplotlib is there
             result.plots.append(monitor.plot(os.path.join(out, "monitor.png")))
     if log:
-        final = (f"final: train acc {history['train_acc'][-1]:.4f}, held-out acc "
-                 f"{history['test_acc'][-1]:.4f}" if history["loss"] else "final: no epochs run")
+        h = result.history
+        final = (f"final: train acc {h['train_acc'][-1]:.4f}, held-out acc "
+                 f"{h['test_acc'][-1]:.4f}" if h["loss"] else "final: no epochs run")
         log(f"{final} ({result.seconds:.1f} s)")
         for p in ([result.checkpoint] if result.checkpoint else []) + result.plots:
             log(f"wrote {p}")
-    return result
 
 
 def train_digits(epochs: int = 30, hidden=(100,), activation: str = "relu", loss: str = "ce",
@@ -428,14 +501,10 @@ def train_digits(epochs: int = 30, hidden=(100,), activation: str = "relu", loss
 
 def evaluate(path: str) -> dict:
     """Reload a checkpoint, rebuild its data split and model, and return train/held-out accuracy."""
-    state = load(path)
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise ValueError(f"eval: {path} is not a training checkpoint (expected keys 'model' and "
-                         f"'config', as written by `python -m chainrule train`)")
-    config = config_from(state)
-    model, _, train_ds, test_ds = build(config)
+    state, config, epoch, _, split = read_checkpoint(path)
+    model, _, train_ds, test_ds = build(config, split)
     model.load_state_dict(state["model"])
-    return {"config": config, "epoch": state.get("epoch"),
+    return {"config": config, "epoch": epoch,
             "train_acc": dataset_accuracy(model, train_ds),
             "test_acc": dataset_accuracy(model, test_ds), "model": model, "test": test_ds}
 
@@ -555,8 +624,10 @@ def _cmd_train(args) -> int:
             raise ValueError("train: name a dataset (digits, spirals, moons, circles, blobs) "
                              "or pass --resume CHECKPOINT")
         if args.resume:
-            r = train(resume=args.resume, epochs=args.epochs, progress=not args.no_progress,
-                      plots=not args.no_plots, checkpoint=True, monitor=args.monitor)
+            _warn_unused_resume_flags(args)
+            r = train(resume=args.resume, epochs=args.epochs, out=args.out,
+                      progress=not args.no_progress, plots=not args.no_plots, checkpoint=True,
+                      monitor=args.monitor)
         else:
             config = TrainConfig.for_dataset(
                 args.dataset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
@@ -569,6 +640,20 @@ def _cmd_train(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0 if r.history["loss"] or r.config.epochs == 0 else 1
+
+
+# flags that define a run: a resumed run keeps its saved values, so giving one is a mistake
+_RUN_FLAGS = ("dataset", "lr", "batch_size", "hidden", "activation", "loss", "weight_decay",
+              "optimizer", "seed")
+
+
+def _warn_unused_resume_flags(args) -> None:
+    given = [f for f in _RUN_FLAGS if getattr(args, f, None) is not None]
+    if given:
+        flags = ", ".join("DATASET" if f == "dataset" else "--" + f.replace("_", "-")
+                          for f in given)
+        print(f"warning: --resume continues the saved run with its own settings; ignoring "
+              f"{flags} (start a new run to change them)", file=sys.stderr)
 
 
 def _cmd_eval(args) -> int:

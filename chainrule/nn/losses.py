@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import functions as _f
 from ..ops import nn as _nnops
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -15,6 +15,17 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _arr(x):
     return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _floating(x):
+    """Integer or bool inputs of a float-only loss, promoted to the default float dtype (as a
+    constant: integer tensors carry no gradient), so the loss is never computed in integers."""
+    if x is None:
+        return None
+    a = _arr(x)
+    if a.dtype.kind in "biu":
+        return Tensor._make(a.astype(get_default_dtype()), False)
+    return x
 
 
 def _check_reduction(fn, reduction):
@@ -30,6 +41,8 @@ def _check_nan(fn, x, what="input"):
 
 def _reduce(loss, reduction):
     if reduction == "mean":
+        if _arr(loss).size == 0:   # the mean of nothing is nan (as PyTorch), and so is its grad
+            return _f.sum(loss) * np.asarray(np.nan, dtype=_arr(loss).dtype)
         return _f.mean(loss)
     if reduction == "sum":
         return _f.sum(loss)
@@ -121,7 +134,10 @@ def _finish(loss, w_row, reduction, out_shape):
     total = _f.sum(loss)
     if reduction == "sum":
         return total
-    return total / np.asarray(w_row.sum(), dtype=w_row.dtype)
+    weight = np.asarray(w_row.sum(), dtype=w_row.dtype)
+    if weight == 0:   # an empty batch, or every target ignored: nan with zero gradients (PyTorch)
+        return total * np.asarray(0, dtype=w_row.dtype) + np.asarray(np.nan, dtype=w_row.dtype)
+    return total / weight
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
@@ -139,12 +155,13 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     _check_reduction(fn, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    input, weight = _floating(input), _floating(weight)
     x, t = _arr(input), _arr(target)
     if t.dtype.kind == "f" and t.shape == x.shape:
         out = _soft_cross_entropy(input, t, weight, reduction, label_smoothing)
     else:
         t, c, ignored = _class_targets(fn, input, target, ignore_index)
-        if x.ndim == 2 and weight is None and not label_smoothing and not ignored:
+        if x.ndim == 2 and weight is None and not label_smoothing and not ignored and t.size:
             out = _nnops.CrossEntropy(input, t, reduction=reduction)
         else:
             rows, tr = _rows(input, t)
@@ -183,6 +200,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     """
     fn = "nll_loss"
     _check_reduction(fn, reduction)
+    input, weight = _floating(input), _floating(weight)
     _check_nan(fn, input)
     t, c, _ = _class_targets(fn, input, target, ignore_index)
     rows, tr = _rows(input, t)
@@ -204,6 +222,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     _check_reduction(fn, reduction)
     if p not in (1, 2):
         raise ValueError(f"{fn}: p must be 1 or 2, got {p}")
+    input, weight = _floating(input), _floating(weight)
     _check_nan(fn, input)
     t, c, _ = _class_targets(fn, input, target)
     x = _arr(input)
@@ -231,6 +250,7 @@ def mse_loss(input, target, reduction: str = "mean"):
     tensor(5.)
     """
     _check_reduction("mse_loss", reduction)
+    input, target = _floating(input), _floating(target)
     _same_shape("mse_loss", input, target)
     _check_nan("mse_loss", input)
     d = input - target
@@ -244,6 +264,7 @@ def l1_loss(input, target, reduction: str = "mean"):
     tensor(2.)
     """
     _check_reduction("l1_loss", reduction)
+    input, target = _floating(input), _floating(target)
     _same_shape("l1_loss", input, target)
     _check_nan("l1_loss", input)
     return _reduce(_f.abs(input - target), reduction)
@@ -260,6 +281,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     """
     fn = "binary_cross_entropy_with_logits"
     _check_reduction(fn, reduction)
+    input, target = _floating(input), _floating(target)
+    weight, pos_weight = _floating(weight), _floating(pos_weight)
     _same_shape(fn, input, target)
     _check_nan(fn, input)
     if pos_weight is None:
@@ -275,16 +298,19 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     """Binary cross-entropy of probabilities: −[t·log p + (1 − t)·log(1 − p)], logs clamped at −100."""
     fn = "binary_cross_entropy"
     _check_reduction(fn, reduction)
+    input, target, weight = _floating(input), _floating(target), _floating(weight)
     _same_shape(fn, input, target)
     _check_nan(fn, input)
     p = _arr(input)
     if p.size and (p.min() < 0 or p.max() > 1):
         raise ValueError(f"{fn}: input must be probabilities in [0, 1], got values in "
                          f"[{p.min():.4g}, {p.max():.4g}] (use binary_cross_entropy_with_logits)")
-    tiny = np.exp(np.asarray(-100.0, dtype=p.dtype))
-    # log(max(p, e^-100)) = PyTorch's clamp of the log at -100, without log(0) warnings
-    logp = _f.log(_f.maximum(input, tiny))
-    log1mp = _f.log(_f.maximum(1 - input, tiny))
+    # PyTorch clamps each log at -100. log(max(p, tiny)) avoids log(0) warnings but alone stops at
+    # log(tiny) (-99.98 in float32, where e^-100 is subnormal); the outer max makes it exactly -100.
+    tiny = np.asarray(np.finfo(p.dtype).smallest_subnormal, dtype=p.dtype)
+    floor = np.asarray(-100.0, dtype=p.dtype)
+    logp = _f.maximum(_f.log(_f.maximum(input, tiny)), floor)
+    log1mp = _f.maximum(_f.log(_f.maximum(1 - input, tiny)), floor)
     loss = -(target * logp + (1 - target) * log1mp)
     if weight is not None:
         loss = loss * weight

@@ -307,23 +307,27 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values from `state_dict` into this module's parameters and buffers, in place.
 
-        Everything is checked first (missing and unexpected keys when strict, shapes always) and
-        nothing is changed if any check fails. Returns (missing_keys, unexpected_keys).
+        Everything is checked first (missing and unexpected keys when strict; for every entry its
+        key, shape, dtype kind and conversion to the target dtype) and nothing is changed if any
+        check fails. Returns (missing_keys, unexpected_keys).
         """
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"load_state_dict: expected a dict of tensors, got "
+                            f"{type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        problems = []
+        problems, ready = [], {}
         for k, target in own.items():
-            if k not in state_dict:
-                continue
-            v = state_dict[k]
-            arr = v.data if isinstance(v, Tensor) else np.asarray(v)
-            if arr.dtype.kind == "O":
-                problems.append(f"{k!r} holds {type(v).__name__}, not an array")
-            elif arr.shape != target.shape:
-                problems.append(f"size mismatch for {k!r}: checkpoint shape {arr.shape}, "
-                                f"model shape {tuple(target.shape)}")
+            if k in state_dict:
+                arr, problem = _converted(k, state_dict[k], target.data)
+                if problem:
+                    problems.append(problem)
+                else:
+                    ready[k] = arr
+        bad_keys = [k for k in unexpected if not isinstance(k, str)]
+        if bad_keys:
+            problems.append("keys must be strings, got " + ", ".join(repr(k) for k in bad_keys))
         if strict:
             if missing:
                 problems.append("missing keys " + ", ".join(repr(k) for k in missing))
@@ -332,17 +336,16 @@ class Module:
         if problems:
             raise RuntimeError(f"load_state_dict: error(s) loading into {type(self).__name__}: "
                                + "; ".join(problems) + " (nothing was loaded)")
+        # every value is converted already: the writes below cannot fail half-way
         with autograd.no_grad():
-            for k, target in own.items():
-                if k in state_dict:
-                    v = state_dict[k]
-                    arr = v.data if isinstance(v, Tensor) else np.asarray(v)
-                    if assign:
-                        target.data = np.array(arr, dtype=target.data.dtype)
-                    else:
-                        # in place, so optimizers holding these parameters see the new values
-                        np.copyto(target.data, arr, casting="unsafe")
-                    target._bump()
+            for k, arr in ready.items():
+                target = own[k]
+                if assign:
+                    target.data = np.array(arr, dtype=target.data.dtype)
+                else:
+                    # in place, so optimizers holding these parameters see the new values
+                    np.copyto(target.data, arr)
+                target._bump()
         return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- repr
@@ -364,3 +367,25 @@ class Module:
                 return main + lines[0] + ")"
             main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+
+def _converted(key, value, target):
+    """(value as an array of target's dtype, None) or (None, why it cannot be loaded into target)."""
+    try:
+        arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+    except (ValueError, TypeError) as e:
+        return None, f"{key!r} cannot be read as an array ({e})"
+    if not isinstance(arr, np.ndarray):
+        arr = np.asarray(arr)
+    if arr.shape != target.shape:
+        return None, (f"size mismatch for {key!r}: checkpoint shape {arr.shape}, model shape "
+                      f"{tuple(target.shape)}")
+    want = target.dtype
+    if arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and want.kind in "biu"
+                                         and not np.all(np.mod(arr, 1) == 0)):
+        return None, (f"{key!r} holds dtype {arr.dtype}, which cannot be loaded into a "
+                      f"{want} tensor")
+    if arr.dtype == want:
+        return arr, None
+    with np.errstate(all="ignore"):
+        return arr.astype(want), None

@@ -186,43 +186,89 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Load a state_dict from `state_dict()`; validates group and parameter counts first."""
+        """Load a state_dict from `state_dict()`. Everything (group and parameter counts, indices,
+        every state tensor's dtype and shape, hyper-parameter types) is checked before anything
+        changes: a refused state dict leaves the optimizer as it was."""
+        if not isinstance(state_dict, dict):
+            raise ValueError(f"load_state_dict: expected a dict with 'state' and 'param_groups', "
+                             f"got {type(state_dict).__name__}")
         groups = state_dict.get("param_groups")
         if groups is None or "state" not in state_dict:
             raise ValueError("load_state_dict: expected a dict with 'state' and 'param_groups'")
+        if not isinstance(groups, (list, tuple)) or not isinstance(state_dict["state"], dict):
+            raise ValueError("load_state_dict: 'param_groups' must be a list and 'state' a dict")
         if len(groups) != len(self.param_groups):
             raise ValueError(f"load_state_dict: loaded state dict has {len(groups)} parameter "
                              f"groups, the optimizer has {len(self.param_groups)}")
-        for i, (saved, own) in enumerate(zip(groups, self.param_groups)):
-            if len(saved["params"]) != len(own["params"]):
-                raise ValueError(f"load_state_dict: parameter group {i} has {len(saved['params'])} "
-                                 f"parameters in the state dict, {len(own['params'])} in the "
-                                 f"optimizer")
+        new_groups = [_checked_group(i, saved, own)
+                      for i, (saved, own) in enumerate(zip(groups, self.param_groups))]
         id_map = {}
         for saved, own in zip(groups, self.param_groups):
             id_map.update(zip(saved["params"], own["params"]))
-        saved_state = state_dict["state"]
         new_state = defaultdict(dict)
-        for k, st in saved_state.items():
-            key = int(k)
+        for k, st in state_dict["state"].items():
+            try:
+                key = int(k)
+            except (TypeError, ValueError):
+                raise ValueError(f"load_state_dict: state key {k!r} is not a parameter "
+                                 f"index") from None
             if key not in id_map:
-                raise ValueError(f"load_state_dict: state for parameter index {k} that is in no group")
-            p = id_map[key]
-            entry = {}
-            for name, v in st.items():
-                if isinstance(v, (Tensor, np.ndarray)):
-                    arr = np.array(v.data if isinstance(v, Tensor) else v)
-                    if name != "step" and arr.dtype.kind == "f":
-                        if arr.shape != p.data.shape:
-                            raise ValueError(f"load_state_dict: state {name!r} of parameter {k} has "
-                                             f"shape {arr.shape}, the parameter {p.data.shape}")
-                        arr = arr.astype(p.data.dtype, copy=False)
-                    entry[name] = _state_tensor(arr)
-                else:
-                    entry[name] = copy.deepcopy(v)
-            new_state[p] = entry
+                raise ValueError(f"load_state_dict: state for parameter index {k} that is in no "
+                                 f"group")
+            if not isinstance(st, dict):
+                raise ValueError(f"load_state_dict: state of parameter {k} must be a dict, got "
+                                 f"{type(st).__name__}")
+            new_state[id_map[key]] = {name: _checked_state(k, name, v, id_map[key])
+                                      for name, v in st.items()}
+        # all checked: from here on nothing can fail half-way
         self.state = new_state
-        for saved, own in zip(groups, self.param_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    own[k] = copy.deepcopy(v)
+        for new, own in zip(new_groups, self.param_groups):
+            own.update(new)
+
+
+def _checked_group(i, saved, own) -> dict:
+    """The hyper-parameters of a saved group, checked against the optimizer's own group."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+        raise ValueError(f"load_state_dict: parameter group {i} must be a dict with a 'params' "
+                         f"list")
+    if len(saved["params"]) != len(own["params"]):
+        raise ValueError(f"load_state_dict: parameter group {i} has {len(saved['params'])} "
+                         f"parameters in the state dict, {len(own['params'])} in the optimizer")
+    if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
+               for p in saved["params"]):
+        raise ValueError(f"load_state_dict: parameter group {i}: 'params' must be indices")
+    out = {}
+    for k, v in saved.items():
+        if k == "params":
+            continue
+        mine = own.get(k)
+        if _is_number(mine) and not _is_number(v):
+            raise ValueError(f"load_state_dict: parameter group {i}: {k!r} must be a number like "
+                             f"{mine!r}, got {v!r}")
+        if isinstance(mine, (tuple, list)) and all(_is_number(m) for m in mine) and not (
+                isinstance(v, (tuple, list)) and len(v) == len(mine)
+                and all(_is_number(x) for x in v)):
+            raise ValueError(f"load_state_dict: parameter group {i}: {k!r} must be "
+                             f"{len(mine)} numbers like {mine!r}, got {v!r}")
+        out[k] = copy.deepcopy(v)
+    return out
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _checked_state(k, name, v, p):
+    """A state entry (e.g. exp_avg, step) as the optimizer will hold it, or a ValueError."""
+    if not isinstance(v, (Tensor, np.ndarray)):
+        return copy.deepcopy(v)
+    arr = np.array(v.data if isinstance(v, Tensor) else v)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"load_state_dict: state {name!r} of parameter {k} has dtype "
+                         f"{arr.dtype}, expected numbers")
+    if name != "step" and arr.dtype.kind == "f":
+        if arr.shape != p.data.shape:
+            raise ValueError(f"load_state_dict: state {name!r} of parameter {k} has shape "
+                             f"{arr.shape}, the parameter {p.data.shape}")
+        arr = arr.astype(p.data.dtype, copy=False)
+    return _state_tensor(arr)

@@ -14,6 +14,23 @@ EXPR_HELP = ("scalar expression over the --at names, e.g. 'sigmoid(w0*x0 + w1*x1
              f"allowed: numbers, + - * / **, {', '.join(sorted(FUNCTIONS))}")
 
 
+# Graphviz's layout time grows steeply with the edges (a 60-term sum of one input: 20 s with
+# default settings, 0.3 s with the network-simplex passes capped, which leaves small drawings
+# unchanged); beyond MAX_DRAW_EDGES a drawing is refused, and `dot` is stopped after DOT_TIMEOUT.
+MAX_DRAW_EDGES = 120
+DOT_TIMEOUT = 30.0
+DOT_LIMITS = ("-Gnslimit=2", "-Gnslimit1=2")
+
+
+def check_drawable(source: str) -> None:
+    """Refuse, in one line, a graph too large for graphviz to lay out in a few seconds."""
+    edges = source.count(" -> ")
+    if edges > MAX_DRAW_EDGES:
+        raise ValueError(f"graph: the drawing would have {edges} edges; graphviz lays out at most "
+                         f"{MAX_DRAW_EDGES} in reasonable time: write the DOT text with -o "
+                         f"graph.dot, or print the backward pass with `explain`")
+
+
 def render_dot(source: str, path: str) -> str:
     """Write DOT text to `path`: .dot/.gv as text, .svg/.png/.pdf through graphviz's `dot` program."""
     ext = os.path.splitext(path)[1].lower().lstrip(".")
@@ -27,10 +44,18 @@ def render_dot(source: str, path: str) -> str:
     if exe is None:
         raise ValueError("graph: rendering needs graphviz's 'dot' program (Debian: apt-get install "
                          "graphviz); or write DOT text with -o graph.dot")
-    res = subprocess.run([exe, f"-T{ext}", "-o", path], input=source.encode(),
-                         capture_output=True, check=False)
+    check_drawable(source)
+    try:   # to stdout, so a failed or stopped layout leaves no partial file behind
+        res = subprocess.run([exe, f"-T{ext}", *DOT_LIMITS], input=source.encode(),
+                             capture_output=True, check=False, timeout=DOT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"graph: dot did not finish within {DOT_TIMEOUT:g} s; write the DOT "
+                         f"text with -o graph.dot instead") from None
     if res.returncode != 0:
-        raise ValueError(f"graph: dot failed: {res.stderr.decode(errors='replace').strip()}")
+        msg = " ".join(res.stderr.decode(errors="replace").split())[:300]
+        raise ValueError(f"graph: dot failed: {msg}")
+    with open(path, "wb") as f:
+        f.write(res.stdout)
     return path
 
 
