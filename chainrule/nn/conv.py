@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..tensor import get_default_dtype
+from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from . import functional_conv as FC
 from . import init
@@ -47,9 +47,9 @@ class _ConvNd(Module):
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         shape = ((in_channels, out_channels // groups) if self.transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt))
+        self.weight = Parameter(Tensor._make(np.empty(shape, dtype=dt), False))
         if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=dt))
+            self.bias = Parameter(Tensor._make(np.empty(out_channels, dtype=dt), False))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

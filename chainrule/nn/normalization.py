@@ -30,11 +30,11 @@ class BatchNorm1d(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=dt))
+            self.weight = Parameter(Tensor._make(np.ones(num_features, dtype=dt), False))
         else:
             self.register_parameter("weight", None)
         if affine and bias:
-            self.bias = Parameter(np.zeros(num_features, dtype=dt))
+            self.bias = Parameter(Tensor._make(np.zeros(num_features, dtype=dt), False))
         else:
             self.register_parameter("bias", None)
         if track_running_stats:
@@ -91,9 +91,9 @@ class LayerNorm(Module):
         self.eps, self.elementwise_affine = eps, elementwise_affine
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
+            self.weight = Parameter(Tensor._make(np.ones(self.normalized_shape, dtype=dt), False))
             if bias:
-                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dt))
+                self.bias = Parameter(Tensor._make(np.zeros(self.normalized_shape, dtype=dt), False))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -142,8 +142,8 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         if affine:
-            self.weight = Parameter(np.ones(num_channels, dtype=dt))
-            self.bias = Parameter(np.zeros(num_channels, dtype=dt))
+            self.weight = Parameter(Tensor._make(np.ones(num_channels, dtype=dt), False))
+            self.bias = Parameter(Tensor._make(np.zeros(num_channels, dtype=dt), False))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)

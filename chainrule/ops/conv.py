@@ -23,6 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .base import Primitive, Sample, add_tangents, register
+from .shape import Pad
 
 _FLAT = "im2col convolutions have no flat-code templates yet (issue 'one source of truth')"
 
@@ -62,11 +63,14 @@ def im2col(x, ksize, stride, pad, dilation):
     return win.reshape(n, c * math.prod(ksize), math.prod(o)), o
 
 
-def col2im(cols, channels, size, ksize, stride, pad, dilation):
-    """The adjoint of im2col: add the columns (N, C·K, O) back into an (N, C, *size) array."""
+def col2im(cols, channels, size, ksize, stride, pad, dilation, o=None):
+    """The adjoint of im2col: add the columns (N, C·K, O) back into an (N, C, *size) array.
+
+    o: the window grid when it is smaller than size allows (conv_transpose's output_padding >= stride).
+    """
     n = cols.shape[0]
     sp = tuple(s + lo + hi for s, (lo, hi) in zip(size, pad))
-    o = out_size(size, ksize, stride, pad, dilation)
+    o = out_size(size, ksize, stride, pad, dilation) if o is None else tuple(o)
     cols = cols.reshape((n, channels) + tuple(ksize) + o)
     xp = np.zeros((n, channels) + sp, dtype=cols.dtype)
     every = (slice(None), slice(None))
@@ -100,14 +104,14 @@ def _conv_transpose(y, w, stride, pad, dilation, groups, size):
     cg, ksize = w.shape[1], w.shape[2:]
     o = y.shape[2:]
     want = out_size(size, ksize, stride, pad, dilation)
-    if tuple(o) != want:
+    if any(a > b for a, b in zip(o, want)):
         raise ValueError(f"conv_transpose: input spatial shape {tuple(o)} does not fit output size "
                          f"{tuple(size)} with kernel {tuple(ksize)}, stride {stride}, padding {pad}, "
-                         f"dilation {dilation}: expected {want}")
+                         f"dilation {dilation}: expected at most {want}")
     wt = w.reshape(groups, cout // groups, -1).transpose(0, 2, 1)          # (G, Cg·K, Cout_g)
     cols = np.matmul(wt, y.reshape(n, groups, cout // groups, -1))         # (N, G, Cg·K, O)
     return col2im(cols.reshape(n, groups * cg * math.prod(ksize), -1), groups * cg, size, ksize,
-                  stride, pad, dilation)
+                  stride, pad, dilation, o)
 
 
 def _conv_weight(x, y, ksize, stride, pad, dilation, groups):
@@ -189,6 +193,8 @@ class ConvTranspose(Primitive):
         Sample((2, 6, 3, 2), (6, 1, 3, 3), None, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1),
                groups=3, size=(6, 4)),
         Sample((2, 2, 4), (2, 1, 3), (1,), stride=(2,), padding=((1, 0),), dilation=(2,), size=(11,)),
+        Sample((1, 2, 3, 3), (2, 1, 2, 3), None, stride=(1, 1), padding=((1, 1), (0, 0)), dilation=(2, 1),
+               size=(5, 6)),   # output_padding 1 >= stride 1 (dilation 2): more room than windows
     )
 
     def forward(self, y, w, b=None, *, stride, padding, dilation, groups=1, size):
@@ -199,9 +205,19 @@ class ConvTranspose(Primitive):
 
     def vjp(self, g, ans, needs, y, w, b=None, *, stride, padding, dilation, groups=1, size):
         p = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-        gy = Conv(g, w, **p) if needs[0] else None
-        gw = ConvWeight(g, y, ksize=tuple(w.shape[2:]), **p) if needs[1] else None
-        gb = g.sum(axis=_spatial_axes(g.ndim - 2)) if len(needs) > 2 and needs[2] else None
+        o = tuple(y.shape[2:])
+        full = out_size(size, w.shape[2:], stride, padding, dilation)
+        gy = gw = gb = None
+        if needs[0]:
+            gy = Conv(g, w, **p)
+            if full != o:   # output_padding >= stride: the extra windows of the conv are not in y
+                gy = gy[(slice(None), slice(None)) + tuple(slice(0, n) for n in o)]
+        if needs[1]:
+            if full != o:
+                y = Pad(y, pad_width=((0, 0), (0, 0)) + tuple((0, f - n) for f, n in zip(full, o)))
+            gw = ConvWeight(g, y, ksize=tuple(w.shape[2:]), **p)
+        if len(needs) > 2 and needs[2]:
+            gb = g.sum(axis=_spatial_axes(g.ndim - 2))
         return gy, gw, gb
 
     def jvp(self, tangents, ans, y, w, b=None, *, stride, padding, dilation, groups=1, size):
