@@ -175,11 +175,9 @@ class _InstanceNorm(BatchNorm1d):
         unbatched = len(s) == nd + 1
         x = input.reshape((1,) + s) if unbatched else input
         use_input_stats = self.training or not self.track_running_stats
-        momentum = 0.1 if self.momentum is None else self.momentum
+        momentum = 0.0 if self.momentum is None else self.momentum   # as PyTorch (no counter either)
         out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                               use_input_stats, momentum, self.eps)
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
         return out.reshape(s) if unbatched else out
 
 
