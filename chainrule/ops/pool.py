@@ -20,38 +20,67 @@ from .conv import pad_spatial, windows
 _FLAT = "pooling primitives have no flat-code templates yet (issue 'one source of truth')"
 
 
-def _first_max(slices, dtype_like):
-    """(max, arg) over an iterable of equally shaped arrays; ties keep the first (strict >, as PyTorch)."""
+def _first_max(slices, like):
+    """(max, arg) over an iterable of equally shaped arrays; ties keep the first (strict >, as PyTorch).
+
+    arg is int8 when fewer than 128 candidates (the update arg += (v > best)·(k − arg) is then a
+    few byte-wide passes; masked stores would cost ten times more). NaN propagates to the max.
+    """
     it = iter(slices)
-    best = np.array(next(it), dtype=dtype_like.dtype, copy=True)
-    arg = np.zeros(best.shape, dtype=np.intp)
+    best = np.array(next(it), dtype=like.dtype, copy=True)
+    arg = np.zeros(best.shape, dtype=np.int8)
+    wide = False
     for k, v in enumerate(it, 1):
-        better = (v > best) | np.isnan(v)
-        np.copyto(best, v, where=better)
-        np.copyto(arg, k, where=better)
+        if k == 127 and not wide:
+            arg, wide = arg.astype(np.intp), True
+        better = np.greater(v, best)
+        np.maximum(best, v, out=best)
+        arg += better.view(np.int8) * (k - arg) if not wide else better * (k - arg)
     return best, arg
 
 
-def _plane_index(pos, size):
-    """Flat index into an (*size) plane of per-dim positions pos (clipped: windows never sit in padding)."""
+def _plane_index(pos, size, clip):
+    """Flat index into an (*size) plane of per-dim positions pos (clipped when padding could win:
+    a window whose only values are −inf)."""
     flat = 0
     for p, n in zip(pos, size):
-        flat = flat * n + np.clip(p, 0, n - 1)
+        flat = flat * n + (np.clip(p, 0, n - 1) if clip else p)
     return flat
 
 
-def max_pool_indices(x, kernel, stride, padding, dilation):
-    """(out, idx) of max pooling x (N, C, *S); padding = ((lo, hi), ...) where hi may cover ceil_mode."""
-    nd = len(kernel)
+def max_pool_arg(x, kernel, stride, padding, dilation):
+    """(out, arg) of max pooling x (N, C, *S): arg = the winning kernel offset (row-major) per output.
+
+    padding = ((lo, hi), ...) pads with −inf; hi may exceed lo to cover PyTorch's ceil_mode.
+    """
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     win, o = windows(pad_spatial(x, padding, fill), kernel, stride, dilation)
     every = (slice(None), slice(None))
-    offsets = list(np.ndindex(*kernel))
-    out, arg = _first_max((win[every + k] for k in offsets), x)
-    kidx = np.unravel_index(arg, kernel) if nd > 1 else (arg,)
+    return _first_max((win[every + k] for k in np.ndindex(*kernel)), x)
+
+
+def arg_to_plane(arg, size, kernel, stride, padding, dilation):
+    """Flat (H·W) input index of each window's winner: base(window) + offset table[arg] (two passes)."""
+    o = arg.shape[2:]
+    dt = np.int32 if math.prod(size) < 2 ** 31 else np.int64
+    base, table = np.zeros((), dt), np.zeros((), dt)
+    for i, (n, k, s, (lo, _), d) in enumerate(zip(size, kernel, stride, padding, dilation)):
+        shape = (-1,) + (1,) * (len(size) - 1 - i)
+        base = base * n + (np.arange(o[i], dtype=dt) * s - lo).reshape(shape)
+        table = table * n + (np.arange(k, dtype=dt) * d).reshape(shape)
+    if not any(lo or hi for lo, hi in padding):
+        return np.take(table.ravel(), arg) + base
+    # padded: a window of only −inf input could pick a pad cell; clip each position into the plane
+    kidx = np.unravel_index(arg.astype(np.intp), kernel)
     grid = np.indices(o, sparse=True)
-    pos = [grid[i] * stride[i] + kidx[i] * dilation[i] - padding[i][0] for i in range(nd)]
-    return out, _plane_index(pos, x.shape[2:])
+    pos = [grid[i] * s + kidx[i] * d - lo for i, (s, (lo, _), d) in enumerate(zip(stride, padding, dilation))]
+    return _plane_index(pos, size, True).astype(dt)
+
+
+def max_pool_indices(x, kernel, stride, padding, dilation):
+    """(out, flat plane indices of the arg-max) of max pooling x (PyTorch's return_indices)."""
+    out, arg = max_pool_arg(x, kernel, stride, padding, dilation)
+    return out, arg_to_plane(arg, x.shape[2:], kernel, stride, padding, dilation)
 
 
 def adaptive_tables(size, out):
@@ -76,12 +105,12 @@ def adaptive_max_pool_indices(x, output_size):
 
     offsets = list(np.ndindex(*kmax))
     out, arg = _first_max((x[(slice(None), slice(None)) + tuple(positions(k))] for k in offsets), x)
-    karr = np.array(offsets, dtype=np.intp)[arg]                     # (..., nd) offset of the max
+    karr = np.array(offsets, dtype=np.intp)[arg.astype(np.intp)]     # (..., nd) offset of the max
     pos = []
     for i, (st, c) in enumerate(tabs):
         shape = (-1,) + (1,) * (nd - 1 - i)
         pos.append(np.minimum(st.reshape(shape) + karr[..., i], (st + c - 1).reshape(shape)))
-    return out, _plane_index(pos, size)
+    return out, _plane_index(pos, size, False)
 
 
 def _overlapping(kernel, stride, dilation):
@@ -104,11 +133,12 @@ class MaxPool(Primitive):
                Sample((2, 1, 7), kernel=(3,), stride=(2,), padding=((1, 1),), dilation=(1,), smooth=False))
 
     def forward(self, x, *, kernel, stride, padding, dilation):
-        return max_pool_indices(x, kernel, stride, padding, dilation)
+        return max_pool_arg(x, kernel, stride, padding, dilation)
 
     def vjp(self, g, ans, needs, x, *, kernel, stride, padding, dilation):
-        # ans is the saved arg-max (array mode); under create_graph it is recomputed from x
-        idx = ans if ans is not None else max_pool_indices(_data(x), kernel, stride, padding, dilation)[1]
+        # ans is the saved arg-max offset (array mode); under create_graph it is recomputed from x
+        arg = ans if ans is not None else max_pool_arg(_data(x), kernel, stride, padding, dilation)[1]
+        idx = arg_to_plane(arg, x.shape[2:], kernel, stride, padding, dilation)
         return (PlaneScatterAdd(g, idx, size=tuple(x.shape[2:]),
                                 unique=not _overlapping(kernel, stride, dilation)),)
 
