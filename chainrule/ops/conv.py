@@ -87,7 +87,11 @@ def _bias_shape(b, nd):
     return b.reshape((-1,) + (1,) * nd)
 
 
+KEEP_COLS_BYTES = 32 * 2 ** 20   # conv keeps its im2col columns for the weight gradient up to this size
+
+
 def _conv(x, w, stride, pad, dilation, groups):
+    """(conv output, the im2col columns)."""
     n = x.shape[0]
     cout, ksize = w.shape[0], w.shape[2:]
     cols, o = im2col(x, ksize, stride, pad, dilation)
@@ -96,7 +100,17 @@ def _conv(x, w, stride, pad, dilation, groups):
     else:
         out = np.matmul(w.reshape(groups, cout // groups, -1),
                         cols.reshape(n, groups, -1, cols.shape[-1]))
-    return out.reshape((n, cout) + o)
+    return out.reshape((n, cout) + o), cols
+
+
+def _weight_from_cols(cols, y, groups, wshape):
+    """Σ over samples and positions of y ⊗ cols: the weight gradient from saved im2col columns."""
+    n, cout = y.shape[:2]
+    yy = y.reshape(n, groups, cout // groups, -1)
+    cc = cols.reshape(n, groups, -1, cols.shape[-1])
+    gw = np.matmul(yy, cc.transpose(0, 1, 3, 2))                           # (N, G, Cout_g, Cg·K)
+    gw = np.add.reduce(gw, axis=0) if n > 1 else gw[0]
+    return gw.reshape(wshape)
 
 
 def _conv_transpose(y, w, stride, pad, dilation, groups, size):
@@ -109,23 +123,40 @@ def _conv_transpose(y, w, stride, pad, dilation, groups, size):
                          f"{tuple(size)} with kernel {tuple(ksize)}, stride {stride}, padding {pad}, "
                          f"dilation {dilation}: expected at most {want}")
     wt = w.reshape(groups, cout // groups, -1).transpose(0, 2, 1)          # (G, Cg·K, Cout_g)
+    if len(o) == 2 and tuple(stride) == (1, 1):
+        return _conv_transpose_s1(y, wt, groups * cg, ksize, pad, dilation, size)
     cols = np.matmul(wt, y.reshape(n, groups, cout // groups, -1))         # (N, G, Cg·K, O)
     return col2im(cols.reshape(n, groups * cg * math.prod(ksize), -1), groups * cg, size, ksize,
                   stride, pad, dilation, o)
 
 
+def _conv_transpose_s1(y, wt, c, ksize, pad, dilation, size):
+    """2-D stride-1 col2im with long contiguous adds: on the row-major padded plane, kernel offset
+    (i, j) is a shift of i·d₀·W_p + j·d₁, so the columns are computed on an extended grid of W_p
+    columns per row (the extra ones are zero) and each offset is one 1-D add of length O_h·W_p."""
+    n, cout, oh, ow = y.shape
+    groups = wt.shape[0]
+    (kh, kw), (d0, d1) = ksize, dilation
+    hp, wp = (s + lo + hi for s, (lo, hi) in zip(size, pad))
+    ye = np.zeros((n, cout, oh, wp), dtype=y.dtype)
+    ye[..., :ow] = y
+    cols = np.matmul(wt, ye.reshape(n, groups, cout // groups, oh * wp)).reshape(n, c, kh, kw, oh * wp)
+    flat = np.zeros((n, c, hp * wp + d1 * (kw - 1)), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            shift = i * d0 * wp + j * d1
+            flat[:, :, shift:shift + oh * wp] += cols[:, :, i, j]
+    xp = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
+    (t, _), (l, _) = pad
+    return np.ascontiguousarray(xp[:, :, t:t + size[0], l:l + size[1]])
+
+
 def _conv_weight(x, y, ksize, stride, pad, dilation, groups):
-    n, c = x.shape[:2]
-    cout = y.shape[1]
     cols, o = im2col(x, ksize, stride, pad, dilation)
     if tuple(o) != tuple(y.shape[2:]):
         raise ValueError(f"conv_weight: gradient spatial shape {tuple(y.shape[2:])} does not match the "
                          f"conv output {o} of input {x.shape}")
-    yy = y.reshape(n, groups, cout // groups, -1)
-    cc = cols.reshape(n, groups, -1, cols.shape[-1])
-    gw = np.matmul(yy, cc.transpose(0, 1, 3, 2))                           # (N, G, Cout_g, Cg·K)
-    gw = np.add.reduce(gw, axis=0) if n > 1 else gw[0]
-    return gw.reshape((cout, c // groups) + tuple(ksize))
+    return _weight_from_cols(cols, y, groups, (y.shape[1], x.shape[1] // groups) + tuple(ksize))
 
 
 # ---------------------------------------------------------------- the primitives
@@ -145,6 +176,7 @@ class Conv(Primitive):
     """
     name = "conv"
     flat_reason = _FLAT
+    residual = True   # the im2col columns (when at most KEEP_COLS_BYTES): no second im2col in backward
     samples = (
         Sample((2, 3, 5, 5), (4, 3, 3, 3), (4,), stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1)),
         Sample((1, 4, 6, 5), (4, 2, 3, 2), (4,), stride=(2, 1), padding=((1, 1), (0, 1)), dilation=(1, 2),
@@ -156,15 +188,20 @@ class Conv(Primitive):
     )
 
     def forward(self, x, w, b=None, *, stride, padding, dilation, groups=1):
-        out = _conv(x, w, stride, padding, dilation, groups)
+        out, cols = _conv(x, w, stride, padding, dilation, groups)
         if b is not None:
             out += _bias_shape(b, out.ndim - 2)
-        return out
+        return out, (cols if cols.nbytes <= KEEP_COLS_BYTES else None)
 
     def vjp(self, g, ans, needs, x, w, b=None, *, stride, padding, dilation, groups=1):
         p = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         gx = ConvTranspose(g, w, size=tuple(x.shape[2:]), **p) if needs[0] else None
-        gw = ConvWeight(x, g, ksize=tuple(w.shape[2:]), **p) if needs[1] else None
+        gw = None
+        if needs[1]:
+            if ans is not None:   # array mode with the saved columns (ans is None under create_graph)
+                gw = _weight_from_cols(ans, g, groups, w.shape)
+            else:
+                gw = ConvWeight(x, g, ksize=tuple(w.shape[2:]), **p)
         gb = g.sum(axis=_spatial_axes(g.ndim - 2)) if len(needs) > 2 and needs[2] else None
         return gx, gw, gb
 
