@@ -128,6 +128,8 @@ def make_numpy(s: dict):
 
 def make_chainrule(s: dict):
     import chainrule as cr
+    from chainrule.ops.conv import scratch
+    scratch.clear()   # as in a fresh process: the memory pass must see the scratch arrays allocated
     model = cnn_model(cr.nn, s)
     opt = cr.optim.SGD(model.parameters(), lr=s.get("lr", LR))
     X, y = cr.tensor(s["X"]), cr.tensor(s["y"])

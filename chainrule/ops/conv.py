@@ -18,6 +18,7 @@ spatial `size` of its output (the input size of the conv it is the adjoint of).
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -28,14 +29,67 @@ from .shape import Pad
 _FLAT = "im2col convolutions have no flat-code templates yet (issue 'one source of truth')"
 
 
+# ---------------------------------------------------------------- scratch arrays
+
+class Scratch(threading.local):
+    """Reused scratch arrays for the temporaries of conv and pooling (per thread, bounded).
+
+    A fresh large NumPy array is fresh memory from the OS, and the first touch of each page is a
+    page fault; a training step allocates the same few shapes every time, so handing them back and
+    reusing them saves that (measured on W6: about a third of the step). Only arrays that nothing
+    else references are given back (padded inputs, columns consumed by the backward). At most
+    LIMIT bytes stay allocated between steps; clear() frees them.
+    """
+    LIMIT = 256 * 2 ** 20   # bytes kept at most
+    PER_KEY = 2
+
+    def __init__(self):
+        self.free, self.bytes = {}, 0
+
+    def clear(self):
+        """Drop every kept array (`cr.ops.conv.scratch.clear()` returns the memory)."""
+        self.free, self.bytes = {}, 0
+
+    def take(self, shape, dtype, fill=None):
+        key = (tuple(shape), np.dtype(dtype).str)
+        stack = self.free.get(key)
+        if stack:
+            a = stack.pop()
+            self.bytes -= a.nbytes
+            if fill is not None:
+                a.fill(fill)
+            return a
+        if fill is None:
+            return np.empty(shape, dtype)
+        return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
+
+    def give(self, *arrays):
+        for a in arrays:
+            if a is None or a.base is not None or not a.flags.c_contiguous or not a.flags.writeable:
+                continue
+            stack = self.free.setdefault((a.shape, a.dtype.str), [])
+            if len(stack) < self.PER_KEY and self.bytes + a.nbytes <= self.LIMIT:
+                stack.append(a)
+                self.bytes += a.nbytes
+
+
+scratch = Scratch()
+
+
 # ---------------------------------------------------------------- im2col / col2im on arrays
 
-def pad_spatial(x, pad, value=0.0):
-    """x (N, C, *S) with pad = ((lo, hi), ...) added around the spatial dims (x itself if none)."""
+def pad_spatial(x, pad, value=0.0, tmp=False):
+    """x (N, C, *S) with pad = ((lo, hi), ...) added around the spatial dims (x itself if none).
+
+    tmp=True: the result is a scratch array the caller gives back (scratch.give) when done.
+    """
     if not any(lo or hi for lo, hi in pad):
         return x
     shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pad))
-    out = np.full(shape, value, dtype=x.dtype) if value else np.zeros(shape, dtype=x.dtype)
+    if tmp:
+        out = scratch.take(shape, x.dtype, value)
+    else:
+        out = np.full(shape, value, dtype=x.dtype) if value else np.zeros(shape, dtype=x.dtype)
     out[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pad))] = x
     return out
 
@@ -56,11 +110,20 @@ def windows(xp, ksize, stride, dilation):
     return as_strided(xp, xp.shape[:2] + tuple(ksize) + o, strides, writeable=False), o
 
 
-def im2col(x, ksize, stride, pad, dilation):
-    """Columns (N, C·prod(K), prod(O)) of x (N, C, *S): row (c, k) holds x at offset k of every window."""
-    win, o = windows(pad_spatial(x, pad), ksize, stride, dilation)
+def im2col(x, ksize, stride, pad, dilation, tmp=False):
+    """Columns (N, C·prod(K), prod(O)) of x (N, C, *S): row (c, k) holds x at offset k of every window.
+
+    tmp=True: the columns are a scratch array (give it back with scratch.give when consumed).
+    """
+    xp = pad_spatial(x, pad, tmp=True)
+    win, o = windows(xp, ksize, stride, dilation)
     n, c = x.shape[:2]
-    return win.reshape(n, c * math.prod(ksize), math.prod(o)), o
+    shape = (n, c * math.prod(ksize), math.prod(o))
+    cols = scratch.take(shape, x.dtype) if tmp else np.empty(shape, x.dtype)
+    np.copyto(cols.reshape(win.shape), win)
+    if xp is not x:
+        scratch.give(xp)
+    return cols, o
 
 
 def col2im(cols, channels, size, ksize, stride, pad, dilation, o=None):
@@ -72,29 +135,32 @@ def col2im(cols, channels, size, ksize, stride, pad, dilation, o=None):
     sp = tuple(s + lo + hi for s, (lo, hi) in zip(size, pad))
     o = out_size(size, ksize, stride, pad, dilation) if o is None else tuple(o)
     cols = cols.reshape((n, channels) + tuple(ksize) + o)
-    xp = np.zeros((n, channels) + sp, dtype=cols.dtype)
+    padded = any(lo or hi for lo, hi in pad)
+    xp = scratch.take((n, channels) + sp, cols.dtype, 0) if padded else np.zeros((n, channels) + sp, cols.dtype)
     every = (slice(None), slice(None))
     for k in np.ndindex(*ksize):   # one strided add per kernel offset (9 for 3x3), not per pixel
         sl = tuple(slice(ki * d, ki * d + s * (oi - 1) + 1, s)
                    for ki, d, s, oi in zip(k, dilation, stride, o))
         xp[every + sl] += cols[every + k]
-    if not any(lo or hi for lo, hi in pad):
+    if not padded:
         return xp
-    return np.ascontiguousarray(xp[every + tuple(slice(lo, lo + s) for s, (lo, _) in zip(size, pad))])
+    out = np.ascontiguousarray(xp[every + tuple(slice(lo, lo + s) for s, (lo, _) in zip(size, pad))])
+    scratch.give(xp)
+    return out
 
 
 def _bias_shape(b, nd):
     return b.reshape((-1,) + (1,) * nd)
 
 
-KEEP_COLS_BYTES = 32 * 2 ** 20   # conv keeps its im2col columns for the weight gradient up to this size
+KEEP_COLS_BYTES = 128 * 2 ** 20   # conv keeps its im2col columns for the weight gradient up to this size
 
 
 def _conv(x, w, stride, pad, dilation, groups):
     """(conv output, the im2col columns)."""
     n = x.shape[0]
     cout, ksize = w.shape[0], w.shape[2:]
-    cols, o = im2col(x, ksize, stride, pad, dilation)
+    cols, o = im2col(x, ksize, stride, pad, dilation, tmp=True)
     if groups == 1:
         out = np.matmul(w.reshape(cout, -1), cols)
     else:
@@ -108,8 +174,12 @@ def _weight_from_cols(cols, y, groups, wshape):
     n, cout = y.shape[:2]
     yy = y.reshape(n, groups, cout // groups, -1)
     cc = cols.reshape(n, groups, -1, cols.shape[-1])
-    gw = np.matmul(yy, cc.transpose(0, 1, 3, 2))                           # (N, G, Cout_g, Cg·K)
-    gw = np.add.reduce(gw, axis=0) if n > 1 else gw[0]
+    if n == 1:
+        return np.matmul(yy, cc.transpose(0, 1, 3, 2))[0].reshape(wshape)
+    per = scratch.take((n,) + yy.shape[1:3] + cc.shape[2:3], np.result_type(yy, cc))
+    np.matmul(yy, cc.transpose(0, 1, 3, 2), out=per)                     # (N, G, Cout_g, Cg·K)
+    gw = np.add.reduce(per, axis=0)
+    scratch.give(per)
     return gw.reshape(wshape)
 
 
@@ -138,25 +208,34 @@ def _conv_transpose_s1(y, wt, c, ksize, pad, dilation, size):
     groups = wt.shape[0]
     (kh, kw), (d0, d1) = ksize, dilation
     hp, wp = (s + lo + hi for s, (lo, hi) in zip(size, pad))
-    ye = np.zeros((n, cout, oh, wp), dtype=y.dtype)
+    ye = scratch.take((n, cout, oh, wp), y.dtype, 0)
     ye[..., :ow] = y
-    cols = np.matmul(wt, ye.reshape(n, groups, cout // groups, oh * wp)).reshape(n, c, kh, kw, oh * wp)
-    flat = np.zeros((n, c, hp * wp + d1 * (kw - 1)), dtype=cols.dtype)
+    dt = np.result_type(wt, y)
+    cols = scratch.take((n, groups, c * kh * kw // groups, oh * wp), dt)
+    np.matmul(wt, ye.reshape(n, groups, cout // groups, oh * wp), out=cols)
+    scratch.give(ye)
+    c5 = cols.reshape(n, c, kh, kw, oh * wp)
+    flat = scratch.take((n, c, hp * wp + d1 * (kw - 1)), dt, 0)
     for i in range(kh):
         for j in range(kw):
             shift = i * d0 * wp + j * d1
-            flat[:, :, shift:shift + oh * wp] += cols[:, :, i, j]
+            flat[:, :, shift:shift + oh * wp] += c5[:, :, i, j]
+    scratch.give(cols)
     xp = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
     (t, _), (l, _) = pad
-    return np.ascontiguousarray(xp[:, :, t:t + size[0], l:l + size[1]])
+    out = np.ascontiguousarray(xp[:, :, t:t + size[0], l:l + size[1]])
+    scratch.give(flat)
+    return out
 
 
 def _conv_weight(x, y, ksize, stride, pad, dilation, groups):
-    cols, o = im2col(x, ksize, stride, pad, dilation)
+    cols, o = im2col(x, ksize, stride, pad, dilation, tmp=True)
     if tuple(o) != tuple(y.shape[2:]):
         raise ValueError(f"conv_weight: gradient spatial shape {tuple(y.shape[2:])} does not match the "
                          f"conv output {o} of input {x.shape}")
-    return _weight_from_cols(cols, y, groups, (y.shape[1], x.shape[1] // groups) + tuple(ksize))
+    gw = _weight_from_cols(cols, y, groups, (y.shape[1], x.shape[1] // groups) + tuple(ksize))
+    scratch.give(cols)
+    return gw
 
 
 # ---------------------------------------------------------------- the primitives
@@ -191,7 +270,10 @@ class Conv(Primitive):
         out, cols = _conv(x, w, stride, padding, dilation, groups)
         if b is not None:
             out += _bias_shape(b, out.ndim - 2)
-        return out, (cols if cols.nbytes <= KEEP_COLS_BYTES else None)
+        if cols.nbytes <= KEEP_COLS_BYTES:
+            return out, cols
+        scratch.give(cols)
+        return out, None
 
     def vjp(self, g, ans, needs, x, w, b=None, *, stride, padding, dilation, groups=1):
         p = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
@@ -200,6 +282,7 @@ class Conv(Primitive):
         if needs[1]:
             if ans is not None:   # array mode with the saved columns (ans is None under create_graph)
                 gw = _weight_from_cols(ans, g, groups, w.shape)
+                scratch.give(ans)   # the engine hands each rule its own residual (a copy under retain_graph)
             else:
                 gw = ConvWeight(x, g, ksize=tuple(w.shape[2:]), **p)
         gb = g.sum(axis=_spatial_axes(g.ndim - 2)) if len(needs) > 2 and needs[2] else None

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import autograd
 from .base import Primitive, Sample, register
-from .conv import pad_spatial, windows
+from .conv import pad_spatial, scratch, windows
 
 _FLAT = "pooling primitives have no flat-code templates yet (issue 'one source of truth')"
 
@@ -54,9 +54,13 @@ def max_pool_arg(x, kernel, stride, padding, dilation):
     padding = ((lo, hi), ...) pads with −inf; hi may exceed lo to cover PyTorch's ceil_mode.
     """
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    win, o = windows(pad_spatial(x, padding, fill), kernel, stride, dilation)
+    xp = pad_spatial(x, padding, fill, tmp=True)
+    win, o = windows(xp, kernel, stride, dilation)
     every = (slice(None), slice(None))
-    return _first_max((win[every + k] for k in np.ndindex(*kernel)), x)
+    out = _first_max((win[every + k] for k in np.ndindex(*kernel)), x)
+    if xp is not x:
+        scratch.give(xp)
+    return out
 
 
 def arg_to_plane(arg, size, kernel, stride, padding, dilation):
