@@ -7,8 +7,8 @@ from .w6_digits_cnn import cnn_setup, make_chainrule, make_torch, numpy_cnn_step
 
 KEY = "W7"
 TITLE = "CIFAR block 3×32×32 → conv3×3 32 → ReLU → conv3×3 64 → ReLU → max-pool 2 → fc 10, batch 64"
-PEER = 1.0       # the issue's target is relative to PyTorch eager (≤ 1.5×) and to NumPy's memory (≤ 2×)
-TARGET = 1.5
+PEER = 0.50      # PyTorch eager / NumPy, measured 2026-12-01 (the issue gives a ratio to torch, not NumPy)
+TARGET = 0.75    # = 1.5 × PEER: the issue's 'chainrule ≤ 1.5× PyTorch eager', as a ratio to NumPy
 TARGET_TORCH = 1.5
 MEMORY_TARGET = 2.0
 RTOL = 1e-4
