@@ -29,3 +29,15 @@ def test_cnn_model_shapes_and_cli_rejects_non_image_dataset(capsys):
     assert main(["train", "spirals", "--model", "cnn", "--no-plots"]) == 1
     assert "--model cnn needs an image dataset" in capsys.readouterr().err
     assert np.isfinite(model(cr.randn(1, 64)).data).all()
+
+
+def test_cnn_graph_collapses_to_one_box_per_layer():
+    model = make_cnn(10)
+    with cr.viz.trace_modules(model):
+        loss = cr.nn.functional.cross_entropy(model(cr.randn(4, 64)), cr.randint(0, 10, (4,)))
+    src = cr.viz.draw(loss, dict(model.named_parameters()), collapse="modules").source
+    boxes = re.findall(r'label="(\d+): (\w+)\\n', src)
+    # the Image reshape of the input records nothing (the data needs no gradient)
+    assert [name for _, name in boxes] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Flatten",
+                                           "Linear"]
+    assert "weight (16, 1, 3, 3)" in src and "(4, 1, 8, 8)" in src   # parameters and tensor summaries
