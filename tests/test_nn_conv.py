@@ -241,3 +241,22 @@ def test_torch_state_dict_loads_into_matching_cnn(tmp_path, rng):
     with torch.no_grad():
         ref = tm(torch.tensor(x)).numpy()
     np.testing.assert_allclose(cm(cr.tensor(x, dtype=np.float64)).data, ref, rtol=RTOL, atol=1e-10)
+
+
+@pytest.mark.parametrize("op", ["conv_transpose_s1", "conv_transpose_s2", "fold", "max_pool", "conv"])
+def test_results_never_alias_reused_scratch_arrays(op, rng):
+    """Scratch arrays are reused by the next call: a returned result must not be one of them
+    (batch 1 and one channel make a cropped view contiguous, the case that once aliased)."""
+    x1, x2 = rng.standard_normal((1, 1, 3, 3)), rng.standard_normal((1, 1, 3, 3))
+    w = rng.standard_normal((1, 1, 2, 3))
+    fn = {"conv_transpose_s1": lambda x: F.conv_transpose2d(x, w, padding=(1, 0), dilation=(2, 1),
+                                                             output_padding=(1, 0)),
+          "conv_transpose_s2": lambda x: F.conv_transpose2d(x, w, stride=2, padding=(1, 0)),
+          "fold": lambda x: F.fold(x.reshape(1, 9, 1), (1, 3), 3, padding=(1, 0)),
+          "max_pool": lambda x: F.max_pool2d(x, 2, padding=1),
+          "conv": lambda x: F.conv2d(x, w, padding=1)}[op]
+    first = fn(_t(x1, False)).data
+    keep = first.copy()
+    for _ in range(3):
+        fn(_t(x2, False))
+    np.testing.assert_array_equal(first, keep)

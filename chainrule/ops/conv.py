@@ -145,7 +145,8 @@ def col2im(cols, channels, size, ksize, stride, pad, dilation, o=None):
     if not padded:
         return xp
     out = np.ascontiguousarray(xp[every + tuple(slice(lo, lo + s) for s, (lo, _) in zip(size, pad))])
-    scratch.give(xp)
+    if out.base is None:   # a copy (a crop that is already contiguous is a view of xp: keep xp)
+        scratch.give(xp)
     return out
 
 
@@ -224,7 +225,8 @@ def _conv_transpose_s1(y, wt, c, ksize, pad, dilation, size):
     xp = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
     (t, _), (l, _) = pad
     out = np.ascontiguousarray(xp[:, :, t:t + size[0], l:l + size[1]])
-    scratch.give(flat)
+    if out.base is None:   # a copy, not a view of flat
+        scratch.give(flat)
     return out
 
 
