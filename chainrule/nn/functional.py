@@ -18,6 +18,8 @@ from .functional_conv import *  # noqa: F401,F403  (conv, pooling, resizing)
 from .functional_conv import __all__ as _conv_all
 from .functional_norm import *  # noqa: F401,F403  (group/instance/local response norm, dropout2d)
 from .functional_norm import __all__ as _norm_all
+from .functional_resize import *  # noqa: F401,F403  (interpolate, pixel_shuffle)
+from .functional_resize import __all__ as _resize_all
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                      cross_entropy, l1_loss, l2_penalty, mse_loss, multi_margin_loss, nll_loss)
 
@@ -26,7 +28,7 @@ __all__ = [
     "softplus", "maxout", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "nll_loss", "l2_penalty",
-] + _conv_all + _norm_all
+] + _conv_all + _norm_all + _resize_all
 
 
 def _shape(x):
