@@ -260,3 +260,22 @@ def test_results_never_alias_reused_scratch_arrays(op, rng):
     for _ in range(3):
         fn(_t(x2, False))
     np.testing.assert_array_equal(first, keep)
+
+
+def test_sweep_samples_cover_the_configurations_the_issue_names():
+    """The registry sweep gradchecks conv over stride > 1, padding, dilation, groups (depthwise),
+    odd sizes, batch 1 and one channel; its adjoints and max pooling over several of these."""
+    from chainrule.ops import REGISTRY
+    conv = REGISTRY["conv"].samples
+    assert any(max(s.params["stride"]) > 1 for s in conv)
+    assert any(max(d for d in s.params["dilation"]) > 1 for s in conv)
+    assert any(any(lo or hi for lo, hi in s.params["padding"]) for s in conv)
+    assert any(s.params.get("groups", 1) > 1 for s in conv)
+    assert any(s.inputs[1][1] == 1 and s.params.get("groups", 1) == s.inputs[0][1] for s in conv)  # depthwise
+    assert any(s.inputs[0][0] == 1 for s in conv) and any(s.inputs[0][1] == 1 for s in conv)
+    assert any(any(n % 2 for n in s.inputs[0][2:]) for s in conv)
+    assert any(len(s.inputs[0]) == 3 for s in conv)                                              # conv1d
+    for name in ("conv_transpose", "conv_weight", "max_pool"):
+        samples = REGISTRY[name].samples
+        assert any(max(s.params["stride"]) > 1 for s in samples), name
+        assert any(max(s.params["dilation"]) > 1 for s in samples), name
