@@ -23,6 +23,7 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import autograd
 from .base import Primitive, Sample, add_tangents, register
 from .shape import Pad
 
@@ -272,7 +273,7 @@ class Conv(Primitive):
         out, cols = _conv(x, w, stride, padding, dilation, groups)
         if b is not None:
             out += _bias_shape(b, out.ndim - 2)
-        if cols.nbytes <= KEEP_COLS_BYTES:
+        if cols.nbytes <= KEEP_COLS_BYTES and autograd.is_grad_enabled():   # no_grad: no backward
             return out, cols
         scratch.give(cols)
         return out, None
