@@ -5,4 +5,4 @@ nothing heavy at import time: the runner must pin BLAS to one thread before NumP
 """
 
 WORKLOADS = ("w1_digits_mlp", "w2_big_matmul", "w3_mnist_mlp", "w4_micrograd_demo",
-             "w5_tanh_chain", "w8_lstm")
+             "w5_tanh_chain", "w6_digits_cnn", "w7_cifar_block", "w8_lstm")

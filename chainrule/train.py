@@ -22,6 +22,8 @@ from .tensor import Tensor
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 LOSSES = ("ce", "svm")
 OPTIMIZERS = ("sgd", "adam")
+MODELS = ("mlp", "cnn")   # --model: make_mlp, or make_cnn for the 8×8 digits images
+CNN_DEFAULTS = dict(epochs=20, lr=0.003)   # --model cnn on digits: ~99% held-out in ~15 s
 
 # Per-dataset defaults, chosen so that each trains in seconds on a laptop core.
 DEFAULTS = {
@@ -50,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     test_size: float = 0.2
     out: str = ""                # "" means runs/<dataset>
+    model: str = "mlp"           # one of MODELS
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "TrainConfig":
@@ -58,14 +61,14 @@ class TrainConfig:
             raise ValueError(f"train: unknown dataset {dataset!r}; expected one of "
                              f"{', '.join(_data.DATASETS)}")
         given = {k: v for k, v in overrides.items() if v is not None}
-        kw = {**DEFAULTS[dataset], **given}
+        kw = {**DEFAULTS[dataset], **(CNN_DEFAULTS if given.get("model") == "cnn" else {}), **given}
         if "lr" not in given and kw.get("optimizer") == "sgd":
             kw["lr"] = 10 * kw["lr"]   # the defaults are Adam's; SGD+momentum wants ~10× more
         return cls(dataset=dataset, **kw).validated()
 
     def validated(self) -> "TrainConfig":
         for name, allowed in (("activation", ACTIVATIONS), ("loss", LOSSES),
-                              ("optimizer", OPTIMIZERS)):
+                              ("optimizer", OPTIMIZERS), ("model", MODELS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"train: --{name} must be one of {', '.join(allowed)}, got "
                                  f"{getattr(self, name)!r}")
@@ -77,6 +80,8 @@ class TrainConfig:
             raise ValueError(f"train: need epochs >= 0, batch_size >= 1, lr > 0 and hidden sizes "
                              f">= 1; got epochs={self.epochs}, batch_size={self.batch_size}, "
                              f"lr={self.lr}, hidden={self.hidden}")
+        if self.model == "cnn" and self.dataset != "digits":
+            raise ValueError(f"train: --model cnn needs an image dataset (digits), got {self.dataset!r}")
         if not 0 < self.test_size < 1:
             raise ValueError(f"train: test_size must be in (0, 1), got {self.test_size}")
         return self
@@ -116,6 +121,26 @@ def make_mlp(in_features: int, num_classes: int, hidden=(100,), activation: str 
         width = int(h)
     layers.append(nn.Linear(width, int(num_classes)))
     return nn.Sequential(*layers)
+
+
+def make_cnn(num_classes: int = 10, side: int = 8, channels=(16, 32)):
+    """Flat (N, side²) images → conv3×3 → ReLU → conv3×3 → ReLU → max-pool 2 → Linear (logits).
+
+    >>> make_cnn(10)(cr.randn(5, 64)).shape
+    (5, 10)
+    """
+    from . import nn
+
+    class Image(nn.Module):
+        """(N, side²) rows as (N, 1, side, side) images."""
+
+        def forward(self, x):
+            return x.reshape(x.shape[0], 1, side, side)
+
+    c1, c2 = channels
+    return nn.Sequential(Image(), nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(c2 * (side // 2) ** 2, num_classes))
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.9):
@@ -326,7 +351,10 @@ def build(config: TrainConfig, split=None):
     """(model, optimizer, train_ds, test_ds) for a config, initialised from config.seed."""
     ds, train_ds, test_ds, classes = split if split is not None else _split(config)
     manual_seed(config.seed)   # parameter init comes from the seeded generator
-    model = make_mlp(ds.tensors[0].shape[1], classes, config.hidden, config.activation)
+    if config.model == "cnn":
+        model = make_cnn(classes, int(round(ds.tensors[0].shape[1] ** 0.5)))
+    else:
+        model = make_mlp(ds.tensors[0].shape[1], classes, config.hidden, config.activation)
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.momentum)
     return model, opt, train_ds, test_ds
 
@@ -374,10 +402,14 @@ def _check_model_shapes(path, config, saved, in_features, classes):
     """The state dict make_mlp(config) would have, compared with the saved tensors' shapes."""
     if not isinstance(saved, dict):
         raise ValueError(f"{path}: checkpoint 'model' must be a state dict")
-    widths = [in_features, *config.hidden, classes]
     want = {}
-    for i, (a, b) in enumerate(zip(widths, widths[1:])):
-        want[f"{2 * i}.weight"], want[f"{2 * i}.bias"] = (b, a), (b,)
+    if getattr(config, "model", "mlp") == "cnn":   # fixed channels: its size is not the config's
+        cnn = make_cnn(classes, int(round(in_features ** 0.5)))
+        want = {k: tuple(v.shape) for k, v in cnn.state_dict().items()}
+    else:
+        widths = [in_features, *config.hidden, classes]
+        for i, (a, b) in enumerate(zip(widths, widths[1:])):
+            want[f"{2 * i}.weight"], want[f"{2 * i}.bias"] = (b, a), (b,)
     have = {k: tuple(np.shape(v.data if isinstance(v, Tensor) else v)) for k, v in saved.items()}
     if have != want:
         diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))[:3]
@@ -425,11 +457,12 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
             return TrainResult(model, opt, history, config, seconds=time.perf_counter() - t0)
     if log:
         n_params = sum(p.numel() for p in model.parameters())
-        log(f"{config.dataset}: {len(train_ds)} train / {len(test_ds)} held-out samples, MLP "
-            f"{'→'.join(str(s) for s in [train_ds.tensors[0].shape[1], *config.hidden])}"
-            f"→{int(train_ds.dataset.tensors[1].data.max()) + 1} ({n_params} parameters), "
-            f"{config.activation}, loss {config.loss}, {config.optimizer} lr {config.lr}, "
-            f"λ {config.weight_decay}")
+        arch = (f"MLP {'→'.join(str(s) for s in [train_ds.tensors[0].shape[1], *config.hidden])}"
+                f"→{int(train_ds.dataset.tensors[1].data.max()) + 1} ({n_params} parameters), "
+                f"{config.activation}" if config.model == "mlp" else
+                f"CNN conv3×3 16 → ReLU → conv3×3 32 → ReLU → max-pool 2 → fc ({n_params} parameters)")
+        log(f"{config.dataset}: {len(train_ds)} train / {len(test_ds)} held-out samples, {arch}, "
+            f"loss {config.loss}, {config.optimizer} lr {config.lr}, λ {config.weight_decay}")
     if monitor is True:
         from .viz.monitor import Monitor
         monitor = Monitor(model, loss="svm" if config.loss == "svm" else "softmax")
@@ -593,6 +626,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--lr", type=float, help=f"learning rate; default with adam: "
                                             f"{per_dataset('lr')}; with sgd 10× that")
     p.add_argument("--batch-size", type=int, help=f"default: {per_dataset('batch_size')}")
+    p.add_argument("--model", choices=MODELS, help="mlp (default) or cnn (digits only: "
+                                                  "conv → conv → pool → fc)")
     p.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes (default 100)")
     p.add_argument("--activation", choices=ACTIVATIONS, help="default relu")
     p.add_argument("--loss", choices=LOSSES,
@@ -633,7 +668,7 @@ def _cmd_train(args) -> int:
                 args.dataset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                 hidden=args.hidden, activation=args.activation, loss=args.loss,
                 weight_decay=args.weight_decay, optimizer=args.optimizer, seed=args.seed,
-                out=args.out)
+                out=args.out, model=args.model)
             r = train(config, progress=not args.no_progress, plots=not args.no_plots,
                       checkpoint=True, monitor=args.monitor)
     except (IndexError, TypeError, FloatingPointError, ImportError) as exc:
@@ -663,8 +698,8 @@ def _cmd_eval(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     c = r["config"]
-    print(f"{args.checkpoint}: {c.dataset}, epoch {r['epoch']}, hidden {c.hidden}, "
-          f"{c.activation}, loss {c.loss}")
+    arch = "cnn" if c.model == "cnn" else f"hidden {c.hidden}, {c.activation}"
+    print(f"{args.checkpoint}: {c.dataset}, epoch {r['epoch']}, {arch}, loss {c.loss}")
     print(f"train accuracy {r['train_acc']:.4f}")
     print(f"held-out accuracy {r['test_acc']:.4f}")
     return 0

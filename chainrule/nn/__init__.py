@@ -14,6 +14,13 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
                    NLLLoss)
 from .module import Module
 from .normalization import BatchNorm1d, LayerNorm
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, Fold, Unfold
+from .dropout import AlphaDropout, Dropout1d, Dropout2d
+from .normalization import (BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+                            LocalResponseNorm)
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+                      AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, PixelShuffle, PixelUnshuffle,
+                      Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .sparse import Embedding
@@ -28,4 +35,11 @@ __all__ = [
     "RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "ModuleDict",
     "ParameterList", "ParameterDict", "Unflatten",
+]
+__all__ += [  # ConvNets (issue 11)
+    "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold", "AlphaDropout",
+    "Dropout1d", "Dropout2d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
+    "InstanceNorm2d", "LocalResponseNorm", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d",
+    "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]

@@ -14,6 +14,12 @@ from .. import functions as _f
 from ..factories import default_generator
 from ..ops import nn as _nnops
 from ..tensor import Tensor
+from .functional_conv import *  # noqa: F401,F403  (conv, pooling, resizing)
+from .functional_conv import __all__ as _conv_all
+from .functional_norm import *  # noqa: F401,F403  (group/instance/local response norm, dropout2d)
+from .functional_norm import __all__ as _norm_all
+from .functional_resize import *  # noqa: F401,F403  (interpolate, pixel_shuffle)
+from .functional_resize import __all__ as _resize_all
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                      cross_entropy, l1_loss, l2_penalty, mse_loss, multi_margin_loss, nll_loss)
 
@@ -22,7 +28,7 @@ __all__ = [
     "softplus", "maxout", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "nll_loss", "l2_penalty",
-]
+] + _conv_all + _norm_all + _resize_all
 
 
 def _alias(e):
@@ -126,13 +132,16 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 # ---------------------------------------------------------------- normalisation
 
-def _bn_axes(x, num_features, fn):
+def _bn_axes(x, num_features, fn, ndims=None):
+    """(axes to reduce, shape of the per-channel stats) for (N, C, *S); ndims restricts len(shape)."""
     s = _shape(x)
-    if len(s) not in (2, 3) or (num_features is not None and s[1] != num_features):
-        want = "(N, C) or (N, C, L)" if num_features is None else \
-            f"(N, {num_features}) or (N, {num_features}, L)"
+    ok = len(s) >= 2 if ndims is None else len(s) in ndims
+    if not ok or (num_features is not None and s[1] != num_features):
+        c = "C" if num_features is None else num_features
+        want = {(2, 3): f"(N, {c}) or (N, {c}, L)", (4,): f"(N, {c}, H, W)", (5,): f"(N, {c}, D, H, W)"
+                }.get(ndims, f"(N, {c}, ...)")
         raise ValueError(f"{fn}: expected input of shape {want}, got {s}")
-    return (0,) if len(s) == 2 else (0, 2), (1, s[1]) + (1,) * (len(s) - 2)
+    return (0,) + tuple(range(2, len(s))), (1, s[1]) + (1,) * (len(s) - 2)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

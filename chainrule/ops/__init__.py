@@ -1,3 +1,4 @@
 """Primitives: each one keeps forward, backward (VJP), tangent (JVP) and test samples together."""
 from .base import REGISTRY, At, Primitive, Sample, on_register, register, unregister  # noqa: F401
 from . import arith, compare, reduce, linalg, shape, nn, rnn  # noqa: F401  (importing registers them)
+from . import conv, pool  # noqa: F401

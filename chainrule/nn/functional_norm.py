@@ -1,0 +1,154 @@
+"""Normalisation and regularisation for feature maps, as functions with PyTorch's names (re-exported
+by cr.nn.functional): group_norm, instance_norm, local_response_norm, dropout1d/2d, alpha_dropout.
+
+All are compositions of recorded ops (mean, sub, mul, matmul, ...), so they need no rule of their own.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd
+from .. import functions as _f
+from ..factories import default_generator
+from ..tensor import Tensor
+
+__all__ = ["group_norm", "instance_norm", "local_response_norm", "dropout1d", "dropout2d",
+           "alpha_dropout"]
+
+
+def _shape(x):
+    return tuple(np.shape(x.data if isinstance(x, Tensor) else x))
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _affine(out, weight, bias, nd):
+    shape = (1, -1) + (1,) * nd
+    if weight is not None:
+        out = out * _f.reshape(weight, shape)
+    if bias is not None:
+        out = out + _f.reshape(bias, shape)
+    return out
+
+
+def _normalize(x, axes, eps):
+    mean = _f.mean(x, axis=axes, keepdims=True)
+    d = x - mean
+    var = _f.mean(d * d, axis=axes, keepdims=True)
+    return d / _f.sqrt(var + eps), mean, var
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each sample over groups of C/num_groups channels (and all positions), then scale.
+
+    >>> F.group_norm(cr.randn(2, 6, 4, 4), 3).shape
+    (2, 6, 4, 4)
+    """
+    s = _shape(input)
+    if len(s) < 2 or s[1] % num_groups:
+        raise ValueError(f"group_norm: input shape {s} needs (N, C, ...) with C divisible by "
+                         f"num_groups={num_groups}")
+    x = _f.reshape(input, (s[0], num_groups, -1))
+    out, _, _ = _normalize(x, (2,), eps)
+    return _affine(_f.reshape(out, s), weight, bias, len(s) - 2)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Normalise each (sample, channel) over its positions (N, C, *S), as PyTorch.
+
+    With running stats and use_input_stats, they are updated with the batch mean of the per-instance
+    mean and unbiased variance; use_input_stats=False normalises with the running stats instead.
+    """
+    s = _shape(input)
+    if len(s) < 3:
+        raise ValueError(f"instance_norm: expected input (N, C, *spatial), got shape {s}")
+    axes = tuple(range(2, len(s)))
+    bshape = (1, s[1]) + (1,) * (len(s) - 2)
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
+        inv = 1.0 / np.sqrt(running_var.data.reshape(bshape) + eps)
+        out = (input - running_mean.data.reshape(bshape)) * inv.astype(running_mean.data.dtype)
+        return _affine(out, weight, bias, len(s) - 2)
+    n = int(np.prod(s[2:]))
+    out, mean, var = _normalize(input, axes, eps)
+    if running_mean is not None and running_var is not None:
+        with autograd.no_grad():
+            m = _data(mean).reshape(s[:2]).mean(axis=0)
+            v = (_data(var).reshape(s[:2]) * (n / max(n - 1, 1))).mean(axis=0)
+            for r, stat in ((running_mean, m), (running_var, v)):
+                r.data *= 1 - momentum
+                r.data += momentum * stat
+                r._bump()
+    return _affine(out, weight, bias, len(s) - 2)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """AlexNet's local response normalisation across channels:
+    x / (k + α/size · Σ_{nearby size channels} x²)^β (zero-padded at the ends, as PyTorch).
+
+    >>> F.local_response_norm(cr.randn(1, 8, 3, 3), size=5).shape
+    (1, 8, 3, 3)
+    """
+    s = _shape(input)
+    if len(s) < 3:
+        raise ValueError(f"local_response_norm: expected input (N, C, *spatial), got shape {s}")
+    c = s[1]
+    i = np.arange(c)
+    lo, hi = size // 2, (size - 1) // 2
+    band = ((i[None, :] >= i[:, None] - lo) & (i[None, :] <= i[:, None] + hi)) / size   # (C, C)
+    sq = _f.moveaxis(input * input, 1, -1)
+    div = _f.moveaxis(_f.matmul(sq, band.T.astype(_data(input).dtype)), -1, 1)
+    return input / (div * alpha + k) ** beta
+
+
+def _channel_dropout(op, input, p, training, nd):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: probability p must be in [0, 1], got {p}")
+    s = _shape(input)
+    if len(s) not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}: expected {nd + 2}-D (N, C, ...) or {nd + 1}-D unbatched input, got shape {s}")
+    if not training or p == 0.0:
+        return input
+    dt = _data(input).dtype
+    lead = s[:len(s) - nd]
+    if p == 1.0:
+        return input * np.zeros(lead + (1,) * nd, dtype=dt)
+    keep = default_generator().random(lead + (1,) * nd) >= p
+    return input * np.multiply(keep, 1.0 / (1.0 - p), dtype=dt)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, L) with probability p, scale the rest by 1/(1−p)."""
+    return _channel_dropout("dropout1d", input, p, training, 1)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels (feature maps) of (N, C, H, W) with probability p; scale the rest by 1/(1−p).
+
+    >>> F.dropout2d(cr.ones(2, 4, 3, 3), 0.5, training=False).shape
+    (2, 4, 3, 3)
+    """
+    return _channel_dropout("dropout2d", input, p, training, 2)
+
+
+_SELU_ALPHA = 1.7580993408473766   # λ·α of SELU: dropped units go to its negative saturation
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks: dropped units are set to −λα, then an affine map a·x + b keeps the
+    mean and variance (PyTorch's formula)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"alpha_dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    data = _data(input)
+    if p == 1.0:
+        return input * np.zeros(data.shape, dtype=data.dtype)
+    keep = (default_generator().random(data.shape) >= p).astype(data.dtype)
+    a = 1.0 / np.sqrt((_SELU_ALPHA ** 2 * p + 1) * (1 - p))
+    b = ((keep - 1) * (_SELU_ALPHA * a) + _SELU_ALPHA * a * p).astype(data.dtype)
+    return input * (keep * a).astype(data.dtype) + b
