@@ -33,7 +33,7 @@ button{font-size:14px;padding:4px 12px}
 .hint{color:#757575;font-size:12px}
 """
 
-_JS = """
+_JS = r"""
 const steps = JSON.parse(document.getElementById('steps').textContent);
 const svg = document.querySelector('#graph svg');
 const byTitle = {};
