@@ -41,17 +41,25 @@ class RemovableHandle:
         return False
 
 
-_node_counter = autograd.node_counter
+_node_counter = autograd._next_seq   # autograd.node_counter without the extra call
+
+
+_tagged = [0]   # the highest seq tagged so far: a node made after it was never tagged
 
 
 def _tag_call(module, start, out):
     """Note on the output's node which module call made it: one store per call, none per node;
     viz claims the nodes of the call afterwards (seq > start, reachable from the output)."""
-    items = out if isinstance(out, tuple) else (out,)
-    for o in items:
-        node = getattr(o, "grad_fn", None)
-        if node is not None and node.seq > start:
-            node.calls = (start, weakref.ref(module), getattr(node, "calls", None))
+    for o in (out if type(out) is tuple else (out,)):
+        node = o.grad_fn if isinstance(o, Tensor) else None
+        if node is None or node.seq <= start:
+            continue
+        prev = None
+        if node.seq <= _tagged[0]:   # maybe tagged by an inner call (reading an unset slot raises)
+            prev = getattr(node, "calls", None)
+        else:
+            _tagged[0] = node.seq
+        node.calls = (start, weakref.ref(module), prev)
     return out
 
 
