@@ -25,7 +25,7 @@ button{font-size:14px;padding:4px 12px}
 #panel td{padding:1px 8px}
 .up{color:#c62828}.down{color:#c62828;font-weight:bold}.loc{color:#6a1b9a}
 .gate{color:#616161;font-style:italic}.fan{color:#c62828;font-family:Menlo,Consolas,monospace}
-#graph svg{max-width:100%;height:auto}
+#graph{overflow:auto}
 .node.cur ellipse,.node.cur polygon,.node.cur path{stroke:#ff6f00;stroke-width:4}
 .node.done ellipse,.node.done polygon{fill:#fff8e1}
 .edge.cur path{stroke:#ff6f00;stroke-width:4}.edge.cur polygon{stroke:#ff6f00;fill:#ff6f00}
