@@ -45,21 +45,23 @@ _node_counter = autograd._next_seq   # autograd.node_counter without the extra c
 
 
 _tagged = [0]   # the highest seq tagged so far: a node made after it was never tagged
+_ref = weakref.ref
 
 
 def _tag_call(module, start, out):
     """Note on the output's node which module call made it: one store per call, none per node;
     viz claims the nodes of the call afterwards (seq > start, reachable from the output)."""
-    for o in (out if type(out) is tuple else (out,)):
-        node = o.grad_fn if isinstance(o, Tensor) else None
-        if node is None or node.seq <= start:
-            continue
-        prev = None
-        if node.seq <= _tagged[0]:   # maybe tagged by an inner call (reading an unset slot raises)
-            prev = getattr(node, "calls", None)
-        else:
-            _tagged[0] = node.seq
-        node.calls = (start, weakref.ref(module), prev)
+    if type(out) is Tensor:
+        node = out.grad_fn
+        if node is not None and node.seq > start:
+            if node.seq > _tagged[0]:   # made after every tagged node: nothing to chain to
+                _tagged[0] = node.seq
+                node.calls = (start, _ref(module), None)
+            else:                       # maybe tagged by an inner call (an unset slot raises)
+                node.calls = (start, _ref(module), getattr(node, "calls", None))
+    elif type(out) is tuple:
+        for o in out:
+            _tag_call(module, start, o)
     return out
 
 
