@@ -177,3 +177,48 @@ def test_legend_and_names_agree_with_explain_and_flat_code():
     assert names == {"s0", "s1", "s2", "s3", "L"} and told == names - {"L"}
     assert all(re.search(rf"^\s+{n} = ", flat, flags=re.M) for n in names)
     assert "legend" not in to_dot(f, legend=False)
+
+
+def test_mlp_max_nodes_leaves_at_most_n_vertices_plus_one_note():
+    nn = cr.nn
+    cr.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(8, 8), nn.Tanh())],
+                          nn.Linear(8, 3))
+    loss = nn.functional.cross_entropy(model(cr.randn(4, 8)), cr.tensor([0, 1, 2, 0]))
+    full = to_dot(loss, params=model)
+    assert len(re.findall(r"\n  (?:n|leaf|c|m_)\d+ \[", full)) == 30   # 14 ops, 15 inputs, y
+    def drawn(src):
+        return len(re.findall(r"\n  (?:n|leaf|c|m_)\d+ \[|\n  out \[", src))
+
+    assert drawn(to_dot(loss, params=model, collapse="modules")) == 17   # 13 boxes, x, CE, y, out
+    for collapse, sizes in ((None, (8, 20)), ("modules", (8, 12))):
+        for n in sizes:
+            src = to_dot(loss, params=model, max_nodes=n, collapse=collapse)
+            assert n - 2 <= drawn(src) <= n and src.count("shape=note") == 1, (collapse, n)
+
+
+def test_module_tags_keep_no_module_alive_and_cost_no_node_state():
+    import gc
+    import weakref
+    nn = cr.nn
+    lin = nn.Linear(3, 2)
+    out = lin(cr.randn(4, 3))
+    start, ref, prev = out.grad_fn.calls
+    assert ref() is lin and prev is None and start < out.grad_fn.seq
+    inner = out.grad_fn.seq
+    seq = nn.Sequential(lin)
+    out2 = seq(cr.randn(4, 3))
+    chain = out2.grad_fn.calls                      # the last call to finish (outermost) first
+    assert chain[1]() is seq and chain[2][1]() is lin and out2.grad_fn.seq > inner
+    w = weakref.ref(lin)
+    del lin, seq, ref, chain
+    gc.collect()
+    assert w() is None                              # the graph does not keep modules alive
+    assert list(_calls_of(out2.grad_fn)) == []
+    with cr.no_grad():
+        assert nn.Linear(3, 2)(cr.randn(1, 3)).grad_fn is None
+
+
+def _calls_of(node):
+    from chainrule.viz.modules import _calls
+    return _calls(node)

@@ -24,7 +24,7 @@ class ModuleInfo:
 
 
 def _calls(node):
-    """(start, module) for every module call whose output is this node, innermost first."""
+    """(start, module) for every module call whose output is this node, outermost first."""
     chain = getattr(node, "calls", None)
     while chain is not None:
         start, ref, chain = chain
