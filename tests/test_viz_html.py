@@ -271,3 +271,19 @@ def test_html_without_dot_says_what_to_install(monkeypatch):
     with pytest.raises(RuntimeError, match="needs graphviz's 'dot'"):
         cr.viz.html(_neuron())
     assert np.isfinite(_neuron().item())
+
+
+@needs_dot
+def test_cli_writes_the_stepper_and_rules_drawing(tmp_path, capsys):
+    out = tmp_path / "q.html"
+    assert main(["graph", "(x+y)*z", "--at", "x=-2,y=5,z=-4", "-o", str(out)]) == 0
+    assert "press → to step" in capsys.readouterr().out
+    page = out.read_text()
+    steps = json.loads(page.split('<script id="steps" type="application/json">')[1]
+                       .split("</script>")[0])
+    assert [s["name"] for s in steps] == ["L", "L", "s0", "done"]
+    assert "dL/dz = 3.00" in steps[1]["html"] and "dL/dx = -4.00" in steps[2]["html"]
+    dot = tmp_path / "q.dot"
+    assert main(["graph", "sigmoid(w*x)", "--at", "w=2,x=-1", "--show", "values+grads+rules",
+                 "-o", str(dot)]) == 0
+    assert "grad_s0 = g * (1 - L) * L" in dot.read_text()
