@@ -26,10 +26,18 @@ def _rule(g: Graph, node, i, opnames):
     arrays = g.arrays(node)
     text = None
     if arrays is not None and not any(a is None for a in arrays):
+        names, consts = list(opnames), {}
+        for k, e in enumerate(node.edges):   # literal numbers are written as numbers: 3 * x ** 2
+            if e is None and np.size(arrays[k]) == 1 and np.ndim(arrays[k]) == 0 \
+                    and np.asarray(arrays[k]).dtype.kind in "fiub":
+                names[k] = f"const{k}_"
+                consts[names[k]] = f"{float(np.asarray(arrays[k])):g}"
         try:
-            text = rule_text(node.prim, arrays, node.params, i, opnames, g.name(node))
+            text = rule_text(node.prim, arrays, node.params, i, names, g.name(node))
         except Exception:   # noqa: BLE001 - a rule that cannot be traced is described in words
             text = None
+        for tag, lit in consts.items():
+            text = text and re.sub(rf"\b{tag}\b", lit, text)
     if text is not None and len(text) <= 40 and not re.search(r"(?<![\w.])_\w+\(", text):
         return text
     doc = (type(node.prim).__doc__ or "").strip().splitlines()
@@ -120,7 +128,8 @@ def walk(g: Graph) -> list:
                 loc = fmt.num(np.asarray(locals_[i]).reshape(()))
                 if node.prim.name == "mul" and node.edges[1 - i] is not None:
                     loc = f"{names[1 - i]}={fmt.num(np.asarray(arrays[1 - i]).reshape(()))}"
-                elif rule and rule.startswith("g * ") and rule[4:] != loc:
+                elif rule and rule.startswith("g * ") and rule[4:] != loc \
+                        and not re.fullmatch(r"-?[\d.e+-]+", rule[4:]):
                     loc = f"{rule[4:]} = {loc}"
                 upt, downt = fmt.num(np.asarray(up).reshape(())), fmt.num(np.asarray(down).reshape(()))
                 line = (f"{node.prim.name:<{width}}  [{upt}] × [{loc}] → d{root}/d{g.name(e)} = "
