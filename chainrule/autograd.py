@@ -221,7 +221,9 @@ class Node:
     `grad_fn.name` names the op.
     """
     __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "epoch",
-                 "out_vc", "tangent", "buf", "hooks", "seq", "__weakref__")
+                 "out_vc", "tangent", "buf", "hooks", "seq", "calls", "__weakref__")
+    # NOTE: `calls` is set only by Module.__call__ on its output's node (never in _wrap): a chain
+    # (start seq, weakref to the module, previous chain) that viz's collapse="modules" reads.
 
     @property
     def name(self) -> str:

@@ -70,7 +70,7 @@ def test_after_plain_backward_draws_what_survives_with_a_note():
     assert "intermediate values were freed" in src
     for name in ("w0", "x0", "w1", "x1", "w2"):       # leaf values and .grad survive
         assert _edge_texts(src, name) == LECTURE[name]
-    assert re.search(r"n\d+ -> n\d+;", src)            # structure kept, values gone
+    assert re.search(r"n\d+ -> n\d+ \[id=", src)       # structure kept, values gone
 
 
 def test_node_grads_match_autograd_with_fan_out_and_broadcasting():
@@ -96,7 +96,7 @@ def test_nan_and_inf_are_highlighted_in_red():
     x = _leaf([1.0, -1.0, 2.0], "x")
     with np.errstate(all="ignore"):
         src = to_dot(cr.sum(cr.log(x)))
-    assert re.search(r'n0 \[label="log".*fillcolor="#ff8a80"', src)
+    assert re.search(r'n0 \[label=<log<br/>.*fillcolor="#ff8a80"', src)
     assert 'leaf0 [label="x", shape=box, style="rounded,filled", fillcolor="#ff8a80"' not in src
     assert 'color="red"' in src
     # the output is NaN too: its vertex and the edge into it are red as well
@@ -112,10 +112,15 @@ def test_max_nodes_and_depth_cut_with_a_note():
         h = cr.tanh(h * 1.01 + 0.1)
     L = cr.sum(h)
     full = to_dot(L)
-    assert full.count("label=\"tanh\"") == 30
+    assert full.count("label=<tanh<br/>") == 30
+    for n in (5, 20):
+        cut = to_dot(L, max_nodes=n)
+        # at most n vertices (ops, inputs, constants, the output) plus one note
+        assert len(re.findall(r"\n  (?:n|leaf|c|m_)\d+ \[|\n  out \[", cut)) == n
+        assert len(re.findall(r"shape=note", cut)) == 1
     cut = to_dot(L, max_nodes=5)
-    assert len(re.findall(r"\n  n\d+ \[", cut)) == 5
-    assert "86 ops and 1 inputs not shown (max_nodes=5)" in cut
+    assert len(re.findall(r"\n  n\d+ \[", cut)) == 3   # 3 ops + their constant + the output
+    assert "88 ops and 1 inputs not shown (max_nodes=5)" in cut
     deep = to_dot(L, depth=2)
     assert len(re.findall(r"\n  n\d+ \[", deep)) == 3 and "depth > 2" in deep
 
@@ -123,8 +128,11 @@ def test_max_nodes_and_depth_cut_with_a_note():
 def test_show_saved_lists_saved_arrays_and_bytes():
     x, w = _leaf(np.ones((3, 4)), "x"), _leaf(np.ones((4, 5)), "w")
     src = to_dot(cr.sum(cr.sigmoid(x @ w)), show_saved=True)
-    assert "in0 (3, 4) 96 B\\nin1 (4, 5) 160 B\\ntotal 256 B" in src     # matmul keeps x and w
-    assert "sigmoid\\nsaved:\\nout (3, 5) 120 B" in src                  # sigmoid keeps its output
+    def small(t):
+        return f'<br/><font point-size="9" color="#616161">{t}</font>'
+    # matmul keeps x and w; sigmoid keeps its output
+    assert small("in0 (3, 4) 96 B") + small("in1 (4, 5) 160 B") + small("total 256 B") in src
+    assert "sigmoid" + small("s1") + small("saved:") + small("out (3, 5) 120 B") in src
 
 
 def test_show_values_only_and_non_scalar_output():
@@ -155,7 +163,7 @@ def test_mlp_collapse_modules_has_one_box_per_layer():
     assert [b.split("\\n")[0] for b in boxes] == ["0: Linear", "1: ReLU", "2: Linear"]
     assert "weight (100, 64)" in boxes[0] and "bias (10,)" in boxes[2]
     flat = to_dot(loss, params=model)
-    assert 'label="0.weight"' in flat and flat.count('label="linear"') == 2
+    assert 'label="0.weight"' in flat and flat.count('label=<linear<br/>') == 2
     # the gradient drawn for each parameter is the one backward computes
     loss.backward(retain_graph=True)
     grads = node_grads(loss, params=model)
@@ -173,17 +181,21 @@ def test_mlp_renders_to_svg_with_dot(tmp_path):
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     # one box per layer in the rendered picture, each layer drawn exactly once
     assert [svg.count(f">{b}<") for b in ("0: Linear", "1: ReLU", "2: Linear")] == [1, 1, 1]
-    assert svg.count('class="node"') == 7   # x, 3 layer boxes, cross_entropy, labels y, L
+    assert svg.count('class="node"') == 8   # x, 3 layer boxes, cross_entropy, labels y, L, legend
     assert "<svg" in d._repr_svg_()
     assert "image/svg+xml" in d._repr_mimebundle_()
 
 
-def test_trace_modules_restores_forward():
+def test_trace_modules_is_no_longer_needed_and_patches_nothing():
     nn = pytest.importorskip("chainrule.nn")
     model = nn.Sequential(nn.Linear(3, 2))
     with trace_modules(model):
-        assert "forward" in vars(model[0])
-    assert "forward" not in vars(model[0])
+        assert "forward" not in vars(model[0])
+        loss = cr.sum(model(cr.randn(2, 3)))
+    assert "0: Linear" in to_dot(loss, params=model, collapse="modules")
+    with pytest.raises(TypeError, match="expected a Module"):
+        with trace_modules(3):
+            pass
 
 
 def test_repeated_module_calls_collapse_into_one_box():
@@ -207,7 +219,7 @@ def test_repeated_module_calls_collapse_into_one_box():
     assert len(boxes) == 1 and boxes[0][1].startswith("cell: Linear\\n3 ops")
     box = boxes[0][0]
     assert src.count(f"-> {box} ") + src.count(f"-> {box};") == 3    # input and two tanh outputs
-    assert src.count('label="tanh"') == 3
+    assert src.count('label=<tanh<br/>') == 3
 
 
 def test_draw_without_graphviz_package_says_what_to_install(monkeypatch):
@@ -236,20 +248,55 @@ def test_draw_renders_nan_nodes_and_edges_red(tmp_path):
     assert "#ff8a80" not in ok and 'stroke="red"' not in ok
 
 
-def test_collapse_without_trace_modules_says_how_to_trace():
+def test_collapse_modules_needs_no_context_manager():
     nn = pytest.importorskip("chainrule.nn")
     cr.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
     loss = nn.functional.cross_entropy(model(cr.randn(2, 4)), cr.tensor([0, 1]))
-    with pytest.warns(UserWarning, match="trace_modules"):
-        src = to_dot(loss, params=model, collapse="modules")
-    assert "shape=box3d" not in src and "untraced [label=" in src
-    assert src.count('label="linear"') == 2          # still the whole graph, just not collapsed
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                # traced: no note, no warning
-        with trace_modules(model):
-            loss = nn.functional.cross_entropy(model(cr.randn(2, 4)), cr.tensor([0, 1]))
-        assert "untraced" not in to_dot(loss, params=model, collapse="modules")
+        warnings.simplefilter("error")
+        src = to_dot(loss, params=model, collapse="modules")
+    boxes = re.findall(r'label="([^"]*)", shape=box3d', src)
+    assert [b.split("\\n")[0] for b in boxes] == ["0: Linear", "1: ReLU", "2: Linear"]
+    # without params= the boxes are named by class; the Sequential itself is no box
+    src = to_dot(loss, collapse="modules")
+    boxes = re.findall(r'label="([^"]*)", shape=box3d', src)
+    assert [b.split("\\n")[0] for b in boxes] == ["Linear: Linear", "ReLU: ReLU",
+                                                   "Linear#2: Linear"]
+    # a graph no module made is drawn flat, with a note saying why
+    x = _leaf([1.0, 2.0], "x")
+    with pytest.warns(UserWarning, match="not made by cr.nn modules"):
+        flat = to_dot(cr.sum(cr.tanh(x)), collapse="modules")
+    assert "shape=box3d" not in flat and "untraced [label=" in flat
+
+
+def test_custom_module_ops_stay_outside_child_boxes_and_nesting_is_innermost():
+    nn = pytest.importorskip("chainrule.nn")
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(3, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc2(cr.tanh(self.fc1(x)))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block, self.head = Block(), nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.head(cr.relu(self.block(x)))
+
+    model = Net()
+    loss = cr.sum(model(cr.randn(5, 3)))
+    src = to_dot(loss, params=model, collapse="modules")
+    boxes = [b.split("\\n")[0] for b in re.findall(r'label="([^"]*)", shape=box3d', src)]
+    # tanh is Block's own op: Block gets a box with 1 op; relu belongs to Net (no box): an op
+    assert boxes == ["block.fc1: Linear", "block: Block", "block.fc2: Linear", "head: Linear"]
+    assert re.search(r'label="block: Block\\n1 op"', src)
+    assert "label=<relu<br/>" in src and "label=<sum<br/>" in src
 
 
 @needs_dot

@@ -1,6 +1,7 @@
 """Module: the base class of layers, with PyTorch's registration, traversal and state_dict machinery."""
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict, namedtuple
 from typing import Callable, Iterator
 
@@ -40,6 +41,30 @@ class RemovableHandle:
         return False
 
 
+_node_counter = autograd._next_seq   # autograd.node_counter without the extra call
+
+
+_tagged = [0]   # the highest seq tagged so far: a node made after it was never tagged
+_ref = weakref.ref
+
+
+def _tag_call(module, start, out):
+    """Note on the output's node which module call made it: one store per call, none per node;
+    viz claims the nodes of the call afterwards (seq > start, reachable from the output)."""
+    if type(out) is Tensor:
+        node = out.grad_fn
+        if node is not None and node.seq > start:
+            if node.seq > _tagged[0]:   # made after every tagged node: nothing to chain to
+                _tagged[0] = node.seq
+                node.calls = (start, _ref(module), None)
+            else:                       # maybe tagged by an inner call (an unset slot raises)
+                node.calls = (start, _ref(module), getattr(node, "calls", None))
+    elif type(out) is tuple:
+        for o in out:
+            _tag_call(module, start, o)
+    return out
+
+
 class Module:
     """Base class of every layer: assign Parameters and Modules as attributes and they are registered.
 
@@ -68,8 +93,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}: forward() is not implemented")
 
     def __call__(self, *args, **kwargs):
+        start = _node_counter()   # nodes made after this belong to this call (viz collapse)
         if not (self._forward_hooks or self._forward_pre_hooks):
-            return self.forward(*args, **kwargs)
+            return _tag_call(self, start, self.forward(*args, **kwargs))
         for hook in list(self._forward_pre_hooks.values()):
             res = hook(self, args)
             if res is not None:
@@ -79,7 +105,7 @@ class Module:
             res = hook(self, args, out)
             if res is not None:
                 out = res
-        return out
+        return _tag_call(self, start, out)
 
     def register_forward_hook(self, hook: Callable) -> "RemovableHandle":
         """Call hook(module, inputs, output) after every forward; a returned value replaces output.

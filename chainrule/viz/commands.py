@@ -62,6 +62,14 @@ def render_dot(source: str, path: str) -> str:
 def _graph(args) -> int:
     out, _ = evaluate(args.expr, parse_at(args.at))
     out.name = args.name
+    if args.output.lower().endswith(".html"):   # the backward-pass stepper page
+        from .html import html
+        try:
+            html(out, args.output)
+        except RuntimeError as e:
+            raise ValueError(str(e)) from None
+        print(f"wrote {args.output}  ({args.name} = {out.item():.4g}; open it and press → to step)")
+        return 0
     path = render_dot(to_dot(out, show=args.show, rankdir=args.rankdir), args.output)
     print(f"wrote {path}  ({args.name} = {out.item():.4g})")
     return 0
@@ -88,8 +96,9 @@ def add_commands(subparsers) -> None:
         description="Draw the computational graph of a scalar expression: each edge carries its "
                     "forward value (green) and its gradient dL/d(edge) (red).")
     _expression_args(g)
-    g.add_argument("-o", "--output", default="graph.svg", help="file to write: .svg .png .pdf "
-                                                               "or .dot (default graph.svg)")
+    g.add_argument("-o", "--output", default="graph.svg", help="file to write: .svg .png .pdf, "
+                                                               ".dot, or .html (a page that steps "
+                                                               "through backward; default graph.svg)")
     g.add_argument("--show", default="values+grads", choices=SHOWS,
                    help="what to write on the edges (default values+grads)")
     g.add_argument("--rankdir", default="LR", choices=("LR", "TB", "RL", "BT"),

@@ -51,3 +51,18 @@ def nonfinite(a) -> bool:
         return False
     a = np.asarray(a)
     return a.dtype.kind in "fc" and not np.isfinite(a).all()
+
+
+def short(a) -> str:
+    """0.73 for one number, the shape for a tensor: a term of a sum."""
+    a = np.asarray(a)
+    if a.size == 1 and a.ndim == 0:
+        return num(a)
+    return shape_str(a.shape)
+
+
+def fan_sum(root: str, name: str, parts, total) -> str:
+    """`dL/dx = 2.00 + 2.00 + 0.00 + 4.00 = 8.00`: a value used k times gets the k gradients its
+    consumers send back, added (the copy gate). Explain and the drawing both write it so."""
+    terms = " + ".join(short(p) for p in parts)
+    return f"d{root}/d{name} = {terms} = {summary(total)}"

@@ -92,6 +92,7 @@ class Graph:
     nodes: op nodes in forward (creation) order. leaves: leaf tensors in order of first use.
     value(src) / grad(src): the array flowing out of a node or leaf (None when unknown).
     edge_grad[(id(node), i)]: the gradient sent from `node` back along input i.
+    order: the nodes in the order the engine's backward ran them (its observer calls).
     """
 
     def __init__(self, output: Tensor, params=None, grads: bool = True, grad_output=None):
@@ -124,6 +125,7 @@ class Graph:
         self.names = self._name_all(params)
         self._grads: dict[int, np.ndarray] = {}
         self.edge_grad: dict[tuple, np.ndarray] = {}
+        self.order: list = []
         self.has_grads = False
         if grads:
             self._compute_grads(grad_output)
@@ -157,6 +159,12 @@ class Graph:
         """The input arrays of `node` (replayed where the node kept only shapes), None when freed."""
         return self._arrays.get(id(node))
 
+    def contributions(self, src) -> list:
+        """[(consumer node, input index, gradient it sent back)] for every edge leaving `src` that
+        carried a gradient, in the consumers' creation order: their sum is grad(src)."""
+        return [(n, i, self.edge_grad[(id(n), i)]) for n, i in self.consumers.get(id(src), ())
+                if (id(n), i) in self.edge_grad]
+
     def _compute_grads(self, grad_output):
         out = self.output
         if grad_output is None:
@@ -181,8 +189,10 @@ class Graph:
         grads = self._grads
         grads[id(self.root)] = seed
         edge_grad = self.edge_grad
+        order = self.order
 
         def observe(node, g, gs):   # the engine's own backward, seen edge by edge
+            order.append(node)
             grads[id(node)] = _arr(g)
             for i, gi in enumerate(gs):
                 if gi is not None:
