@@ -330,8 +330,8 @@ def flat_code(f, *example_inputs, name: str | None = None) -> str:
         g = grads.get(v.name)
         if g is None:
             returned.append("None")
-        elif g.name != f"grad_{v.name}":
-            body.append(f"grad_{v.name} = {printer.operand(g)}")
+        elif g.name != f"grad_{v.name}":   # the value another node's name already holds
+            body.append(f"grad_{v.name} = {g.name if id(g) not in printer.consts else printer.operand(g)}")
             returned.append(f"grad_{v.name}")
         else:
             returned.append(g.name)
