@@ -1,4 +1,4 @@
-"""The graph and the chain rule: grad mode, nodes, `apply`, the iterative backward engine, `Function`.
+"""The graph and the chain rule: per-thread state, nodes, `apply`, the iterative backward engine.
 
 A node is made for every primitive applied to a tensor that requires grad. It keeps what the
 primitive's backward rule (its VJP) reads *for the gradients this call needs*: an input whose value
@@ -13,8 +13,6 @@ Grad mode, forward mode, anomaly detection and tracing are per thread (as PyTorc
 """
 from __future__ import annotations
 
-import functools
-import inspect
 import itertools
 import math
 import threading
@@ -100,108 +98,6 @@ def set_tracer(tracer):
 
 def current_tracer():
     return _tls.tracer
-
-
-class _GradMode:
-    """Context manager and decorator (bare or called) that sets grad mode, restoring it on exit."""
-    mode = True
-
-    def __init__(self, fn=None):
-        self._fn = fn
-        if fn is not None:   # bare @no_grad
-            self._wrapped = _with_mode(type(self), fn)
-            functools.update_wrapper(self, fn)
-
-    def __enter__(self):
-        self._prev = _tls.grad
-        _set_grad(self.mode)
-
-    def __exit__(self, *exc):
-        _set_grad(self._prev)
-        return False
-
-    def __call__(self, *args, **kwargs):
-        if self._fn is None:   # @no_grad(): decorate the function given now
-            return _with_mode(self.__class__, args[0])
-        return self._wrapped(*args, **kwargs)
-
-    def __get__(self, obj, objtype=None):   # @no_grad on a method
-        return self if obj is None or self._fn is None else functools.partial(self, obj)
-
-
-def _with_mode(mode_cls, fn):
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def gen_wrapper(*args, **kwargs):
-            gen = fn(*args, **kwargs)
-            value = None
-            while True:   # each resume of the generator runs under the mode, as in PyTorch
-                with mode_cls():
-                    try:
-                        item = gen.send(value)
-                    except StopIteration as stop:
-                        return stop.value
-                value = yield item
-        return gen_wrapper
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with mode_cls():
-            return fn(*args, **kwargs)
-    return wrapper
-
-
-class no_grad(_GradMode):
-    """Turn off graph recording: `with cr.no_grad(): ...`, `@cr.no_grad` or `@cr.no_grad()`.
-
-    >>> x = cr.ones(3, requires_grad=True)
-    >>> with cr.no_grad(): y = x * 2
-    >>> y.requires_grad
-    False
-    """
-    mode = False
-
-
-class enable_grad(_GradMode):
-    """Turn graph recording back on inside a `no_grad` block."""
-    mode = True
-
-
-class set_grad_enabled:
-    """Set grad mode now (`cr.set_grad_enabled(False)`), or for a block: `with cr.set_grad_enabled(m):`."""
-
-    def __init__(self, mode: bool):
-        self._prev = _tls.grad
-        _set_grad(bool(mode))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _set_grad(self._prev)
-        return False
-
-
-class inference_mode(no_grad):
-    """PyTorch's inference_mode: here the same as no_grad."""
-
-
-class detect_anomaly:
-    """Context in which the first op whose forward or backward makes NaN or inf raises, naming it.
-
-    >>> with cr.detect_anomaly():
-    ...     cr.tensor([-1.0], requires_grad=True).log()   # raises: log produced nan
-    """
-
-    def __enter__(self):
-        self._prev = _tls.anomaly
-        _tls.anomaly = True
-        _rewatch()
-
-    def __exit__(self, *exc):
-        _tls.anomaly = self._prev
-        _rewatch()
-        return False
 
 
 def _check_finite(what, name, arr):
@@ -791,98 +687,6 @@ def _call_vjp_recorded(node, g):
     return prim.vjp(g, ans, node.needs, *node.inputs, **node.params)
 
 
-# ---------------------------------------------------------------- user-defined functions
-
-class Context:
-    """What `Function.forward` leaves for `Function.backward`: saved tensors and any attributes."""
-
-    def __init__(self):
-        self.saved_tensors = ()
-        self.needs_input_grad = ()
-
-    def save_for_backward(self, *tensors):
-        self.saved_tensors = tensors
-
-
-class _FunctionPrim:
-    """Adapter that lets a user `Function` sit in the graph like a primitive."""
-    keeps = None
-    constant_output = False
-    saves_ans = False
-    saves_inputs = False
-    residual = False
-
-    def __init__(self, cls, ctx):
-        self.cls = cls
-        self.ctx = ctx
-        self.name = cls.__name__
-
-    def vjp(self, g, ans, needs, *inputs):
-        tensor_mode = isinstance(g, Tensor)
-        gt = g if tensor_mode else _make(g, False)
-        with enable_grad() if tensor_mode else no_grad():
-            out = self.cls.backward(self.ctx, gt)
-        if not isinstance(out, tuple):
-            out = (out,)
-        if len(out) != len(inputs):
-            raise TypeError(f"{self.name}.backward returned {len(out)} gradients; "
-                            f"forward took {len(inputs)} inputs")
-        res = []
-        for o in out:
-            if o is None or tensor_mode:
-                res.append(o)
-            else:
-                res.append(o.data if isinstance(o, Tensor) else np.asarray(o))
-        return res
-
-    def jvp(self, tangents, ans, *inputs):
-        fn = getattr(self.cls, "jvp", None)
-        if fn is None:
-            raise NotImplementedError(
-                f"{self.name} has no tangent rule for forward mode (cr.jvp); add "
-                f"`@staticmethod def jvp(ctx, *tangents)` returning the output tangent")
-        tangents = [None if t is None else (t if isinstance(t, Tensor) else _make(t, False))
-                    for t in tangents]
-        out = fn(self.ctx, *tangents)
-        return out.data if isinstance(out, Tensor) and not isinstance(ans, Tensor) else out
-
-
-class Function:
-    """A user-defined op (a "gate") with its own forward and backward, as in PyTorch.
-
-    >>> class Square(cr.Function):
-    ...     @staticmethod
-    ...     def forward(ctx, x):
-    ...         ctx.save_for_backward(x)
-    ...         return x * x
-    ...     @staticmethod
-    ...     def backward(ctx, g):
-    ...         (x,) = ctx.saved_tensors
-    ...         return 2 * x * g
-    >>> y = Square.apply(cr.tensor(3.0, requires_grad=True))
-    """
-
-    @staticmethod
-    def forward(ctx, *args):
-        raise NotImplementedError
-
-    @staticmethod
-    def backward(ctx, *grads):
-        raise NotImplementedError
-
-    @classmethod
-    def apply(cls, *args):
-        ctx = Context()
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        with no_grad():
-            out = cls.forward(ctx, *args)
-        if not isinstance(out, Tensor):
-            out = _make(np.asarray(out), False)
-        prim = _FunctionPrim(cls, ctx)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        return record(prim, tuple(args), {}, arrays, out.data)
-
-
 # ---------------------------------------------------------------- functional gradient
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -954,3 +758,9 @@ def backward(tensor, gradient=None, retain_graph=None, create_graph=False):
     roots = _root_grads([tensor], [gradient], create_graph)
     run_backward([tensor], roots, retain_graph, create_graph)
 
+
+# The grad-mode context managers and user-defined Functions live in their own modules; they are
+# part of the engine's surface, so they are importable from here too.
+from .grad_mode import (detect_anomaly, enable_grad, inference_mode, no_grad,  # noqa: E402,F401
+                        set_grad_enabled)
+from .function import Context, Function, _FunctionPrim  # noqa: E402,F401

@@ -154,7 +154,6 @@ class Program:
             t = Tensor._make(a, id(v) in wanted)
             fresh[id(v)] = t
             tracer.input(t, v.name)
-        consts = []
         for v, t in self.consts:
             if id(v) in wanted:   # differentiate w.r.t. a captured tensor: a fresh leaf on its data
                 leaf = Tensor._make(t.data, True)
