@@ -69,3 +69,18 @@ def test_reading_grad_of_a_non_leaf_warns_once_with_the_fix():
         z.retain_grad()
         z.sum().backward()
         assert z.grad is not None      # retained: no warning
+
+
+@pytest.mark.parametrize("call,op", [
+    (lambda: cr.ones(0).argmax(), "argmax"), (lambda: cr.ones(0, 3).max(dim=0), "max"),
+    (lambda: cr.stack([]), "stack"),
+    (lambda: cr.gather(cr.ones(2, 3), 1, cr.tensor([[5]])), "gather"),
+    (lambda: cr.take_along_axis(cr.ones(2, 3), np.array([[5]]), 1), "take_along_axis")])
+def test_empty_and_out_of_range_errors_name_their_op_in_one_line(call, op):
+    with pytest.raises((ValueError, IndexError)) as e:
+        call()
+    assert str(e.value).startswith(op + ":") and "\n" not in str(e.value)
+
+
+def test_var_and_std_of_empty_are_nan():
+    assert np.isnan(cr.var(cr.ones(0)).item()) and np.isnan(cr.std(cr.ones(0)).item())

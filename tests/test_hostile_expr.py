@@ -95,7 +95,7 @@ def test_a_60_term_sum_is_drawn_quickly(tmp_path):
     # 20 s with graphviz's default network-simplex passes; capped, well under a second
     t0 = time.perf_counter()
     assert main(["graph", "+".join(["x"] * 60), "--at", "x=1", "-o", str(tmp_path / "g.svg")]) == 0
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 10   # generous: a loaded machine; the uncapped layout took 20 s
     assert "<svg" in (tmp_path / "g.svg").read_text()
 
 

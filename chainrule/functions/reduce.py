@@ -29,7 +29,11 @@ def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
         if _is_0d(x):
             _dim(op, x, dim)
             return MaxResult(prim(x), _const(np.zeros((), np.int64)))
-        idx = argf(x, axis=_dim(op, x, dim), keepdims=True)
+        ax = _dim(op, x, dim)
+        if np.shape(x)[ax] == 0:
+            raise ValueError(f"{op}: cannot reduce an empty dimension {dim} of shape "
+                             f"{np.shape(x)} (there is no identity); reduce a non-empty axis")
+        idx = argf(x, axis=ax, keepdims=True)
         values = take_along_axis(x, idx, dim)
         if not keep:
             values, idx = squeeze(values, dim), squeeze(idx, dim)
@@ -121,7 +125,11 @@ def norm(x, p=2, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
 def _index_of(np_fn):
     """An arg-reduction with the reduction-primitive call signature (for `_reduce`)."""
     def run(x, axis=None, keepdims=False):
-        return _const(np_fn(_data(x), axis=axis, keepdims=keepdims))
+        a = _data(x)
+        if np.size(a) == 0 and (axis is None or np.shape(a)[axis] == 0):
+            raise ValueError(f"{np_fn.__name__}: cannot take the index of an empty tensor of shape "
+                             f"{np.shape(a)} over axis {axis}; reduce a non-empty axis")
+        return _const(np_fn(a, axis=axis, keepdims=keepdims))
     return run
 
 

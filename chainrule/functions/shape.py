@@ -153,6 +153,8 @@ def stack(tensors, axis=0, *, dim=_MISSING):
     """
     axis = _axis(axis, dim)
     tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expects a non-empty sequence of tensors, got an empty one")
     shapes = {np.shape(t) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: expects tensors of one shape, got shapes "
@@ -245,13 +247,22 @@ def take_along_axis(x, indices, axis):
 
     >>> cr.take_along_axis(cr.tensor([[1.0, 2.0]]), np.array([[1, 1]]), 1)  # tensor([[2., 2.]])
     """
+    return _take_along("take_along_axis", x, indices, axis)
+
+
+def _take_along(op, x, indices, axis):
+    """x picked at `indices` along `axis` (one getitem): errors name `op`."""
     idx = np.asarray(_data(indices))
     s = np.shape(x)
     axis = axis % len(s)
     if idx.ndim != len(s):
-        raise ValueError(f"take_along_axis: indices shape {idx.shape} must have as many "
+        raise ValueError(f"{op}: indices shape {idx.shape} must have as many "
                          f"dimensions as input shape {s}")
-    grid = list(np.ogrid[tuple(slice(n) for n in idx.shape)])
+    n = s[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"{op}: index {int(idx.max()) if idx.max() >= n else int(idx.min())} "
+                         f"is out of range for axis {axis} of size {n} (input shape {s})")
+    grid = list(np.ogrid[tuple(slice(k) for k in idx.shape)])
     grid[axis] = idx
     return shp.GetItem(x, index=tuple(grid))
 
@@ -262,4 +273,4 @@ def gather(x, dim, index):
 
     >>> cr.gather(cr.tensor([[1.0, 2.0]]), 1, cr.tensor([[1, 0]]))  # tensor([[2., 1.]])
     """
-    return take_along_axis(x, index, dim)
+    return _take_along("gather", x, index, dim)
