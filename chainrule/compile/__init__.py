@@ -108,8 +108,10 @@ class CompiledFunction:
                                for a in args if isinstance(a, (Tensor, np.ndarray))]
                 try:
                     outs = entry.run(tensors)
-                except Retrace:
+                except Retrace as why:
                     self.cache[key].remove(entry)
+                    if "non-contiguous" in str(why):
+                        self.options["inplace"] = False
                     break
                 self.last = entry
                 return _unflatten(entry.out_tree, outs)

@@ -7,6 +7,11 @@ and copies the write-backs into the tensors' arrays (parameters, optimizer state
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
+import sys
+
 import numpy as np
 
 from .. import autograd
@@ -57,12 +62,19 @@ class Entry:
         if self.uses_rng:
             params.append("rng")
         src = codegen.Source(name)
+        options = dict(options, n_out=self.n_out,
+                       writes={id(roots[k]): lookup(root) for k, (root, _, _) in
+                               zip(range(self.n_out, self.n_out + len(writes)), [
+                                   (r, s_, v) for r, s_, v in tracer.writes.values()
+                                   if v is not r]) if isinstance(roots[k], Var)})
         returns = plan.emit(src, eqns, roots, self.args + [v for v, _ in self.consts], options)
-        self.fused = src.fused if hasattr(src, "fused") else 0
+        self.inplace = {k for src_, k in self.writes if id(roots[k]) in src.inplace}
+        n_args = len(self.args)
+        self.contiguous = [n_args + i for i, (v, _) in enumerate(self.consts)
+                           if id(v) in src.contiguous]
         self.source = src.text(params, returns, doc)
-        ns = dict(src.namespace)
-        exec(compile(self.source, f"<cr.compile {name}>", "exec"), ns)   # noqa: S102 - generated
-        self.fn = ns[name]
+        self.fused = src.fused
+        self.fn = load(self.source, name, src.namespace, bool(src.kernels))
         self._input_ids = None
 
     def matches(self) -> bool:
@@ -79,17 +91,22 @@ class Entry:
             if t is None or t.data.shape != v.shape or t.data.dtype != v.dtype:
                 raise Retrace(describe(src))
             arrays.append(t.data)
+        for i in self.contiguous:   # a kernel updates these through a flat view
+            if not arrays[i].flags.c_contiguous:
+                raise Retrace("a non-contiguous array updated in place")
         if self.uses_rng:
             from ..factories import default_generator
             arrays.append(default_generator())
         outs = self.fn(*arrays)
         if self.writes or self.grad_writes:
             inputs = {id(a) for a in arrays}
-            outs = [np.array(o) if id(o) in inputs or getattr(o, "base", None) is not None
-                    and id(o.base) in inputs else o for o in outs]
+            outs = [o if k in self.inplace or not (id(o) in inputs or getattr(o, "base", None)
+                                                    is not None and id(o.base) in inputs)
+                    else np.array(o) for k, o in enumerate(outs)]
         for src, k in self.writes:
             t = resolve(src, tensors)
-            np.copyto(t.data, outs[k], casting="unsafe")
+            if k not in self.inplace:
+                np.copyto(t.data, outs[k], casting="unsafe")
             autograd.bump_version(t)
         for p, k in self.grad_writes:
             if k is None:
@@ -103,6 +120,41 @@ class Entry:
             else:
                 p._grad = Tensor._make(np.array(val, dtype=p.data.dtype), False)
         return [Tensor._make(np.asarray(o), False) for o in outs[:self.n_out]]
+
+
+def cache_dir() -> str:
+    """Where generated modules with numba kernels are kept (numba caches their machine code
+    next to them): $CHAINRULE_CACHE, else ~/.cache/chainrule/compile."""
+    d = os.environ.get("CHAINRULE_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "chainrule", "compile")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def load(source, name, namespace, kernels):
+    """The step function of generated source: exec'd, or (with numba kernels, which cache only
+    from files) imported from a file named after the source's hash."""
+    if not kernels:
+        ns = dict(namespace)
+        exec(compile(source, f"<cr.compile {name}>", "exec"), ns)   # noqa: S102 - generated
+        return ns[name]
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    path = os.path.join(cache_dir(), f"step_{digest}.py")
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(source)
+        os.replace(tmp, path)   # atomic: concurrent processes see a whole file
+    spec = importlib.util.spec_from_file_location(f"_cr_step_{digest}", path)
+    mod = sys.modules.get(spec.name)
+    if mod is None:
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod   # numba's cache finds a kernel's globals by module name
+        spec.loader.exec_module(mod)
+    for k, v in namespace.items():
+        if k != "np":
+            setattr(mod, k, v)
+    return getattr(mod, name)
 
 
 def check(kind, obj):

@@ -21,6 +21,9 @@ class Source:
         self.namespace = {"np": np}
         self.consts = []        # (name, comment)
         self.body = []          # lines of the function body (no indent)
+        self.kernels = []       # numba kernel sources (fusion)
+        self.fused = 0
+        self.contiguous = set()  # id(input Var) a kernel writes through .reshape(-1): must be C
         self._k = 0
 
     def constant(self, value, hint="k") -> str:
@@ -77,6 +80,10 @@ class Source:
             lines += [f"# {n}: {c} (bound when the module is loaded)" for n, c in self.consts]
         for src in self.helpers.values():
             lines += ["", "", src.strip("\n")]
+        if self.kernels:
+            lines[1:2] = ["import numpy as np", "from numba import njit"]
+            for k in self.kernels:
+                lines += ["", "", k]
         lines += ["", "", f"def {self.name}({', '.join(args)}):"]
         lines += ["    " + ln for ln in self.body] or ["    pass"]
         lines.append(f"    return ({', '.join(returns)}{',' if len(returns) == 1 else ''})")

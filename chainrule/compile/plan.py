@@ -81,8 +81,27 @@ def emit(src, eqns, roots, inputs, options):
     if options.get("fuse", True):
         eqns = fuse.fuse(src, eqns, escaping, options)
     planning = options.get("buffers", True)
+    # in-place updates: a write-back value computed from its own target, when the target's old
+    # value (and every view of it) is dead by then, is computed straight into the target's array
+    writes = options.get("writes", {}) if options.get("inplace", True) else {}
+    targets = {id(r) for r in writes.values()}
+    t_end, t_esc = _lifetimes(eqns, [], targets, viewing)
+    returned = {id(v) for v in roots[:options.get("n_out", 0)] if isinstance(v, Var)}
+    src.inplace = {}
+    pos = {}
+    for k, e in enumerate(eqns):
+        for o in (e.outputs if getattr(e, "kernel", None) is not None else [e.out]):
+            pos[id(o)] = (k, e)
+    for vid, r in writes.items():
+        k, e = pos.get(vid, (None, None))
+        if e is None or vid in returned or id(r) in t_esc or t_end.get(id(r), -1) > k:
+            continue
+        if not any(x is r for x in e.inputs):
+            continue
+        if getattr(e, "kernel", None) is not None or (planning and _bufferable(e, set())):
+            src.inplace[vid] = r
     cands = {id(e.out) for e in eqns if planning and getattr(e, "kernel", None) is None
-             and _bufferable(e, escaping)}
+             and _bufferable(e, escaping) and id(e.out) not in src.inplace}
     end, escapes = _lifetimes(eqns, roots, cands, viewing)
     cands -= escapes
     release = {}       # equation index -> [(key, buffer)] freed after it
@@ -92,6 +111,11 @@ def emit(src, eqns, roots, inputs, options):
     for k, e in enumerate(eqns):
         if getattr(e, "kernel", None) is not None:
             src.body += e.kernel_lines(src)
+        elif id(e.out) in src.inplace:
+            r = src.inplace[id(e.out)]
+            args = ", ".join(src.operand(x) for x in e.inputs)
+            src.body.append(f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, "
+                            f"out={r.name})  # {e.prim.name}, {r.name} updated in place")
         elif id(e.out) in cands:
             key = (e.out.shape, e.out.dtype.str)
             # an input dying here may lend its buffer: elementwise ufuncs may write in place
