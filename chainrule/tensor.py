@@ -83,13 +83,14 @@ class _Methods:
 
     def zero_grad_(self, set_to_none: bool = True):
         """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do)."""
-        g = self._grad
-        if g is None:
-            return
         tracer = autograd.current_tracer()
         if tracer is not None and hasattr(tracer, "zero_grad"):
             tracer.zero_grad(self, set_to_none)   # cr.compile records it as a write of .grad
-        elif set_to_none:
+            return
+        g = self._grad
+        if g is None:
+            return
+        if set_to_none:
             self._grad = None
         elif g.grad_fn is not None or not g.data.flags.writeable:
             self._grad = Tensor._make(np.zeros_like(self.data), False)

@@ -160,9 +160,12 @@ class StepTracer(Tracer):
             self.observed.add(id(p))
 
     def zero_grad(self, p, set_to_none):
-        self._grad_now(p)
+        if not set_to_none:   # None either way otherwise: the old .grad does not matter
+            self._grad_now(p)
         g = p._grad
         if g is None:
+            if set_to_none:
+                self.grad_writes[id(p)] = (p, None)   # None whatever it was before the step
             return
         if set_to_none:
             p._grad = None
@@ -191,6 +194,9 @@ class StepTracer(Tracer):
         """`loss.backward()` while tracing: the engine's own backward with create_graph=True, so
         each rule's ops are recorded; then every `.grad` it changed is detached (as eager)."""
         before = {id(t): (t, t._grad) for t in self.keep if t.grad_fn is None and t.requires_grad}
+        for p, g in before.values():
+            if id(p) not in self.grad_init:   # a leaf met while tracing: its .grad is state too
+                self.start([p])
         for p, g in self.grad_init.values():
             if id(p) not in before:
                 before[id(p)] = (p, p._grad)
@@ -302,6 +308,7 @@ def find_objects(fn, args, depth: int = 4):
         elif isinstance(obj, types.FunctionType):
             code = obj.__code__
             nxt += [c.cell_contents for c in obj.__closure__ or () if _has(c)]
+            nxt += list(obj.__defaults__ or ()) + list((obj.__kwdefaults__ or {}).values())
             names, codes = set(), [code]
             while codes:
                 c = codes.pop()
