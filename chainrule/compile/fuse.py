@@ -52,14 +52,21 @@ def _fusible(e) -> bool:
                 return False
             kinds.add(x.dtype)
         elif isinstance(x, np.ndarray):
-            if x.ndim:
+            if x.ndim and x.shape != e.out.shape:
                 return False
+            if x.ndim:
+                kinds.add(x.dtype)
         elif not isinstance(x, (int, float, bool, np.number, np.bool_)):
             return False
     if e.out.dtype.kind == "f" and name not in _COMPARE and name != "where":
         # float arithmetic only on arrays of the output's dtype (bool masks are cast)
         return all(k == e.out.dtype or k.kind == "b" for k in kinds)
     return True
+
+
+def _array(x) -> bool:
+    """A constant array of the group's shape: passed to the kernel like a value."""
+    return isinstance(x, np.ndarray) and x.ndim > 0
 
 
 class Kernel:
@@ -75,7 +82,7 @@ class Kernel:
         self.inputs, seen = [], set()
         for e in self.eqns:
             for x in e.inputs:
-                if isinstance(x, Var) and id(x) not in members and id(x) not in seen:
+                if (isinstance(x, Var) or _array(x)) and id(x) not in members and id(x) not in seen:
                     seen.add(id(x))
                     self.inputs.append(x)
         self.outputs = [e.out for e in self.eqns if id(e.out) in used_outside]
@@ -102,11 +109,11 @@ class Kernel:
             consts.append(f"{c} = np.{dt.name}({float(v) if dt.kind == 'f' else int(v)!r})")
             return c
         for j, e in enumerate(self.eqns):
-            kinds = [x.dtype for x in e.inputs if isinstance(x, Var)]
+            kinds = [x.dtype for x in e.inputs if isinstance(x, Var) or _array(x)]
             num = next((k for k in kinds if k.kind != "b"), e.out.dtype)
             ops = []
             for x in e.inputs:
-                if isinstance(x, Var):
+                if isinstance(x, Var) or _array(x):
                     s = local[id(x)]
                     if x.dtype.kind == "b" and e.out.dtype.kind == "f" and e.prim.name != "where":
                         s = f"np.{e.out.dtype.name}({s})"
