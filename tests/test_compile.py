@@ -11,7 +11,7 @@ import chainrule as cr
 from chainrule.compile import GraphBreak
 
 F = cr.nn.functional
-HAS_NUMBA = importlib.util.find_spec("numba") is not None
+HAS_NUMBA = __import__("chainrule.compile.fuse", fromlist=["available"]).available()
 FUSE = [False, pytest.param(True, marks=pytest.mark.skipif(not HAS_NUMBA, reason="no numba"))]
 
 
@@ -261,3 +261,21 @@ def test_passes_remove_dead_code_and_repeats():
     assert "exp" not in names and names.count("tanh") == 1 and "ones_like" not in names
     traced = [e.prim.name for e in c.last.program_traced.eqns]
     assert "exp" in traced and traced.count("tanh") == 2 and "ones_like" in traced
+
+
+def test_fit_compile_gives_the_eager_history():
+    from chainrule.train import fit
+    rng = np.random.default_rng(6)
+    X = cr.tensor(rng.standard_normal((40, 5)).astype(np.float32))
+    y = cr.tensor(rng.integers(0, 3, 40))
+    hist = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        m = _model("mlp", np.float32)
+        hist.append(fit(m, (X, y), epochs=3, optimizer=cr.optim.SGD(m.parameters(), lr=0.1,
+                                                                    momentum=0.9),
+                        batch_size=16, weight_decay=1e-3, log=None, progress=False,
+                        compile=compiled))
+    for a, b in zip(hist[0]["loss"], hist[1]["loss"]):
+        assert abs(a - b) <= 1e-6 * abs(a)
+    assert hist[0]["train_acc"] == hist[1]["train_acc"]
