@@ -152,7 +152,6 @@ class CompiledFunction:
             else:
                 call_args.append(a)
         tracer.start(list(params.values()))
-        plist = list(params.values())
         tracer.guards = [("training", modules, tuple(m.training for m in modules)),
                          ("params", [m for m in modules if m._parameters],
                           tuple(id(p) for m in modules for p in m._parameters.values()))]
