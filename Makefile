@@ -24,7 +24,7 @@ system-deps:
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,all]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,all,fast]'
 	touch $(STAMP)
 
 install: system-deps $(STAMP)

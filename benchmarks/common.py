@@ -117,11 +117,26 @@ def mlp(nn, s: dict):
     return model
 
 
+_COMPILE = [False]   # set by `compiled`: train_step then wraps the step in cr.compile
+
+
 def train_step(loss_fn: Callable, opt) -> Step:
     """`step()`: loss = loss_fn(); opt.zero_grad(); loss.backward(); opt.step(); the loss value.
 
     The same for chainrule and torch (their optimizers share PyTorch's API).
     """
+    if _COMPILE[0]:
+        import chainrule as cr
+
+        def body():   # the whole step, traced once by cr.compile; .item() stays outside
+            loss = loss_fn()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        fast = cr.compile(body)
+        return lambda: fast().item()
+
     def step():
         loss = loss_fn()
         opt.zero_grad()
@@ -129,6 +144,17 @@ def train_step(loss_fn: Callable, opt) -> Step:
         opt.step()
         return loss.item()
     return step
+
+
+def compiled(maker: Maker) -> Maker:
+    """The `chainrule-compiled` row: the chainrule maker's own step, run through cr.compile."""
+    def make(s: dict):
+        _COMPILE[0] = True
+        try:
+            return maker(s)
+        finally:
+            _COMPILE[0] = False
+    return make
 
 
 def load_linears(model, weights) -> None:

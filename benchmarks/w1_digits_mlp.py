@@ -1,7 +1,8 @@
 """W1: digits MLP, batch 64, 64→100→10 ReLU, softmax cross-entropy, SGD (random data of that shape)."""
 from __future__ import annotations
 
-from .common import (classification_setup, jax_mlp_step, mlp, numpy_mlp_step, softmax_ce_head,
+from .common import (classification_setup, compiled, jax_mlp_step, mlp, numpy_mlp_step,
+                     softmax_ce_head,
                      torch_threads, train_step)
 
 KEY = "W1"
@@ -42,4 +43,5 @@ def make_jax(s: dict):
     return jax_mlp_step(s, LR)
 
 
-IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule, "torch": make_torch, "jax": make_jax}
+IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
+         "chainrule-compiled": compiled(make_chainrule), "torch": make_torch, "jax": make_jax}

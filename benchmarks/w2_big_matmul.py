@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import jax_train_step, torch_threads, train_step
+from .common import compiled, jax_train_step, torch_threads, train_step
 
 KEY = "W2"
 TITLE = "x[64×4096]·W[4096×4096], loss = Σ(xW)², W requires grad"
@@ -83,4 +83,5 @@ def make_jax(s: dict):
 
 
 IMPLS = {"numpy": make_numpy, "numpy-inplace": make_numpy_inplace, "chainrule": make_chainrule,
+         "chainrule-compiled": compiled(make_chainrule),
          "torch": make_torch, "jax": make_jax}

@@ -5,7 +5,7 @@ same NumPy reference, chainrule, torch and JAX versions run at MNIST size.
 """
 from __future__ import annotations
 
-from .common import classification_setup
+from .common import classification_setup, compiled
 from .w1_digits_mlp import LR, make_chainrule, make_jax, make_numpy, make_torch  # noqa: F401
 
 KEY = "W3"
@@ -20,4 +20,5 @@ def setup(quick: bool = False, seed: int = 0) -> dict:
     return classification_setup(seed, n, sizes)
 
 
-IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule, "torch": make_torch, "jax": make_jax}
+IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
+         "chainrule-compiled": compiled(make_chainrule), "torch": make_torch, "jax": make_jax}

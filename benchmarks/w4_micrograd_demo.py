@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (jax_mlp_forward, jax_train_step, mlp, mlp_init, numpy_mlp_step, torch_threads,
+from .common import (compiled, jax_mlp_forward, jax_train_step, mlp, mlp_init, numpy_mlp_step,
+                     torch_threads,
                      train_step)
 
 KEY = "W4"
@@ -94,4 +95,5 @@ def make_jax(s: dict):
 
 
 IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
+         "chainrule-compiled": compiled(make_chainrule),
          "chainrule-python-sum-L2": make_chainrule_python_sum, "torch": make_torch, "jax": make_jax}

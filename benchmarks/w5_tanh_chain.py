@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import jax_train_step, torch_threads, train_step
+from .common import compiled, jax_train_step, torch_threads, train_step
 
 KEY = "W5"
 TITLE = "1000 links x ← x + 0.01·tanh(x) on 10 floats, backward to x0"
@@ -79,7 +79,8 @@ def make_jax(s: dict):
     return jax_train_step(loss_fn, s["x0"].copy(), s.get("lr", LR))
 
 
-IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule, "torch": make_torch, "jax": make_jax}
+IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
+         "chainrule-compiled": compiled(make_chainrule), "torch": make_torch, "jax": make_jax}
 
 
 def overhead(links: int = 1000, repeat: int = 7, number: int = 20000) -> dict:

@@ -24,6 +24,7 @@ from . import nn, optim
 from . import data
 from .io import load, save
 from . import viz  # graphviz is imported lazily, only by viz.draw
+from .compile import compile  # noqa: A004 - cr.compile, as torch.compile
 
 float32 = np.float32
 float64 = np.float64

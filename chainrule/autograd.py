@@ -684,7 +684,11 @@ def _call_vjp_recorded(node, g):
         ans.grad_fn = node
         ans._tangent = node.tangent
         ans._vc = node.out_vc
-    return prim.vjp(g, ans, node.needs, *node.inputs, **node.params)
+    inputs = node.inputs
+    tracer = _tls.tracer
+    if tracer is not None and hasattr(tracer, "lift"):
+        inputs = tracer.lift(inputs)   # cr.compile: traced arrays (targets) stay program values
+    return prim.vjp(g, ans, node.needs, *inputs, **node.params)
 
 
 # ---------------------------------------------------------------- functional gradient
@@ -707,6 +711,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError(f"grad: an input of shape {t.shape} does not require grad")
+    tracer = _tls.tracer
+    if tracer is not None and not create_graph and getattr(tracer, "records_backward", False):
+        # cr.compile: run the rules on Tensors so the tracer records the backward's equations
+        res = grad(outputs, inputs, grad_outputs, bool(retain_graph), True, allow_unused)
+        return tuple(None if g is None else tracer.detached(g) for g in res)
     roots = _root_grads(outputs, grad_outputs, create_graph)
     if retain_graph is None:
         retain_graph = create_graph
@@ -755,6 +764,10 @@ def backward(tensor, gradient=None, retain_graph=None, create_graph=False):
                            f"requires_grad=True?)")
     if retain_graph is None:
         retain_graph = create_graph
+    tracer = _tls.tracer
+    if tracer is not None and not create_graph and getattr(tracer, "records_backward", False):
+        # cr.compile: the rules run on Tensors (recorded); the tracer then detaches each `.grad`
+        return tracer.backward(tensor, _root_grads([tensor], [gradient], True), retain_graph)
     roots = _root_grads([tensor], [gradient], create_graph)
     run_backward([tensor], roots, retain_graph, create_graph)
 

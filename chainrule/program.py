@@ -259,6 +259,10 @@ class Tracer:
             self.keep.append(t)
         return v
 
+    def rebind(self, t, out):
+        """An in-place op on a graph made tensor t hold out's array and node: t now reads as out."""
+        self.vars[id(t)] = self.var_of(out)
+
     def record(self, prim, inputs, params, result):
         ins = []
         for x in inputs:

@@ -79,6 +79,10 @@ class _Methods:
 
     def zero_grad_(self, set_to_none: bool = True):
         """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do)."""
+        tracer = autograd.current_tracer()
+        if tracer is not None and hasattr(tracer, "zero_grad"):
+            tracer.zero_grad(self, set_to_none)   # cr.compile records it as a write of .grad
+            return
         g = self._grad
         if g is None:
             return
@@ -106,6 +110,8 @@ class _Methods:
             return self
         if dtype.kind == "f" and self.requires_grad:
             return _Cast(self, dtype=dtype)
+        if autograd.current_tracer() is not None and not self.requires_grad:
+            return _Cast(self, dtype=dtype)   # traced: the cast is an equation, not a constant
         return Tensor._make(self.data.astype(dtype), False)
 
     def float(self):
@@ -149,6 +155,18 @@ class _Methods:
             self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
         carries_tangent = autograd.is_forward_active() and (
             self._tangent is not None or (isinstance(other, Tensor) and other._tangent is not None))
+        tracer = autograd.current_tracer()
+        if tracer is not None and not (needs_graph or carries_tangent) \
+                and getattr(tracer, "records_backward", False):
+            # cr.compile: the change becomes an equation and a write-back (the array keeps its
+            # identity, so views and other holders see the new values as in eager code)
+            with autograd.no_grad():
+                out = outofplace(self, other)
+            if out.data.dtype != self.data.dtype:
+                out = tracer.cast(out, self.data.dtype)
+            tracer.assign(self, out)
+            self._bump()
+            return self
         if needs_graph or carries_tangent:
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(
@@ -165,6 +183,8 @@ class _Methods:
                 out = out.to(self.data.dtype)
             self.data, self.grad_fn, self.requires_grad = out.data, out.grad_fn, out.requires_grad
             self._tangent = out._tangent
+            if tracer is not None and hasattr(tracer, "rebind"):
+                tracer.rebind(self, out)
         else:
             inplace()
         self._bump()

@@ -49,6 +49,9 @@ def check_grad_dtype(arr):
                         f"(only floating tensors can have gradients)")
 
 
+# cr.compile sets this: called as _read_hook(tensor, "item") where Python reads a tensor's value
+_read_hook = None
+
 _warned_grad = weakref.WeakSet()   # non-leaf tensors whose `.grad` read was already warned about
 
 
@@ -143,16 +146,22 @@ class Tensor:
         return self.data.ndim
 
     def item(self):
+        if _read_hook is not None:
+            _read_hook(self, ".item()")
         if self.data.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to a Python "
                              f"number, got shape {self.shape}")
         return self.data.item()
 
     def tolist(self):
+        if _read_hook is not None:
+            _read_hook(self, ".tolist()")
         return self.data.tolist()
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied), as in PyTorch."""
+        if _read_hook is not None:
+            _read_hook(self, ".numpy()")
         return self.data
 
     def __array__(self, dtype=None, copy=None):
@@ -171,6 +180,8 @@ class Tensor:
         return (self[i] for i in range(self.data.shape[0]))
 
     def __bool__(self):
+        if _read_hook is not None:
+            _read_hook(self, "bool()")
         if self.data.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                              f"use .any() or .all()")

@@ -124,6 +124,10 @@ def dropout(input, p=0.5, training=True, inplace=False):
     data = input.data if isinstance(input, Tensor) else np.asarray(input)
     if p == 1.0:
         return input * np.zeros(data.shape, dtype=data.dtype)
+    tracer = autograd.current_tracer()
+    if tracer is not None and hasattr(tracer, "random"):
+        # cr.compile: the draw is an equation, so every call draws fresh numbers (same generator)
+        return input * (tracer.random(data.shape) >= p) * (1.0 / (1.0 - p))
     keep = default_generator().random(data.shape) >= p
     # the mask already holds the 1/(1-p) scale, so the op is one multiply (gradient: same mask)
     scale = np.multiply(keep, 1.0 / (1.0 - p), dtype=data.dtype)
@@ -162,7 +166,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         mean = _f.mean(input, axis=axes, keepdims=True)
         d = input - mean
         var = _f.mean(d * d, axis=axes, keepdims=True)
-        if running_mean is not None and running_var is not None:
+        if running_mean is not None and running_var is not None \
+                and hasattr(autograd.current_tracer(), "records_backward"):
+            with autograd.no_grad():   # cr.compile: the same update as in-place Tensor ops
+                running_mean.mul_(1 - momentum).add_(momentum * _f.reshape(mean, (-1,)))
+                running_var.mul_(1 - momentum).add_(
+                    momentum * (_f.reshape(var, (-1,)) * (n / (n - 1))))
+        elif running_mean is not None and running_var is not None:
             with autograd.no_grad():
                 m = _data(mean).reshape(-1)
                 v = _data(var).reshape(-1) * (n / (n - 1))
@@ -178,9 +188,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: eval mode (training=False) needs running_mean and "
                              "running_var")
-        rm = running_mean.data.reshape(bshape)
-        inv = 1.0 / np.sqrt(running_var.data.reshape(bshape) + eps)
-        out = (input - rm) * inv.astype(rm.dtype)
+        if hasattr(autograd.current_tracer(), "records_backward"):
+            # cr.compile: read the running statistics as program values (they change between calls)
+            rm = _f.reshape(running_mean, bshape)
+            out = (input - rm) * (1.0 / _f.sqrt(_f.reshape(running_var, bshape) + eps))
+        else:
+            rm = running_mean.data.reshape(bshape)
+            inv = 1.0 / np.sqrt(running_var.data.reshape(bshape) + eps)
+            out = (input - rm) * inv.astype(rm.dtype)
     if weight is not None:
         out = out * _f.reshape(weight, bshape)
     if bias is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import autograd
 from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from .module import Module, check_device
@@ -65,7 +66,11 @@ class BatchNorm1d(Module):
             self.running_var if not self.training or self.track_running_stats else None,
             self.weight, self.bias, use_batch, momentum, self.eps)
         if tracking:   # counted only after batch_norm accepted the input
-            self.num_batches_tracked.data += 1
+            if hasattr(autograd.current_tracer(), "records_backward"):
+                with autograd.no_grad():   # cr.compile: a traced in-place add
+                    self.num_batches_tracked.add_(1)
+            else:
+                self.num_batches_tracked.data += 1
         return out
 
     def extra_repr(self):

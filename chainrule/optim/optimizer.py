@@ -105,6 +105,10 @@ class Optimizer:
         if closure is not None:
             with autograd.enable_grad():
                 loss = closure()
+        tracer = autograd.current_tracer()
+        if tracer is not None and hasattr(tracer, "optimizer_step"):
+            tracer.optimizer_step(self)   # cr.compile: the update as equations on Tensors
+            return loss
         # updates work on the arrays (p.data, p.grad.data), so no graph is recorded here
         state = self.state
         for group in self.param_groups:

@@ -1,0 +1,52 @@
+"""First-call cost of cr.compile on each workload: `python -m benchmarks.compile_first_call`.
+
+For each workload, a fresh process builds the `chainrule-compiled` step and times its first call
+(trace while running eagerly + passes + code generation) and second call (the first run of the
+generated code, which compiles the numba kernels or loads them from the disk cache). Cold: an
+empty kernel cache directory; warm: a second process on the same directory.
+"""
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+CHILD = r"""
+import importlib, json, sys, time
+t0 = time.perf_counter()
+mod = importlib.import_module("benchmarks." + sys.argv[1])
+s = mod.setup(False)
+step = mod.IMPLS["chainrule-compiled"](s)
+t1 = time.perf_counter(); step(); t2 = time.perf_counter(); step(); t3 = time.perf_counter()
+for _ in range(3):
+    step()
+t4 = time.perf_counter()
+print(json.dumps({"first": t2 - t1, "second": t3 - t2, "steady": (t4 - t3) / 3}))
+"""
+
+
+def measure(name: str, cache: str) -> dict:
+    env = dict(os.environ, CHAINRULE_CACHE=cache)
+    out = subprocess.run([sys.executable, "-c", CHILD, name], env=env, capture_output=True,
+                         text=True, check=True, cwd=os.path.dirname(os.path.dirname(
+                             os.path.abspath(__file__))))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    from . import WORKLOADS
+    print("workload            cache  1st call s  2nd call s  steady ms/step")
+    for name in WORKLOADS:
+        with tempfile.TemporaryDirectory() as cache:
+            for label in ("cold", "warm"):
+                r = measure(name, cache)
+                print(f"{name:<19} {label:<5}  {r['first']:10.3f}  {r['second']:10.3f}  "
+                      f"{r['steady'] * 1e3:14.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""`cr.compile(fn)`: a whole step (forward, backward, optimizer update) traced once per signature
+into readable NumPy code, then run as that code.
+
+>>> @cr.compile
+... def step(x, y):
+...     loss = F.cross_entropy(model(x), y)
+...     opt.zero_grad(); loss.backward(); opt.step()
+...     return loss
+>>> step(X, Y); print(step.source)
+
+Semantics are eager's: parameters, optimizer state, buffers and `.grad` are read from their
+current arrays at each call and written back in place. Python side effects run only while
+tracing (as in `jax.jit`); reading a traced value in Python (`.item()`, `bool(t)`, `.numpy()`)
+raises `GraphBreak` naming the line, or with `fallback="eager"` runs the step eagerly.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+
+from .. import autograd
+from .. import tensor_base
+from ..program import arg_names
+from ..tensor_base import Tensor, as_array
+from .build import Entry, Retrace
+from .trace import GraphBreak, StepTracer, find_objects
+
+__all__ = ["compile", "CompiledFunction", "GraphBreak"]
+
+
+def _read_hook(t, what):
+    tracer = autograd.current_tracer()
+    if isinstance(tracer, StepTracer):
+        tracer.read(t, what)
+
+
+tensor_base._read_hook = _read_hook
+
+
+def _flatten(out, tensors):
+    """The output's structure, with Tensors replaced by their index in `tensors`."""
+    if isinstance(out, Tensor):
+        tensors.append(out)
+        return ("t", len(tensors) - 1)
+    if isinstance(out, (tuple, list)):
+        return (type(out), [_flatten(o, tensors) for o in out])
+    if isinstance(out, dict):
+        return (dict, {k: _flatten(v, tensors) for k, v in out.items()})
+    return ("c", out)
+
+
+def _unflatten(tree, values):
+    kind, body = tree
+    if kind == "t":
+        return values[body]
+    if kind == "c":
+        return body
+    if kind is dict:
+        return {k: _unflatten(v, values) for k, v in body.items()}
+    return kind(_unflatten(v, values) for v in body)
+
+
+class CompiledFunction:
+    """What `cr.compile(fn)` returns: call it like fn. `.source` is the generated code of the
+    last version run, `.program` its optimized Program, `.explain()` a readable summary."""
+
+    def __init__(self, fn, fallback=None, cache_size=8, fuse=None, buffers=True):
+        if fallback not in (None, "eager"):
+            raise ValueError(f"cr.compile: fallback must be None or 'eager', got {fallback!r}")
+        self.fn = fn
+        self.fallback = fallback
+        self.cache_size = cache_size
+        self.options = {"fuse": fuse, "buffers": buffers}
+        self.cache = {}          # key -> [Entry or "eager"]
+        self.traces = 0
+        self.last = None
+        self._warned = False
+        functools.update_wrapper(self, fn)
+
+    # ---------------------------------------------------------------- calling
+
+    def _key(self, args):
+        parts = [autograd.is_grad_enabled()]
+        for a in args:
+            if isinstance(a, Tensor):
+                parts.append(("T", a.data.shape, a.data.dtype.str, a.requires_grad))
+            elif isinstance(a, np.ndarray):
+                parts.append(("A", a.shape, a.dtype.str))
+            else:
+                try:
+                    hash(a)
+                    parts.append(("S", type(a), a))
+                except TypeError:
+                    parts.append(("O", id(a)))
+        return tuple(parts)
+
+    def __call__(self, *args):
+        key = self._key(args)
+        tensors = None
+        for entry in self.cache.get(key, ()):
+            if entry == "eager":
+                return self.fn(*args)
+            if entry.matches():
+                if tensors is None:
+                    tensors = [a if isinstance(a, Tensor) else Tensor._make(as_array(a), False)
+                               for a in args if isinstance(a, (Tensor, np.ndarray))]
+                try:
+                    outs = entry.run(tensors)
+                except Retrace as why:
+                    self.cache[key].remove(entry)
+                    if "non-contiguous" in str(why):
+                        self.options["inplace"] = False
+                    break
+                self.last = entry
+                return _unflatten(entry.out_tree, outs)
+        return self._trace(key, args)
+
+    def _trace(self, key, args):
+        self.traces += 1
+        if self.traces > self.cache_size and not self._warned:
+            self._warned = True
+            warnings.warn(f"cr.compile: {self.__name__} was traced {self.traces} times (cache "
+                          f"size {self.cache_size}); shapes, dtypes, flags or hyper-parameters "
+                          f"keep changing — each change traces again", RuntimeWarning,
+                          stacklevel=3)
+        entries = self.cache.setdefault(key, [])
+        if len(entries) >= self.cache_size:
+            entries.pop(0)
+        modules, opts = find_objects(self.fn, args)
+        params = {}
+        for m in modules:
+            for p in m._parameters.values():
+                if p is not None:
+                    params[id(p)] = p
+        for o in opts:
+            for g in o.param_groups:
+                for p in g["params"]:
+                    params[id(p)] = p
+        names = arg_names(self.fn, len(args))
+        tracer = StepTracer(fallback=self.fallback == "eager")
+        call_args, k = [], 0
+        for nm, a in zip(names, args):
+            if isinstance(a, (Tensor, np.ndarray)):
+                t = a if isinstance(a, Tensor) else Tensor._make(as_array(a), False)
+                if t.requires_grad and t.grad_fn is None:
+                    params[id(t)] = t
+                tracer.arg(t, t.name or nm, k)
+                call_args.append(t)
+                k += 1
+            else:
+                call_args.append(a)
+        tracer.start(list(params.values()))
+        tracer.guards = [("training", modules, tuple(m.training for m in modules)),
+                         ("params", [m for m in modules if m._parameters],
+                          tuple(id(p) for m in modules for p in m._parameters.values()))]
+        prev = autograd.set_tracer(tracer)
+        try:
+            out = self.fn(*call_args)
+        finally:
+            autograd.set_tracer(prev)
+        if tracer.broken is not None:
+            warnings.warn(tracer.broken + "; running this signature eagerly from now on",
+                          RuntimeWarning, stacklevel=3)
+            entries.append("eager")
+            return out
+        tensors = []
+        tree = _flatten(out, tensors)
+        # guard only the .grad slots the step looked at before writing them (zero_grad first:
+        # none), so the first call's trace serves the later calls too
+        seen = [(p, g is None) for p, g in tracer.grad_init.values() if id(p) in tracer.observed]
+        tracer.guards.append(("grads", [p for p, _ in seen], tuple(n for _, n in seen)))
+        doc = f"Generated by cr.compile from {getattr(self.fn, '__qualname__', 'fn')}: " \
+              f"one NumPy statement per line."
+        options = dict(self.options)
+        options["viewing"] = tracer.viewing
+        if options["fuse"] is None:
+            from .fuse import available
+            options["fuse"] = available()
+        entry = Entry(tracer, tensors, tree, _name(self.fn), doc, options)
+        entries.append(entry)
+        self.last = entry
+        return _unflatten(tree, [Tensor._make(np.array(t.data), False) for t in tensors])
+
+    # ---------------------------------------------------------------- reading it
+
+    def _entry(self):
+        if self.last is None:
+            raise RuntimeError("cr.compile: call the function once before reading its code")
+        return self.last
+
+    @property
+    def source(self) -> str:
+        """The generated Python source of the version run last."""
+        return self._entry().source
+
+    @property
+    def program(self):
+        """The optimized Program (equations) of the version run last."""
+        return self._entry().program
+
+    def explain(self) -> str:
+        """Traces, equations before/after optimization, buffers, fused kernels, reads, writes."""
+        e = self._entry()
+        n0, n1 = len(e.program_traced.eqns), len(e.program.eqns)
+        lines = [f"cr.compile({_name(self.fn)}): traced {self.traces} time(s), "
+                 f"{sum(len(v) for v in self.cache.values())} version(s) cached",
+                 f"  equations: {n0} traced -> {n1} after dead-code, common-subexpression and "
+                 f"constant passes",
+                 f"  fused kernels: {e.fused}",
+                 f"  reads every call: {len(e.args)} argument(s), {len(e.consts)} captured "
+                 f"tensor(s)",
+                 f"  writes back: {len(e.writes)} tensor(s) in place, {len(e.grad_writes)} .grad"]
+        from .trace import describe
+        lines += [f"    reads {v.name}: {describe(s)}" for v, s in e.consts]
+        return "\n".join(lines + ["", e.source])
+
+
+def _name(fn) -> str:
+    n = getattr(fn, "__name__", "step")
+    return n if n.isidentifier() and n != "<lambda>" else "step"
+
+
+def compile(fn=None, *, fallback=None, cache_size: int = 8, fuse=None, buffers: bool = True):  # noqa: A001
+    """Compile a step: `step = cr.compile(fn)` or `@cr.compile` / `@cr.compile(fallback="eager")`.
+
+    fuse: fuse elementwise chains into numba kernels (default: when numba is installed);
+    buffers: preallocated buffers with `out=` for elementwise temporaries.
+    >>> step = cr.compile(lambda x: (x * x).sum())
+    >>> step(cr.ones(3))          # tensor(3.)
+    """
+    if fn is None:
+        return lambda f: CompiledFunction(f, fallback, cache_size, fuse, buffers)
+    return CompiledFunction(fn, fallback, cache_size, fuse, buffers)

@@ -1,0 +1,112 @@
+"""Python source for a step's equations, in the flat-code style: one NumPy statement per line.
+
+Each line is the primitive's print form (`flat_forward`, or a call of a copy of its forward);
+big constants are module-level names; buffer planning (`plan.py`) turns elementwise lines into
+`np.<ufunc>(..., out=buffer)` and fusion (`fuse.py`) replaces chains by one kernel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..program import Var
+from ..viz import flat
+
+
+# print forms that skip a NumPy Python wrapper (the same call the primitive's forward makes)
+FASTER = {"sum": "np.add.reduce({0}, axis={axis}, keepdims={keepdims})"}
+
+
+class Source:
+    """Builds the generated module: header, helpers, constants and the step function's body."""
+
+    def __init__(self, name="step"):
+        self.name = name
+        self.helpers = {}       # helper name -> source
+        self.namespace = {"np": np}
+        self.consts = []        # (name, comment)
+        self.body = []          # lines of the function body (no indent)
+        self.kernels = []       # numba kernel sources (fusion)
+        self.fused = 0
+        self.contiguous = set()  # id(input Var) a kernel writes through .reshape(-1): must be C
+        self._k = 0
+
+    def constant(self, value, hint="k") -> str:
+        """Source for a constant: inline when short, else a module-level name bound to it."""
+        if isinstance(value, np.ndarray) and value.size > 8 or isinstance(value, np.generic) \
+                and not isinstance(value, (np.floating, np.integer, np.bool_)):
+            name = f"_{hint}{self._k}"
+            self._k += 1
+            self.namespace[name] = value
+            self.consts.append((name, f"{value.dtype.name}{list(value.shape)} constant"))
+            return name
+        try:
+            return flat.literal(value)
+        except TypeError:
+            name = f"_{hint}{self._k}"
+            self._k += 1
+            self.namespace[name] = value
+            self.consts.append((name, f"{type(value).__name__} constant"))
+            return name
+
+    def operand(self, x) -> str:
+        return x.name if isinstance(x, Var) else self.constant(x)
+
+    def expression(self, e) -> str:
+        """The right-hand side of equation e."""
+        prim, params, ins = e.prim, e.params, list(e.inputs)
+        try:
+            form = FASTER.get(prim.name) or flat.print_form(prim, params, len(ins))
+            if "(" in form and form.startswith("_"):
+                self.helpers.update(flat.helper_source(prim))
+            filled = {k: self.constant(v, "p") for k, v in _full_params(prim, params).items()}
+        except NotImplementedError:
+            return self._call(e)
+        for i, x in enumerate(ins):
+            if x is None:   # an optional input left out (linear without bias)
+                form = form.replace(f" + {{{i}}}", "")
+        return flat.fill(form, [self.operand(x) for x in ins], filled)
+
+    def _call(self, e):
+        """A primitive with no print form (a user cr.Function): call its forward directly."""
+        name = f"_prim{self._k}"
+        self._k += 1
+        self.namespace[name] = e.prim
+        self.consts.append((name, f"the '{e.prim.name}' primitive (no NumPy print form)"))
+        args = ", ".join(self.operand(x) for x in e.inputs)
+        kw = "".join(f", {k}={self.constant(v, 'p')}" for k, v in e.params.items())
+        call = f"{name}.forward({args}{kw})"
+        return call + "[0]" if getattr(e.prim, "residual", False) else call
+
+    def text(self, args, returns, doc) -> str:
+        lines = [f'"""{doc}"""', "import numpy as np"]
+        if self.consts:
+            lines.append("")
+            lines += [f"# {n}: {c} (bound when the module is loaded)" for n, c in self.consts]
+        for src in self.helpers.values():
+            lines += ["", "", src.strip("\n")]
+        if self.kernels:
+            lines[1:2] = ["import numpy as np", "from numba import njit"]
+            for k in self.kernels:
+                lines += ["", "", k]
+        lines += ["", "", f"def {self.name}({', '.join(args)}):"]
+        lines += ["    " + ln for ln in self.body] or ["    pass"]
+        lines.append(f"    return ({', '.join(returns)}{',' if len(returns) == 1 else ''})")
+        return "\n".join(lines) + "\n"
+
+
+def _full_params(prim, params):
+    """The equation's params with the forward's defaults filled in (as flat code prints them)."""
+    import inspect
+    full = {}
+    try:
+        for p in inspect.signature(prim.forward).parameters.values():
+            if p.default is not inspect.Parameter.empty:
+                full[p.name] = p.default
+    except (TypeError, ValueError):
+        pass
+    full.update(params)
+    return full
+
+
+def comment_of(e) -> str:
+    return e.prim.name + ("" if e.backward_of is None else " (backward)")

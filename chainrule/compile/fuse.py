@@ -1,0 +1,258 @@
+"""Fusion: maximal groups of elementwise equations become one numba `@njit` loop.
+
+An equation is fusible when its primitive has a scalar form below and every array input has the
+output's shape (scalars broadcast; other broadcasting ends a group). Groups are grown in program
+order; an equation joins the group of one of its inputs unless that group would then have to run
+both before and after some other equation (checked with the set of groups each value must
+follow). Every value a group computes that is used outside it becomes a kernel output. The
+kernel reads each element once, does the whole chain in registers, and writes its outputs once;
+constants are typed like the arrays (float32 stays float32, as NumPy's scalar rules keep it).
+Kernels are compiled with `cache=True` from a file in the cache directory, so a later process
+loads them from disk instead of compiling again.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..program import Var
+
+# primitive name -> scalar expression template over operands {0}, {1}, ...
+SCALAR = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
+          "neg": "-{0}", "exp": "np.exp({0})", "log": "np.log({0})", "tanh": "np.tanh({0})",
+          "sqrt": "np.sqrt({0})", "abs": "abs({0})", "log1p": "np.log1p({0})",
+          "sin": "np.sin({0})", "cos": "np.cos({0})",
+          "maximum": "max({0}, {1})", "minimum": "min({0}, {1})", "relu": "max({0}, {zero})",
+          "where": "({1} if {0} else {2})", "greater": "{0} > {1}", "greater_equal": "{0} >= {1}",
+          "less": "{0} < {1}", "less_equal": "{0} <= {1}", "equal": "{0} == {1}",
+          "not_equal": "{0} != {1}"}
+_FLOAT_ONLY = {"exp", "log", "tanh", "sqrt", "log1p", "sin", "cos"}
+_COMPARE = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal"}
+
+
+def available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _fusible(e) -> bool:
+    name = e.prim.name
+    if name not in SCALAR or e.params or not e.out.shape:
+        return False
+    if name == "relu" and e.out.dtype.kind != "f":
+        return False
+    if name in _FLOAT_ONLY and e.out.dtype.kind != "f":
+        return False
+    kinds = set()
+    for x in e.inputs:
+        if isinstance(x, Var):
+            if x.shape and x.shape != e.out.shape:
+                return False
+            kinds.add(x.dtype)
+        elif isinstance(x, np.ndarray):
+            if x.ndim and x.shape != e.out.shape:
+                return False
+            if x.ndim:
+                kinds.add(x.dtype)
+        elif not isinstance(x, (int, float, bool, np.number, np.bool_)):
+            return False
+    if e.out.dtype.kind == "f" and name not in _COMPARE and name != "where":
+        # float arithmetic only on arrays of the output's dtype (bool masks are cast)
+        return all(k == e.out.dtype or k.kind == "b" for k in kinds)
+    return True
+
+
+def _array(x) -> bool:
+    """A constant array of the group's shape: passed to the kernel like a value."""
+    return isinstance(x, np.ndarray) and x.ndim > 0
+
+
+class Kernel:
+    """One fused group: its equations, external inputs, outputs and generated loop."""
+
+    def __init__(self, idx, eqns):
+        self.idx = idx
+        self.eqns = eqns
+        self.kernel = self   # marks the placeholder equation for plan.emit
+
+    def build(self, used_outside):
+        members = {id(e.out) for e in self.eqns}
+        self.inputs, seen = [], set()
+        for e in self.eqns:
+            for x in e.inputs:
+                if (isinstance(x, Var) or _array(x)) and id(x) not in members and id(x) not in seen:
+                    seen.add(id(x))
+                    self.inputs.append(x)
+        self.outputs = [e.out for e in self.eqns if id(e.out) in used_outside]
+        self.shape = self.eqns[-1].out.shape
+        self.out = self.outputs[0] if self.outputs else None
+        self.backward_of = None
+        self.prim = self
+        self.name = "fused"
+
+    def source(self, name):
+        """The numba function's source (and its typed constants)."""
+        local = {}
+        consts, lines = [], []
+        args = []
+        for k, x in enumerate(self.inputs):
+            a = f"a{k}"
+            args.append(a)
+            local[id(x)] = f"{a}[i]" if x.shape else a
+        outs = [f"o{k}" for k in range(len(self.outputs))]
+
+        def const(v, dtype):
+            c = f"_{name}_c{len(consts)}"
+            dt = np.dtype(dtype)
+            consts.append(f"{c} = np.{dt.name}({float(v) if dt.kind == 'f' else int(v)!r})")
+            return c
+        for j, e in enumerate(self.eqns):
+            kinds = [x.dtype for x in e.inputs if isinstance(x, Var) or _array(x)]
+            num = next((k for k in kinds if k.kind != "b"), e.out.dtype)
+            ops = []
+            for x in e.inputs:
+                if isinstance(x, Var) or _array(x):
+                    s = local[id(x)]
+                    if x.dtype.kind == "b" and e.out.dtype.kind == "f" and e.prim.name != "where":
+                        s = f"np.{e.out.dtype.name}({s})"
+                    ops.append(s)
+                else:
+                    v = x.item() if isinstance(x, (np.ndarray, np.generic)) else x
+                    want = num if e.prim.name in _COMPARE else e.out.dtype
+                    ops.append(const(v, want if np.dtype(want).kind != "b" else np.int64))
+            text = SCALAR[e.prim.name].format(*ops, zero=const(0, e.out.dtype)
+                                              if "{zero}" in SCALAR[e.prim.name] else None)
+            v = f"v{j}"
+            lines.append(f"        {v} = {text}  # {e.out.name} = {e.prim.name}")
+            local[id(e.out)] = v
+        for o, var in zip(outs, self.outputs):
+            lines.append(f"        {o}[i] = {local[id(var)]}")
+        head = [f"@njit(cache=True)", f"def {name}({', '.join(args + outs)}):",
+                f"    for i in range({outs[0]}.size):"]
+        return consts, head + lines
+
+    def call(self, src, name):
+        """The statement(s) calling the kernel from the step function."""
+        lines = []
+        outs = []
+        for var in self.outputs:
+            over = src.inplace.get(id(var))
+            if over is not None:   # a parameter or state array, overwritten element by element
+                src.contiguous.add(id(over))
+                lines.append(f"{var.name} = {over.name}  # updated in place")
+            else:
+                dt = "np.bool_" if var.dtype.kind == "b" else f"np.{var.dtype.name}"
+                lines.append(f"{var.name} = np.empty({var.shape!r}, {dt})")
+            outs.append(f"{var.name}.reshape(-1)")
+        args = [f"{src.operand(x)}.reshape(-1)" if x.shape else f"{src.operand(x)}[()]"
+                for x in self.inputs]
+        ops = ", ".join(e.prim.name for e in self.eqns[:6]) + (", ..." if len(self.eqns) > 6
+                                                             else "")
+        lines.append(f"{name}({', '.join(args + outs)})  # fused {len(self.eqns)} ops: {ops}")
+        return lines
+
+    def kernel_lines(self, src):
+        name = f"_kernel{self.idx}"
+        consts, body = self.source(name)
+        src.kernels.append("\n".join(consts + [""] + body if consts else body))
+        return self.call(src, name)
+
+
+def fuse(src, eqns, escaping, options):
+    """Replace fusible groups (of 2+ equations) by Kernel placeholders, in a valid order."""
+    if not options.get("fuse"):
+        return eqns
+    group = {}      # id(Var) -> group index, for values computed inside a group
+    after = {}      # id(Var) -> set of groups that must run before this value exists
+    g_after = []    # group index -> set of groups it must follow
+    members = []    # group index -> [eqns]
+    for e in eqns:
+        ins = [x for x in e.inputs if isinstance(x, Var)]
+        need = set()
+        for x in ins:
+            gx = group.get(id(x))
+            need |= after.get(id(x), set()) if gx is None else g_after[gx]
+        if _fusible(e):
+            target = None
+            for x in ins:
+                gx = group.get(id(x))
+                if gx is not None and gx not in need and \
+                        members[gx][-1].out.shape == e.out.shape:
+                    target = gx
+                    break
+            if target is None:
+                target = len(members)
+                members.append([])
+                g_after.append(set())
+            for x in ins:
+                gx = group.get(id(x))
+                if gx is not None and gx != target:
+                    need.add(gx)
+                    need |= g_after[gx]
+            members[target].append(e)
+            g_after[target] |= need
+            group[id(e.out)] = target
+        else:
+            for x in ins:
+                gx = group.get(id(x))
+                if gx is not None:
+                    need.add(gx)
+            after[id(e.out)] = need
+    real = {g for g, ms in enumerate(members) if len(ms) >= 2}
+    if not real:
+        return eqns
+    used_outside = set(escaping)
+    for e in eqns:
+        ge = group.get(id(e.out)) if group.get(id(e.out)) in real else None
+        for x in e.inputs:
+            if isinstance(x, Var) and group.get(id(x)) in real and group.get(id(x)) != ge:
+                used_outside.add(id(x))
+    kernels = {}
+    for g in sorted(real):
+        k = Kernel(len(kernels), members[g])
+        k.build(used_outside)
+        if k.outputs:
+            kernels[g] = k
+    if not kernels:
+        return eqns
+    # schedule: nodes are kernels and the other equations; Kahn's algorithm, program order first
+    node_of = {}
+    nodes = []
+    for e in eqns:
+        g = group.get(id(e.out))
+        if g in kernels:
+            if kernels[g] not in nodes:
+                nodes.append(kernels[g])
+            node_of[id(e.out)] = kernels[g]
+        else:
+            nodes.append(e)
+            node_of[id(e.out)] = e
+    deps = {id(n): set() for n in nodes}
+    users = {id(n): [] for n in nodes}
+    for n in nodes:
+        for e in (n.eqns if isinstance(n, Kernel) else [n]):
+            for x in e.inputs:
+                p = node_of.get(id(x)) if isinstance(x, Var) else None
+                if p is not None and p is not n and id(p) not in deps[id(n)]:
+                    deps[id(n)].add(id(p))
+                    users[id(p)].append(n)
+    import heapq
+    order = {id(n): k for k, n in enumerate(nodes)}
+    ready = [(order[id(n)], id(n)) for n in nodes if not deps[id(n)]]
+    heapq.heapify(ready)
+    by_id = {id(n): n for n in nodes}
+    out = []
+    while ready:
+        _, nid = heapq.heappop(ready)
+        n = by_id[nid]
+        out.append(n)
+        for u in users[nid]:
+            deps[id(u)].discard(nid)
+            if not deps[id(u)]:
+                heapq.heappush(ready, (order[id(u)], id(u)))
+    if len(out) != len(nodes):   # a cycle (should not happen): leave the program unfused
+        return eqns
+    src.fused = len(kernels)
+    return out

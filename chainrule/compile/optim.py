@@ -1,0 +1,133 @@
+"""Optimizer updates as traced Tensor equations: the same formulas, in the same order, as the
+chunked NumPy updates in chainrule/optim (so compiled and eager parameters agree to rounding).
+
+Eager updates work on arrays in place (invisible to a tracer); while `cr.compile` traces a step,
+`Optimizer.step` calls `traced_step`, which writes each update with Tensor ops and hands the new
+values to the tracer as writes of the parameter and state arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd
+from .. import functions as F
+from .trace import GraphBreak, user_line
+
+
+def _set(tracer, t, value):
+    tracer.assign(t, value)
+    autograd.bump_version(t)
+
+
+def _direction(p, g, wd, maximize):
+    """g, plus wd·p, negated when maximize: the `d` of Optimizer._chunks."""
+    if wd:
+        d = p * wd
+        return d - g if maximize else d + g
+    return -g if maximize else g
+
+
+def _scalar(tracer, x, dtype):
+    """A float64 0-d program value used as a Python float would be (cast to the array's dtype)."""
+    return x if np.dtype(dtype) == np.float64 else tracer.cast(x, dtype)
+
+
+def _sgd(tracer, opt, group, p, g, state):
+    lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
+    wd, maximize = group["weight_decay"], group["maximize"]
+    if not (mu or wd or maximize):
+        _set(tracer, p, p - lr * g)
+        return
+    d = _direction(p, g, wd, maximize)
+    if not mu:
+        _set(tracer, p, p - d * lr)
+        return
+    if "momentum_buffer" not in state:   # b₁ = d
+        buf = tracer.new_state(opt, p, "momentum_buffer", np.zeros_like(p.data))
+        _set(tracer, buf, d)
+    else:
+        buf = tracer.state_tensor(opt, p, "momentum_buffer")
+        b = buf * mu
+        _set(tracer, buf, b + d * (1 - damp) if damp else b + d)
+    if group["nesterov"]:
+        q = p - d * lr
+        _set(tracer, p, q - buf * (lr * mu))
+    else:
+        _set(tracer, p, p - buf * lr)
+
+
+def _adam(tracer, opt, group, p, g, state):
+    lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+    wd, amsgrad = group["weight_decay"], group["amsgrad"]
+    keys = ["step", "exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
+    if not state:
+        for k in keys:
+            z = np.zeros((), np.float32) if k == "step" else np.zeros_like(p.data)
+            tracer.new_state(opt, p, k, z)
+    step, m, v = (tracer.state_tensor(opt, p, k) for k in keys[:3])
+    _set(tracer, step, step + 1)
+    t = tracer.cast(step, np.float64)      # eager: t = float(step)
+    step_size = _scalar(tracer, lr / (1 - b1 ** t), p.dtype)
+    root_c2 = _scalar(tracer, F.sqrt(1 - b2 ** t), p.dtype)
+    decoupled = type(opt).decoupled
+    d = _direction(p, g, 0.0 if decoupled else wd, group["maximize"])
+    if decoupled and wd:
+        _set(tracer, p, p * (1 - lr * wd))
+    _set(tracer, m, m * b1 + d * (1 - b1))
+    _set(tracer, v, v * b2 + (d * d) * (1 - b2))
+    vv = v
+    if amsgrad:
+        vmax = tracer.state_tensor(opt, p, "max_exp_avg_sq")
+        _set(tracer, vmax, F.maximum(vmax, v))
+        vv = vmax
+    s = (F.sqrt(vv) / root_c2 + eps)
+    _set(tracer, p, p - (m / s) * step_size)
+
+
+def _rule(opt):
+    from ..optim.adam import Adam
+    from ..optim.sgd import SGD
+    if isinstance(opt, Adam):
+        return _adam
+    if type(opt) is SGD or isinstance(opt, SGD) and type(opt)._update is SGD._update:
+        return _sgd
+    return None
+
+
+def traced_step(tracer, opt):
+    """`opt.step()` while tracing a step."""
+    rule = _rule(opt)
+    if rule is None:
+        msg = (f"cr.compile: {type(opt).__name__}.step has no traced update yet (SGD, Adam and "
+               f"AdamW have) at {user_line()}; use cr.compile(fn, fallback='eager')")
+        if not tracer.fallback:
+            raise GraphBreak(msg)
+        tracer.broken = msg
+        autograd.set_tracer(None)
+        opt.step()
+        return
+    tracer.guards.append(("state", opt, state_keys(opt)))
+    tracer.guards.append(("hyper", opt, hyper(opt)))
+    with autograd.no_grad():
+        for group in opt.param_groups:
+            for p in group["params"]:
+                tracer._grad_now(p)
+                grad = p.grad
+                if grad is None:
+                    continue
+                if grad.shape != p.shape:
+                    raise ValueError(f"{type(opt).__name__}.step: gradient shape {grad.shape} "
+                                     f"does not match parameter shape {p.shape}")
+                rule(tracer, opt, group, p, grad, opt.state[p])
+
+
+def state_keys(opt) -> tuple:
+    """Which state each parameter has (the traced update differs on the first step)."""
+    return tuple(tuple(sorted(opt.state[p])) if p in opt.state else ()
+                 for g in opt.param_groups for p in g["params"])
+
+
+def hyper(opt) -> tuple:
+    """The hyper-parameters, baked into the compiled update (a change retraces)."""
+    return tuple(tuple((k, v) for k, v in sorted(g.items()) if k != "params")
+                 for g in opt.param_groups)

@@ -1,0 +1,153 @@
+"""Writing the body: one statement per equation, with buffer planning.
+
+Buffer planning: an elementwise equation whose primitive is one NumPy ufunc (add, mul, tanh, ...)
+and whose output is a temporary writes into a preallocated buffer with `out=`; a buffer is
+reused as soon as the value in it is dead (liveness over the straight-line program). Values that
+leave the step (outputs, write-backs) get fresh arrays, so nothing a caller holds is overwritten.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..program import Var
+from . import fuse
+
+# primitive name -> (ufunc, number of array inputs)
+UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+          "neg": np.negative, "exp": np.exp, "log": np.log, "tanh": np.tanh, "sqrt": np.sqrt,
+          "maximum": np.maximum, "minimum": np.minimum, "abs": np.absolute, "sin": np.sin,
+          "cos": np.cos, "log1p": np.log1p, "sign": np.sign}
+
+
+def _last_uses(eqns, roots):
+    last = {}
+    for k, e in enumerate(eqns):
+        for x in e.inputs:
+            if isinstance(x, Var):
+                last[id(x)] = k
+    for v in roots:
+        if isinstance(v, Var):
+            last[id(v)] = len(eqns)
+    return last
+
+
+def _bufferable(e, escaping) -> bool:
+    """An equation that can write into a buffer: one ufunc, an output of its own shape/dtype,
+    not leaving the step, and every array input already of that dtype (so `out=` computes in the
+    same precision as the eager expression)."""
+    if e.prim.name not in UFUNCS or id(e.out) in escaping or e.params or not e.out.shape:
+        return False
+    for x in e.inputs:
+        if isinstance(x, Var) and x.dtype != e.out.dtype:
+            return False
+        if isinstance(x, np.ndarray) and (x.dtype != e.out.dtype or x.ndim):
+            return False
+        if not isinstance(x, (Var, int, float, np.ndarray)) or isinstance(x, bool):
+            return False
+    return any(isinstance(x, Var) for x in e.inputs)
+
+
+def _lifetimes(eqns, roots, candidates, viewing):
+    """For each buffer candidate: the index of the last equation reading it or a value that may
+    be a view of it, and whether such a value leaves the step."""
+    last = _last_uses(eqns, roots)
+    groups, members = {}, {}
+    for e in eqns:
+        o = id(e.out)
+        if o in candidates:
+            groups[o] = {o}
+        elif o in viewing:
+            g = set()
+            for x in e.inputs:
+                if isinstance(x, Var):
+                    g |= groups.get(id(x), set())
+            if g:
+                groups[o] = g
+        for c in groups.get(o, ()):
+            members.setdefault(c, []).append(o)
+    escaping = {id(v) for v in roots if isinstance(v, Var)}
+    end, escapes = {}, set()
+    for c, ms in members.items():
+        end[c] = max(last.get(m, -1) for m in ms)
+        if any(m in escaping for m in ms):
+            escapes.add(c)
+    return end, escapes
+
+
+def emit(src, eqns, roots, inputs, options):
+    """Fill src.body; returns the return-tuple expressions."""
+    escaping = {id(v) for v in roots if isinstance(v, Var)}
+    viewing = options.get("viewing", set())
+    if options.get("fuse", True):
+        eqns = fuse.fuse(src, eqns, escaping, options)
+    planning = options.get("buffers", True)
+    # in-place updates: a write-back value computed from its own target, when the target's old
+    # value (and every view of it) is dead by then, is computed straight into the target's array
+    writes = options.get("writes", {}) if options.get("inplace", True) else {}
+    targets = {id(r) for r in writes.values()}
+    t_end, t_esc = _lifetimes(eqns, [], targets, viewing)
+    returned = {id(v) for v in roots[:options.get("n_out", 0)] if isinstance(v, Var)}
+    src.inplace = {}
+    pos = {}
+    for k, e in enumerate(eqns):
+        for o in (e.outputs if getattr(e, "kernel", None) is not None else [e.out]):
+            pos[id(o)] = (k, e)
+    for vid, r in writes.items():
+        k, e = pos.get(vid, (None, None))
+        if e is None or vid in returned or id(r) in t_esc or t_end.get(id(r), -1) > k:
+            continue
+        if not any(x is r for x in e.inputs):
+            continue
+        if getattr(e, "kernel", None) is not None or (planning and _bufferable(e, set())):
+            src.inplace[vid] = r
+    cands = {id(e.out) for e in eqns if planning and getattr(e, "kernel", None) is None
+             and _bufferable(e, escaping) and id(e.out) not in src.inplace}
+    end, escapes = _lifetimes(eqns, roots, cands, viewing)
+    cands -= escapes
+    release = {}       # equation index -> [(key, buffer)] freed after it
+    free = {}          # (shape, dtype) -> [buffer names]
+    holder = {}        # id(Var) -> buffer name
+    n_buf = 0
+    for k, e in enumerate(eqns):
+        if getattr(e, "kernel", None) is not None:
+            src.body += e.kernel_lines(src)
+        elif id(e.out) in src.inplace:
+            r = src.inplace[id(e.out)]
+            args = ", ".join(src.operand(x) for x in e.inputs)
+            src.body.append(f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, "
+                            f"out={r.name})  # {e.prim.name}, {r.name} updated in place")
+        elif id(e.out) in cands:
+            key = (e.out.shape, e.out.dtype.str)
+            # an input dying here may lend its buffer: elementwise ufuncs may write in place
+            for x in e.inputs:
+                if isinstance(x, Var) and id(x) in holder and end.get(id(x)) == k \
+                        and x.shape == e.out.shape and x.dtype == e.out.dtype:
+                    buf = holder[id(x)]
+                    release[k] = [r for r in release.get(k, []) if r[1] != buf]
+                    reused = f"in place over {x.name}"
+                    break
+            else:
+                pool = free.get(key)
+                if pool:
+                    buf = pool.pop()
+                    reused = f"reuses {buf}"
+                else:
+                    buf = f"_buf{n_buf}"
+                    n_buf += 1
+                    src.namespace[buf] = np.empty(e.out.shape, e.out.dtype)
+                    src.consts.append((buf, f"buffer {e.out.dtype.name}{list(e.out.shape)}"))
+                    reused = ""
+            args = ", ".join(src.operand(x) for x in e.inputs)
+            note = f"{e.prim.name}{' (backward)' if e.backward_of is not None else ''}" \
+                   f"{', ' + reused if reused else ''}"
+            src.body.append(f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, "
+                            f"out={buf})  # {note}")
+            holder[id(e.out)] = buf
+            release.setdefault(max(end.get(id(e.out), k), k), []).append((key, buf))
+        else:
+            comment = "" if e.backward_of is None else "  # backward"
+            src.body.append(f"{e.out.name} = {src.expression(e)}{comment}")
+        for key, buf in release.pop(k, ()):
+            free.setdefault(key, []).append(buf)
+    src.buffers = n_buf
+    return [src.operand(v) for v in roots]
