@@ -8,16 +8,22 @@ STAMP   = $(VENV)/.installed-stamp
 
 all: test
 
-# System packages (Debian): graphviz's `dot` renders drawings. Installed only if missing.
+# System packages (Debian): graphviz's `dot` renders drawings; Open MPI runs cr.distributed.
+# Installed only if missing.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  echo "installing Debian package graphviz (for the dot renderer)"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+	@# Open MPI (mpirun + headers for building mpi4py) for cr.distributed and its tests.
+	@{ command -v mpirun >/dev/null 2>&1 && command -v mpicc >/dev/null 2>&1; } || { \
+	  echo "installing Debian packages openmpi-bin libopenmpi-dev (for cr.distributed)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null; }
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,all]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,all,distributed]'
 	touch $(STAMP)
 
 install: system-deps $(STAMP)

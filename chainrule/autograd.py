@@ -401,6 +401,7 @@ def _accumulate_leaf(leaf, g, owned, create_graph):
         if g.data.dtype != leaf.data.dtype:
             g = g.to(leaf.data.dtype)
         leaf.grad = g if leaf.grad is None else leaf.grad + g
+        _post_accumulate(leaf)
         return
     if g.dtype != leaf.data.dtype:
         g = g.astype(leaf.data.dtype)
@@ -415,6 +416,14 @@ def _accumulate_leaf(leaf, g, owned, create_graph):
             acc += g
         else:
             leaf.grad = Tensor._make(acc + g, False)
+    _post_accumulate(leaf)
+
+
+def _post_accumulate(leaf):
+    hooks = getattr(leaf, "_post_acc_hooks", None)   # the slot stays unset on most tensors
+    if hooks:
+        for hook in hooks:
+            hook(leaf)
 
 
 def _run_hooks(hooks, g):

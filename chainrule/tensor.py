@@ -61,7 +61,7 @@ class Tensor:
     tensor([2., 4., 6.])
     """
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_vc", "_tangent", "_hooks", "name",
-                 "__weakref__")
+                 "_post_acc_hooks", "__weakref__")   # _post_acc_hooks: unset until registered
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
@@ -252,6 +252,17 @@ class Tensor:
             return _Handle(node, "hooks", fn)
         self._hooks = (self._hooks or []) + [fn]
         return _Handle(self, "_hooks", fn)
+
+    def register_post_accumulate_grad_hook(self, fn):
+        """Call fn(tensor) after backward has added into this leaf's `.grad` (as in PyTorch).
+
+        >>> h = w.register_post_accumulate_grad_hook(lambda p: print(p.grad)); ...; h.remove()
+        """
+        if not self.requires_grad or self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor that "
+                               "requires grad accepts it")
+        self._post_acc_hooks = (getattr(self, "_post_acc_hooks", None) or []) + [fn]
+        return _Handle(self, "_post_acc_hooks", fn)
 
     def zero_grad_(self, set_to_none: bool = True):
         """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do)."""
