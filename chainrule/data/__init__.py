@@ -6,6 +6,7 @@
 from .dataset import Dataset, Subset, TensorDataset, random_split
 from .digits import digits
 from .loader import DataLoader, default_collate
+from .sampler import DistributedSampler
 from .synthetic import blobs, circles, moons, spirals
 
 DATASETS = {"digits": digits, "spirals": spirals, "moons": moons, "circles": circles,
@@ -21,4 +22,5 @@ def load_dataset(name: str, seed: int | None = 0) -> tuple:
 
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader", "default_collate",
+           "DistributedSampler",
            "digits", "spirals", "moons", "circles", "blobs", "load_dataset", "DATASETS"]

@@ -5,6 +5,7 @@
 >>> loss.backward()
 """
 from . import functional, init, utils
+from . import parallel   # DistributedDataParallel; mpi4py is imported only when it is used
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .container import Flatten, Identity, ModuleList, Sequential
 from .functional_call import functional_call
@@ -20,4 +21,5 @@ __all__ = [
     "Dropout", "BatchNorm1d", "LayerNorm", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU",
     "Softplus", "Softmax", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MultiMarginLoss",
     "MSELoss", "L1Loss", "BCEWithLogitsLoss", "BCELoss", "functional", "init", "utils", "functional_call",
+    "parallel",
 ]
