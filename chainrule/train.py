@@ -491,6 +491,9 @@ def add_commands(subparsers) -> None:
                         "epochs in total")
     p.add_argument("--no-progress", action="store_true", help="plain lines, no progress bar")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of `mpirun -n N` (needs "
+                        "chainrule[distributed]); --batch-size stays the global batch")
     p.set_defaults(func=_cmd_train)
     e = subparsers.add_parser("eval", help="evaluate a checkpoint written by `train`",
                               description="Reload a checkpoint written by `train`, rebuild its "
@@ -500,6 +503,9 @@ def add_commands(subparsers) -> None:
 
 
 def _cmd_train(args) -> int:
+    if getattr(args, "distributed", False):   # all of it lives in chainrule.distributed
+        from .distributed.training import cmd_train_distributed
+        return cmd_train_distributed(args)
     try:
         if not args.resume and not args.dataset:
             raise ValueError("train: name a dataset (digits, spirals, moons, circles, blobs) "

@@ -69,7 +69,8 @@ def test_ddp_two_ranks_match_one_process_with_the_whole_batch():
     out = _ok(mpirun([SCRIPTS / "ddp_equivalence.py"])[0])
     lines = {ln.split()[1]: float(ln.split()[2]) for ln in out.splitlines()
              if ln.startswith("OK ")}
-    for case in ("sgd", "sgd-no_sync", "adam", "adam-no_sync-buckets", "shared-unused-buckets"):
+    for case in ("sgd", "sgd-no_sync", "adam", "adam-no_sync-buckets", "shared-unused-buckets",
+                 "adam-l2-no_sync-buckets", "sgd-l2"):
         assert case in lines and lines[case] <= 1e-12, (case, out)
     assert lines["control-without-averaging"] > 1e-6
 
@@ -102,8 +103,12 @@ def test_cli_trains_digits_on_two_ranks_and_resumes(tmp_path):
     assert sorted(p.name for p in out_dir.iterdir()) == ["checkpoint.safetensors"]
     state = cr.load(ck)
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
-    acc = state["history"]["test_acc"][-1]
-    assert acc > 0.85, out
+    # the sampler deals each single-process batch out over the ranks: the same run, up to rounding
+    from chainrule.train import TrainConfig, train
+    single = train(TrainConfig.for_dataset("digits", epochs=2), log=None, progress=False,
+                   plots=False, checkpoint=False).history
+    np.testing.assert_allclose(state["history"]["loss"], single["loss"], rtol=1e-4)
+    np.testing.assert_allclose(state["history"]["test_acc"], single["test_acc"], atol=3e-3)
     proc, _ = mpirun(["-m", "chainrule", "train", "--distributed", "--resume", ck, "--epochs",
                       "3", "--no-progress", "--no-plots"], timeout=180, cwd=tmp_path)
     out = _ok(proc)

@@ -22,8 +22,8 @@ from .. import autograd
 from ..tensor import Tensor
 from .module import Module
 
-# bucket states
-_IDLE, _ARMED = 0, 1
+# states of one iteration: no sync wanted; forward ran; backward entered forward's graph; averaged
+_IDLE, _ARMED, _COUNTING, _DONE = 0, 1, 2, 3
 
 
 class _Bucket:
@@ -114,8 +114,9 @@ class DistributedDataParallel(Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, *inputs, **kwargs):
-        if self._state == _ARMED:
+        if self._state in (_ARMED, _COUNTING):
             self._unfinished()
+        self._state = _IDLE
         if self.broadcast_buffers and self._world > 1:
             for _, b in self.module.named_buffers():
                 self._dist.broadcast(b, src=0)
@@ -140,15 +141,23 @@ class DistributedDataParallel(Module):
             self.require_backward_grad_sync = old
 
     def _arm(self, out):
-        """Count how many gradient contributions each parameter gets from backward through `out`."""
+        """Count the gradient contributions each parameter gets from backward through `out`.
+
+        The engine runs nodes in decreasing creation order, so whatever the loss adds after
+        forward (say an L2 penalty on the weights) reaches the parameters before backward
+        enters forward's graph. A hook on forward's output nodes marks that moment; from then
+        on exactly `uses[p]` contributions arrive per parameter, and a bucket whose count
+        reaches zero is final and can start its all-reduce.
+        """
         uses = {id(p): 0 for p in self._params}
-        stack, seen = [], set()
+        stack, seen, outputs = [], set(), []
         todo = [out]
         while todo:   # the (nested) outputs: tensors, tuples, lists, dicts
             o = todo.pop()
             if isinstance(o, Tensor):
                 if o.grad_fn is not None:
                     stack.append(o.grad_fn)
+                    outputs.append(o)
                 elif id(o) in uses:
                     uses[id(o)] += 1
             elif isinstance(o, (tuple, list)):
@@ -168,7 +177,7 @@ class DistributedDataParallel(Module):
                         stack.append(edge)
                 elif id(edge) in uses:
                     uses[id(edge)] += 1
-        if not any(uses.values()):
+        if not any(uses.values()) or not outputs:
             return   # nothing in this output's graph needs a gradient
         self._uses = uses
         self._arrived = 0
@@ -177,20 +186,36 @@ class DistributedDataParallel(Module):
             b.request = None
         self._launched = 0
         self._state = _ARMED
-        self._launch_ready()   # buckets of unused parameters need no gradient to go
+        for o in outputs:
+            o.register_hook(self._entering_forward_graph)
+
+    def _entering_forward_graph(self, grad):
+        if self._state == _ARMED:
+            self._state = _COUNTING
+            self._launch_ready()   # leading buckets of unused parameters can go now
 
     # ------------------------------------------------------------------ backward
     def _grad_ready(self, p):
-        if self._state != _ARMED:
+        state = self._state
+        if state == _IDLE:
             return   # under no_sync (or outside DDP's forward): local accumulation only
+        if state == _DONE:
+            raise RuntimeError(f"DistributedDataParallel: parameter {self._names[id(p)]!r} got a "
+                               f"gradient after this iteration's gradients were averaged; run "
+                               f"forward again before each backward")
+        self._arrived += 1
+        if state == _ARMED:
+            return   # from the loss, before forward's graph: in .grad when its bucket goes
         i = self._where[id(p)]
         b = self._buckets[i]
-        if b.pending <= 0 or self._uses[id(p)] <= 0:
-            raise RuntimeError(f"DistributedDataParallel: parameter {self._names[id(p)]!r} got "
-                               f"more gradients than the graph of the last forward gives it; "
-                               f"run forward again before each backward")
+        if self._uses[id(p)] <= 0:
+            if i < self._launched:
+                raise RuntimeError(f"DistributedDataParallel: parameter "
+                                   f"{self._names[id(p)]!r} got a gradient from outside "
+                                   f"forward's graph after its bucket was sent; use parameters "
+                                   f"in the loss only through the wrapped model or after it")
+            return
         self._uses[id(p)] -= 1
-        self._arrived += 1
         b.pending -= 1
         if b.pending == 0 and i == self._launched:
             self._launch_ready()
@@ -219,7 +244,7 @@ class DistributedDataParallel(Module):
             self.comm_seconds += time.perf_counter() - t0
 
     def _finish(self):
-        self._state = _IDLE
+        self._state = _DONE
         inv = 1.0 / self._world
         for b in self._buckets:
             b.flat *= inv
@@ -242,7 +267,8 @@ class DistributedDataParallel(Module):
             if started:
                 self._dist.collectives._mpi().Request.Waitall(started)
             return
-        missing = [self._names[id(p)] for p in self._params if self._uses[id(p)] > 0]
+        missing = [self._names[id(p)] for p in self._params if self._uses[id(p)] > 0] or \
+            [self._names[id(p)] for p in self._params]
         raise RuntimeError(f"DistributedDataParallel: the previous backward did not reach "
                            f"parameter(s) {', '.join(missing)}, so their gradients were never "
                            f"averaged; every output of forward must be used in the loss, and "

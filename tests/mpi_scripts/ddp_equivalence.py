@@ -36,6 +36,10 @@ def make(kind):
                             cr.nn.Linear(8, 3)).double()
 
 
+def weights(model):
+    return [p for n, p in model.named_parameters() if n.endswith("weight")]
+
+
 def optimizer(name, params):
     return cr.optim.Adam(params, lr=1e-2) if name == "adam" else \
         cr.optim.SGD(params, lr=0.1, momentum=0.9)
@@ -46,12 +50,14 @@ def data(step):
     return rng.standard_normal((B, 6)), rng.integers(0, 3, B)
 
 
-def step_loss(model, x, y, scale=1.0):
+def step_loss(model, x, y, scale=1.0, l2=0.0, weights=()):
     out = cr.nn.functional.cross_entropy(model(cr.tensor(x)), cr.tensor(y))
+    if l2:   # the loss uses parameters outside forward's graph too
+        out = out + l2 * sum((w * w).sum() for w in weights)
     return out * scale
 
 
-def run(case, opt_name, kind="mlp", micro=1, bucket_cap_mb=25.0, control=False):
+def run(case, opt_name, kind="mlp", micro=1, bucket_cap_mb=25.0, control=False, l2=0.0):
     rank, world = dist.get_rank(), dist.get_world_size()
     ref = make(kind)
     ref_opt = optimizer(opt_name, ref.parameters())
@@ -66,7 +72,7 @@ def run(case, opt_name, kind="mlp", micro=1, bucket_cap_mb=25.0, control=False):
     for step in range(STEPS):
         x, y = data(step)
         ref_opt.zero_grad()
-        step_loss(ref, x, y).backward()
+        step_loss(ref, x, y, l2=l2, weights=weights(ref)).backward()
         ref_opt.step()
         xs, ys = x[rank * per:(rank + 1) * per], y[rank * per:(rank + 1) * per]
         opt.zero_grad()
@@ -75,9 +81,9 @@ def run(case, opt_name, kind="mlp", micro=1, bucket_cap_mb=25.0, control=False):
             xb, yb = xs[k * m:(k + 1) * m], ys[k * m:(k + 1) * m]
             if k < micro - 1:
                 with ddp.no_sync():
-                    step_loss(ddp, xb, yb, 1.0 / micro).backward()
+                    step_loss(ddp, xb, yb, 1.0 / micro, l2, weights(net)).backward()
             else:
-                step_loss(ddp, xb, yb, 1.0 / micro).backward()
+                step_loss(ddp, xb, yb, 1.0 / micro, l2, weights(net)).backward()
         opt.step()
     worst = 0.0
     for (name, p), q in zip(ddp.module.named_parameters(), ref.parameters()):
@@ -109,6 +115,8 @@ def main():
     run("adam", "adam")
     run("adam-no_sync-buckets", "adam", micro=2, bucket_cap_mb=1e-4)
     run("shared-unused-buckets", "sgd", kind="shared", bucket_cap_mb=1e-4)
+    run("adam-l2-no_sync-buckets", "adam", micro=2, bucket_cap_mb=1e-4, l2=1e-2)
+    run("sgd-l2", "sgd", l2=1e-2)
     run("control-without-averaging", "sgd", control=True)
     dist.destroy_process_group()
     return 0
