@@ -107,6 +107,9 @@ def _train(config, resume, epochs, log, progress, plots, checkpoint):
                          config_from, loss_function, write_plots)
     rank, world = C.get_rank(), C.get_world_size()
     log = log if rank == 0 else None
+    if log and world == 1 and not C.launched_by_mpirun():
+        log("note: not started by mpirun, so this is one process; for N processes run "
+            "`mpirun -n N python -m chainrule train ... --distributed`")
     t0 = time.perf_counter()
     state = None
     if resume is not None:
@@ -129,7 +132,7 @@ def _train(config, resume, epochs, log, progress, plots, checkpoint):
     if log:
         n_params = sum(p.numel() for p in model.parameters())
         log(f"{config.dataset}: {len(train_ds)} train / {len(test_ds)} held-out samples, "
-            f"{n_params} parameters, data-parallel on {world} ranks (batch {per_rank} per rank, "
+            f"{n_params} parameters, data-parallel on {world} rank{'s' * (world != 1)} (batch {per_rank} per rank, "
             f"{per_rank * world} in all), {config.optimizer} lr {config.lr}")
     loss_fn = loss_function(config.loss)
     weights = _weights(model)
@@ -177,7 +180,7 @@ def _train(config, resume, epochs, log, progress, plots, checkpoint):
     if log:
         final = (f"final: train acc {history['train_acc'][-1]:.4f}, held-out acc "
                  f"{history['test_acc'][-1]:.4f}" if history["loss"] else "final: no epochs run")
-        log(f"{final} ({result.seconds:.1f} s on {world} ranks)")
+        log(f"{final} ({result.seconds:.1f} s on {world} rank{'s' * (world != 1)})")
         for p in ([result.checkpoint] if result.checkpoint else []) + result.plots:
             log(f"wrote {p}")
     sys.stdout.flush()

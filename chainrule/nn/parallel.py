@@ -31,6 +31,8 @@ class _Bucket:
 
     def __init__(self, params, dtype):
         self.params = params
+        if dtype == np.float16:   # MPI has no half type: reduce in float32
+            dtype = np.float32
         self.flat = np.zeros(sum(p.data.size for p in params), dtype=dtype)
         self.views, at = [], 0
         for p in params:
@@ -256,7 +258,7 @@ class DistributedDataParallel(Module):
                         continue
                     p.grad = Tensor._make(v.copy(), False)
                 elif g.data.flags.writeable and g.data.shape == v.shape and not g.requires_grad:
-                    np.copyto(g.data, v)
+                    np.copyto(g.data, v, casting="same_kind")
                 else:
                     p.grad = Tensor._make(v.astype(p.data.dtype), False)
 

@@ -1,0 +1,194 @@
+"""Data-parallel scaling of W3 (784→512→512→10 MLP, global batch 128, SGD) over MPI ranks.
+
+`python -m benchmarks.scaling_w3 [--write]` starts `mpirun -n 1` (no DDP: the plain single
+process) and `mpirun -n 2` (DistributedDataParallel, per-rank batch 64), every process pinned
+to one BLAS/OpenMP thread, alternating the runs `--repeats` times. Per run it reports the
+median wall-clock steps/s over rounds, the time per step spent blocked in the gradient
+all-reduce (DDP's hooks), and a bare blocking MPI all-reduce of the gradient's size. Parallel
+efficiency = speedup / ranks with the global batch fixed. `--write` puts the table into
+docs/benchmarks.md (its own section, between markers; `python -m benchmarks` rewrites that file,
+so run this after it).
+"""
+import os
+
+# NOTE: must run before NumPy is imported: BLAS thread pools are sized at load time.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- scaling_w3: begin -->", "<!-- scaling_w3: end -->"
+GLOBAL_BATCH = 128
+
+
+def worker(args) -> None:
+    """One rank: time `rounds` × `steps` W3 training steps on this rank's share of the batch."""
+    import numpy as np
+
+    import chainrule as cr
+    import chainrule.distributed as dist
+
+    from .common import mlp
+    from .w3_mnist_mlp import LR, setup
+    dist.init_process_group("mpi")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    s = setup(quick=args.quick)
+    per = len(s["X"]) // world
+    model = mlp(cr.nn, s)
+    net = model if args.plain else cr.nn.parallel.DistributedDataParallel(
+        model, bucket_cap_mb=args.bucket_cap_mb)
+    opt = cr.optim.SGD(net.parameters(), lr=LR)
+    X = cr.tensor(s["X"][rank * per:(rank + 1) * per])
+    y = cr.tensor(s["y"][rank * per:(rank + 1) * per])
+
+    def step():
+        loss = cr.nn.functional.cross_entropy(net(X), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(5):
+        step()
+    rounds, comm = [], []
+    for _ in range(args.rounds):
+        dist.barrier()
+        c0 = getattr(net, "comm_seconds", 0.0)
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        t = np.array([time.perf_counter() - t0, getattr(net, "comm_seconds", 0.0) - c0])
+        tt = cr.tensor(t)
+        dist.all_reduce(tt, op=dist.ReduceOp.MAX)   # a step is as slow as its slowest rank
+        rounds.append(float(tt.data[0]) / args.steps)
+        comm.append(float(tt.data[1]) / args.steps)
+    n_grad = sum(p.numel() for p in model.parameters())
+    flat = cr.zeros(n_grad)
+    bare = []
+    for _ in range(30):
+        dist.barrier()
+        t0 = time.perf_counter()
+        dist.all_reduce(flat)
+        bare.append(time.perf_counter() - t0)
+    if rank == 0:
+        print(json.dumps({"ranks": world, "plain": args.plain, "ms_per_step":
+                          1e3 * statistics.median(rounds),
+                          "comm_ms_per_step": 1e3 * statistics.median(comm),
+                          "bare_allreduce_ms": 1e3 * statistics.median(bare),
+                          "grad_mb": 4 * n_grad / 2 ** 20}), flush=True)
+    dist.destroy_process_group()
+
+
+def launch(n, extra, timeout=600) -> dict:
+    mpirun = shutil.which("mpirun")
+    if mpirun is None:
+        raise SystemExit("scaling_w3: mpirun not found; `make install` installs Open MPI")
+    cmd = [mpirun, "-n", str(n), "--oversubscribe", "--bind-to", "core"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    cmd += [sys.executable, "-m", "benchmarks.scaling_w3", "--worker", *extra]
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root,
+                         env=dict(os.environ, PYTHONPATH=str(root)), stdin=subprocess.DEVNULL)
+    if out.returncode:
+        raise SystemExit(f"scaling_w3: {' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.scaling_w3", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--steps", type=int, default=40, help="steps per round (default 40)")
+    ap.add_argument("--rounds", type=int, default=7, help="timed rounds per run (default 7)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="alternating runs of each configuration; the best median counts")
+    ap.add_argument("--bucket-cap-mb", type=float, default=25.0)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return 0
+    common = ["--steps", str(args.steps), "--rounds", str(args.rounds),
+              "--bucket-cap-mb", str(args.bucket_cap_mb)] + (["--quick"] if args.quick else [])
+    configs = {"1 rank, no DDP": (1, common + ["--plain"]), "2 ranks, DDP": (2, common)}
+    best = {}
+    t0 = time.time()
+    for _ in range(args.repeats):
+        for name, (n, extra) in configs.items():
+            r = launch(n, extra)
+            if name not in best or r["ms_per_step"] < best[name]["ms_per_step"]:
+                best[name] = r
+    one, two = best["1 rank, no DDP"], best["2 ranks, DDP"]
+    speedup = one["ms_per_step"] / two["ms_per_step"]
+    eff = speedup / 2
+    lines = [
+        "| run | ms/step | steps/s | speedup | parallel efficiency | all-reduce ms/step "
+        "(blocked in DDP hooks) | bare all-reduce of the gradient |",
+        "|---|---|---|---|---|---|---|",
+        f"| 1 rank × 1 thread, batch {GLOBAL_BATCH}, no DDP | {one['ms_per_step']:.2f} | "
+        f"{1e3 / one['ms_per_step']:.0f} | 1.00× | 100% | – | – |",
+        f"| 2 ranks × 1 thread, batch {GLOBAL_BATCH // 2} each, DDP | "
+        f"{two['ms_per_step']:.2f} | {1e3 / two['ms_per_step']:.0f} | {speedup:.2f}× | "
+        f"{100 * eff:.0f}% | {two['comm_ms_per_step']:.2f} | "
+        f"{two['bare_allreduce_ms']:.2f} ms ({two['grad_mb']:.1f} MB float32) |",
+    ]
+    print("\n".join(lines))
+    print(f"target: parallel efficiency >= 80% on W3: {'met' if eff >= 0.8 else 'NOT met'}")
+    if args.write and not args.quick:
+        write_doc(lines, eff, args, time.time() - t0)
+    return 0
+
+
+def write_doc(table, eff, args, seconds) -> None:
+    import platform
+    import numpy as np
+    try:
+        from mpi4py import MPI
+        mpi = MPI.Get_library_version().split(",")[0].strip()
+    except ImportError:
+        mpi = "unknown"
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = [
+        BEGIN,
+        "## Scaling over processes (W3, data-parallel over MPI)",
+        "",
+        f"Written by `python -m benchmarks.scaling_w3 --write` on {date} (took {seconds:.0f} s): "
+        f"W3 (784→512→512→10 ReLU MLP, softmax CE, SGD, float32), global batch "
+        f"{GLOBAL_BATCH} fixed, wall-clock median over {args.rounds} rounds of {args.steps} "
+        f"steps, best of {args.repeats} alternating runs; every process pinned to one "
+        f"BLAS/OpenMP thread and bound to a core (`mpirun --bind-to core`). "
+        f"{platform.python_version()}, NumPy {np.__version__}, {mpi}, "
+        f"{os.cpu_count()} logical cores. Target: parallel efficiency ≥ 80% — "
+        f"{'met' if eff >= 0.8 else 'not met'}.",
+        "",
+        *table,
+        "",
+        "All-reduce ms/step is the time a step spends waiting inside DDP's gradient hooks "
+        "(launching buckets and waiting for the last one); the bare all-reduce is one blocking "
+        "`cr.distributed.all_reduce` of a tensor the size of all gradients.",
+        END,
+    ]
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + "\n".join(section) + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"
+    DOC.write_text(text)
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
