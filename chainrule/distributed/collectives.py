@@ -190,7 +190,11 @@ def _store(tensor, buf, copied):
 
 
 def _agree(comm, who, desc: str) -> None:
-    """All ranks must pass the same `desc`; else one ValueError listing each rank's."""
+    """All ranks must pass the same `desc`; else one ValueError listing each rank's.
+
+    The collective's name is part of it, so ranks calling different collectives are caught too.
+    """
+    desc = f"{who} {desc}"
     sig = zlib.crc32(desc.encode())
     check = np.array([sig, -sig], dtype=np.int64)
     comm.Allreduce(_mpi().IN_PLACE, check, op=_mpi().MAX)
@@ -233,7 +237,7 @@ def barrier(group=None, async_op: bool = False):
     comm = _need("barrier")
     if async_op:
         return Work(comm.Ibarrier())
-    comm.Barrier()
+    _agree(comm, "barrier", "")   # an all-reduce is a barrier, and checks the others called one
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op: bool = False):

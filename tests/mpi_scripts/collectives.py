@@ -82,6 +82,15 @@ def main():
             assert "rank 0" in msg and "rank 1" in msg and "same shape" in msg, msg
         else:
             raise AssertionError("mismatched all_reduce did not raise")
+    try:   # different collectives on the two ranks
+        if r == 0:
+            dist.all_reduce(T(np.zeros(2)))
+        else:
+            dist.broadcast(T(np.zeros(2)), src=0)
+    except ValueError as e:
+        assert "rank 0 all_reduce" in str(e) and "rank 1 broadcast" in str(e), str(e)
+    else:
+        raise AssertionError("all_reduce against broadcast did not raise")
     try:
         dist.all_reduce(T([1, 2]), op=dist.ReduceOp.AVG)
     except TypeError as e:
