@@ -70,7 +70,8 @@ def test_ddp_two_ranks_match_one_process_with_the_whole_batch():
     lines = {ln.split()[1]: float(ln.split()[2]) for ln in out.splitlines()
              if ln.startswith("OK ")}
     for case in ("sgd", "sgd-no_sync", "adam", "adam-no_sync-buckets", "shared-unused-buckets",
-                 "adam-l2-no_sync-buckets", "sgd-l2"):
+                 "adam-l2-no_sync-buckets", "sgd-l2", "sgd-bucket_view-zero_in_place",
+                 "adam-bucket_view"):
         assert case in lines and lines[case] <= 1e-12, (case, out)
     assert lines["control-without-averaging"] > 1e-6
 

@@ -74,10 +74,12 @@ class DistributedDataParallel(Module):
         self.broadcast_buffers = bool(broadcast_buffers)
         self.bucket_cap_mb = float(bucket_cap_mb)
         self.require_backward_grad_sync = True
+        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)
         self.comm_seconds = 0.0   # time spent inside MPI calls made by the gradient hooks
         self._dist = dist
         self._comm = dist.collectives._need("DistributedDataParallel")
         self._world = dist.get_world_size()
+        self._inv = 1.0 / self._world
         named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         self._names = {id(p): n for n, p in named}
         self._params = [p for _, p in named]
@@ -229,11 +231,11 @@ class DistributedDataParallel(Module):
         while self._launched < len(self._buckets) and \
                 self._buckets[self._launched].pending == 0:
             b = self._buckets[self._launched]
-            for p, v in zip(b.params, b.views):
+            for p, v in zip(b.params, b.views):   # scaled by 1/world on the way in: one pass
                 if p.grad is None:
                     v[...] = 0
                 else:
-                    np.copyto(v, p.grad.data)
+                    np.multiply(p.grad.data, self._inv, out=v, casting="same_kind")
             b.request = self._comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
             self._launched += 1
         started = [b.request for b in self._buckets[:self._launched]]
@@ -247,17 +249,19 @@ class DistributedDataParallel(Module):
 
     def _finish(self):
         self._state = _DONE
-        inv = 1.0 / self._world
+        as_view = self.gradient_as_bucket_view
         for b in self._buckets:
-            b.flat *= inv
             b.request = None
+            same = b.flat.dtype == b.params[0].data.dtype
             for p, v in zip(b.params, b.views):
                 g = p.grad
-                if g is None:
-                    if not v.any():   # unused on every rank: stays None everywhere
-                        continue
-                    p.grad = Tensor._make(v.copy(), False)
-                elif g.data.flags.writeable and g.data.shape == v.shape and not g.requires_grad:
+                if g is None and not v.any():   # unused on every rank: stays None everywhere
+                    continue
+                if as_view and same:   # .grad lives in the bucket: no copy back (PyTorch's flag)
+                    if g is None or g.data is not v:
+                        p.grad = Tensor._make(v, False)
+                elif g is not None and g.data.flags.writeable and g.data.shape == v.shape \
+                        and not g.requires_grad:
                     np.copyto(g.data, v, casting="same_kind")
                 else:
                     p.grad = Tensor._make(v.astype(p.data.dtype), False)

@@ -57,7 +57,8 @@ def step_loss(model, x, y, scale=1.0, l2=0.0, weights=()):
     return out * scale
 
 
-def run(case, opt_name, kind="mlp", micro=1, bucket_cap_mb=25.0, control=False, l2=0.0):
+def run(case, opt_name, kind="mlp", micro=1, bucket_cap_mb=25.0, control=False, l2=0.0,
+        view=False, set_to_none=True):
     rank, world = dist.get_rank(), dist.get_world_size()
     ref = make(kind)
     ref_opt = optimizer(opt_name, ref.parameters())
@@ -65,7 +66,7 @@ def run(case, opt_name, kind="mlp", micro=1, bucket_cap_mb=25.0, control=False, 
     with cr.no_grad():   # different start on each rank: DDP must broadcast rank 0's
         for p in net.parameters():
             p.data += rank
-    ddp = DDP(net, bucket_cap_mb=bucket_cap_mb)
+    ddp = DDP(net, bucket_cap_mb=bucket_cap_mb, gradient_as_bucket_view=view)
     ddp.require_backward_grad_sync = not control   # control: never average (must differ)
     opt = optimizer(opt_name, ddp.parameters())
     per = B // world
@@ -75,7 +76,7 @@ def run(case, opt_name, kind="mlp", micro=1, bucket_cap_mb=25.0, control=False, 
         step_loss(ref, x, y, l2=l2, weights=weights(ref)).backward()
         ref_opt.step()
         xs, ys = x[rank * per:(rank + 1) * per], y[rank * per:(rank + 1) * per]
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=set_to_none)
         m = per // micro
         for k in range(micro):   # the first micro-1 micro-batches only accumulate locally
             xb, yb = xs[k * m:(k + 1) * m], ys[k * m:(k + 1) * m]
@@ -117,6 +118,8 @@ def main():
     run("shared-unused-buckets", "sgd", kind="shared", bucket_cap_mb=1e-4)
     run("adam-l2-no_sync-buckets", "adam", micro=2, bucket_cap_mb=1e-4, l2=1e-2)
     run("sgd-l2", "sgd", l2=1e-2)
+    run("sgd-bucket_view-zero_in_place", "sgd", micro=2, view=True, set_to_none=False)
+    run("adam-bucket_view", "adam", view=True, bucket_cap_mb=1e-4)
     run("control-without-averaging", "sgd", control=True)
     dist.destroy_process_group()
     return 0
