@@ -236,8 +236,13 @@ class DistributedDataParallel(Module):
                     v[...] = 0
                 else:
                     np.multiply(p.grad.data, self._inv, out=v, casting="same_kind")
-            b.request = self._comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
             self._launched += 1
+            if self._launched == len(self._buckets):
+                # nothing of backward is left to overlap with: the blocking all-reduce is faster
+                self._comm.Allreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
+                b.request = MPI.REQUEST_NULL
+            else:
+                b.request = self._comm.Iallreduce(MPI.IN_PLACE, b.flat, op=MPI.SUM)
         started = [b.request for b in self._buckets[:self._launched]]
         if self._launched == len(self._buckets):
             MPI.Request.Waitall(started)
