@@ -203,9 +203,11 @@ def _agree(comm, who, desc: str) -> None:
     check = np.array([sig, -sig], dtype=np.int64)
     comm.Allreduce(_mpi().IN_PLACE, check, op=_mpi().MAX)
     if check[0] != -check[1]:
-        every = comm.allgather(desc)   # a few short strings; only on this error path
-        raise ValueError(f"cr.distributed.{who}: ranks disagree: "
-                         + "; ".join(f"rank {i} {d}" for i, d in enumerate(every))
+        every = [d.split("; ") for d in comm.allgather(desc)]   # short strings, error path only
+        k = next((k for k in range(max(map(len, every)))   # the first item that differs
+                  if len({tuple(d[k:k + 1]) for d in every}) > 1), 0)
+        parts = [f"rank {i} {' '.join(d[k:k + 1]) or '(nothing)'}" for i, d in enumerate(every)]
+        raise ValueError(f"cr.distributed.{who}: ranks disagree: " + "; ".join(parts)
                          + "; every rank must pass the same shape and dtype")
 
 

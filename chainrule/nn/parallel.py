@@ -95,8 +95,7 @@ class DistributedDataParallel(Module):
         buffers = list(self.module.named_buffers())
         desc = "; ".join(f"{n} {p.data.dtype} {tuple(p.data.shape)}" for n, p in
                          list(self.module.named_parameters()) + buffers)
-        self._dist.collectives._agree(self._comm, "DistributedDataParallel",
-                                      f"model [{desc}]")
+        self._dist.collectives._agree(self._comm, "DistributedDataParallel", f"model: {desc}")
         for _, t in list(self.module.named_parameters()) + buffers:
             self._dist.broadcast(t, src=0)
 
