@@ -194,3 +194,13 @@ def test_post_accumulate_grad_hook_sees_the_accumulated_grad():
         (w * 2.0).register_post_accumulate_grad_hook(print)
     with pytest.raises(RuntimeError, match="leaf"):
         cr.ones(2).register_post_accumulate_grad_hook(print)
+
+
+@needs_mpi
+def test_scaling_benchmark_runs_quick():
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.scaling_w3", "--quick", "--repeats",
+                           "1", "--rounds", "1", "--steps", "2"], capture_output=True, text=True,
+                          timeout=180, cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| 2 ranks")]
+    assert rows and "DDP" in rows[-1]
