@@ -7,7 +7,7 @@ import numpy as np
 
 
 class DistributedSampler:
-    """The indices rank `rank` of `num_replicas` should use this epoch; call `set_epoch(e)` per epoch.
+    """The indices rank `rank` of `num_replicas` reads this epoch; call `set_epoch(e)` each epoch.
 
     With shuffle, every epoch is one permutation of the whole dataset (a fixed function of
     (seed, epoch), the same on every rank), dealt out round-robin, so the ranks together cover

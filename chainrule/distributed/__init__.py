@@ -1,4 +1,4 @@
-"""cr.distributed: collectives over MPI with torch.distributed's names (extra: chainrule[distributed]).
+"""cr.distributed: collectives over MPI, with torch.distributed's names (chainrule[distributed]).
 
 Start the processes with `mpirun -n 2 python train.py` (or `-hostfile hosts` for several
 machines); in each one:

@@ -331,7 +331,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op: bo
 
 
 def reduce_scatter(output, input_list: list, op=ReduceOp.SUM, group=None, async_op: bool = False):
-    """Reduce input_list element-wise over ranks; rank i receives reduced input_list[i] in output."""
+    """Reduce input_list element-wise over ranks; rank i gets the reduced input_list[i] in output."""
     comm = _need("reduce_scatter")
     out = _array(output, "reduce_scatter")
     if len(input_list) != _G.world:

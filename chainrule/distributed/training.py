@@ -54,7 +54,7 @@ def train_distributed(config=None, *, resume: str | None = None, epochs: int | N
                       checkpoint: bool = True):
     """train.train(), data-parallel over the ranks of mpirun; returns the TrainResult on every rank.
 
-    >>> # mpirun -n 2 python -c "from chainrule.distributed.training import train_distributed as t; t()"
+    >>> r = train_distributed(TrainConfig.for_dataset("digits"))   # under `mpirun -n 2 python ...`
     """
     if not C.is_initialized():
         C.init_process_group("mpi")
@@ -132,7 +132,8 @@ def _train(config, resume, epochs, log, progress, plots, checkpoint):
     if log:
         n_params = sum(p.numel() for p in model.parameters())
         log(f"{config.dataset}: {len(train_ds)} train / {len(test_ds)} held-out samples, "
-            f"{n_params} parameters, data-parallel on {world} rank{'s' * (world != 1)} (batch {per_rank} per rank, "
+            f"{n_params} parameters, data-parallel on {world} rank{'s' * (world != 1)} "
+            f"(batch {per_rank} per rank, "
             f"{per_rank * world} in all), {config.optimizer} lr {config.lr}")
     loss_fn = loss_function(config.loss)
     weights = _weights(model)
