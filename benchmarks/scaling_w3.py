@@ -137,6 +137,7 @@ def main(argv=None) -> int:
         "| bare all-reduce of the gradient |",
         "|---|---|---|---|---|---|---|---|---|"]
     t0 = time.time()
+    load_before = os.getloadavg()[0]
     effs, bounds = {}, {}
     for batch in args.global_batch:
         common = ["--steps", str(args.steps), "--rounds", str(args.rounds), "--stat", args.stat,
@@ -178,11 +179,12 @@ def main(argv=None) -> int:
         print(f"target: parallel efficiency >= 80% on W3 (batch {GLOBAL_BATCH}): "
               f"{'met' if eff >= 0.8 else 'NOT met'} ({100 * eff:.0f}%)")
     if args.write and not args.quick:
-        write_doc(lines, effs.get(GLOBAL_BATCH, 0.0), args, time.time() - t0)
+        write_doc(lines, effs.get(GLOBAL_BATCH, 0.0), args, time.time() - t0,
+                  (load_before, os.getloadavg()[0]))
     return 0
 
 
-def write_doc(table, eff, args, seconds) -> None:
+def write_doc(table, eff, args, seconds, load) -> None:
     import platform
     import numpy as np
     try:
@@ -202,7 +204,10 @@ def write_doc(table, eff, args, seconds) -> None:
         f"steps, best of {args.repeats} alternating runs; every process pinned to one "
         f"BLAS/OpenMP thread and bound to a core (`mpirun --bind-to core`). "
         f"{platform.python_version()}, NumPy {np.__version__}, {mpi}, "
-        f"{os.cpu_count()} logical cores. Target: parallel efficiency ≥ 80% at batch "
+        f"{os.cpu_count()} logical cores, 1-minute load average {load[0]:.1f} before and "
+        f"{load[1]:.1f} after (other jobs shared the machine; a 2-rank step needs both cores "
+        f"at once, so such load costs it more than the 1-rank step). "
+        f"Target: parallel efficiency ≥ 80% at batch "
         f"{GLOBAL_BATCH} — {'met' if eff >= 0.8 else 'not met'} ({100 * eff:.0f}%).",
         "",
         *table,
