@@ -146,7 +146,8 @@ def main(argv=None) -> int:
             (["--quick"] if args.quick else [])
         half = [a if a != str(batch) else str(batch // 2) for a in common]
         configs = {"one": (1, common + ["--plain"]), "two": (2, common),
-                   "half": (1, half + ["--plain"])}   # one rank's compute, no communication
+                   "half": (1, half + ["--plain"]),   # one rank's compute, no communication
+                   "apart": (2, common + ["--plain"])}   # 2 ranks that never communicate
         best = {}
         for _ in range(args.repeats):   # alternate, so a burst of load hits both alike
             for name, (n, extra) in configs.items():
@@ -167,8 +168,11 @@ def main(argv=None) -> int:
             f"{two['ms_per_step']:.2f} | {1e3 / two['ms_per_step']:.0f} | {speedup:.2f}× | "
             f"{100 * eff:.0f}% | {two['cpu_ms_per_step']:.2f} | {100 * cpu_eff:.0f}% | "
             f"{two['comm_ms_per_step']:.2f} | "
-            f"{two['bare_allreduce_ms']:.2f} ms ({two['grad_mb']:.1f} MB float32) |"]
-        print("\n".join(lines[-2:]), flush=True)
+            f"{two['bare_allreduce_ms']:.2f} ms ({two['grad_mb']:.1f} MB float32) |",
+            f"| control: 2 ranks, batch {batch // 2} each, no DDP (they never communicate) | "
+            f"{best['apart']['ms_per_step']:.2f} | {1e3 / best['apart']['ms_per_step']:.0f} | "
+            f"– | – | {best['apart']['cpu_ms_per_step']:.2f} | – | – | – |"]
+        print("\n".join(lines[-3:]), flush=True)
     notes = [f"- batch {b}: one process with batch {b // 2} takes {h:.2f} ms/step, so even "
              f"free communication would give {100 * e:.0f}% efficiency (the per-step work that "
              f"does not shrink with the batch)" for b, (h, e) in bounds.items()]
@@ -203,7 +207,7 @@ def write_doc(table, eff, args, seconds, load) -> None:
         f"{args.stat} over {args.rounds} rounds of {args.steps} "
         f"steps, best of {args.repeats} alternating runs; every process pinned to one "
         f"BLAS/OpenMP thread and bound to a core (`mpirun --bind-to core`). "
-        f"{platform.python_version()}, NumPy {np.__version__}, {mpi}, "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, {mpi}, "
         f"{os.cpu_count()} logical cores, 1-minute load average {load[0]:.1f} before and "
         f"{load[1]:.1f} after (other jobs shared the machine; a 2-rank step needs both cores "
         f"at once, so such load costs it more than the 1-rank step). "
@@ -211,6 +215,11 @@ def write_doc(table, eff, args, seconds, load) -> None:
         f"{GLOBAL_BATCH} — {'met' if eff >= 0.8 else 'not met'} ({100 * eff:.0f}%).",
         "",
         *table,
+        "",
+        "The control row runs 2 ranks that never communicate: on a machine to itself it takes "
+        "as long as one process with half the batch; when it takes longer, other jobs held "
+        "the cores, and the 2-rank DDP row is slowed by the same amount or more (a rank "
+        "waiting in the all-reduce for a peer that is not scheduled).",
         "",
         "All-reduce ms/step is the time a step spends waiting inside DDP's gradient hooks "
         "(launching buckets and waiting for the last one); the bare all-reduce is one blocking "
