@@ -8,7 +8,8 @@ STAMP   = $(VENV)/.installed-stamp
 
 all: test
 
-# System packages (Debian): graphviz's `dot` renders drawings; chromium runs the browser tests.
+# System packages (Debian): graphviz's `dot` renders drawings; chromium runs the browser tests;
+# Open MPI runs cr.distributed.
 # Installed only if missing.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
@@ -21,10 +22,15 @@ system-deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
 	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    chromium >/dev/null; } || echo "note: chromium could not be installed: browser tests will skip"; }
+	@# Open MPI (mpirun + headers for building mpi4py) for cr.distributed and its tests.
+	@{ command -v mpirun >/dev/null 2>&1 && command -v mpicc >/dev/null 2>&1; } || { \
+	  echo "installing Debian packages openmpi-bin libopenmpi-dev (for cr.distributed)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null; }
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,all,fast]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,all,fast,distributed]'
 	touch $(STAMP)
 
 install: system-deps $(STAMP)

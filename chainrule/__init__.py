@@ -22,6 +22,7 @@ from .transforms import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, valu
                          vjp)
 from . import nn, optim
 from . import data
+from . import distributed   # cheap: mpi4py is imported by init_process_group only
 from .io import load, save
 from . import viz  # graphviz is imported lazily, only by viz.draw
 from .compile import compile  # noqa: A004 - cr.compile, as torch.compile

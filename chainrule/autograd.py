@@ -494,18 +494,22 @@ class _Accumulate:
             if g.data.dtype != leaf.data.dtype:
                 g = g.to(leaf.data.dtype)
             leaf._grad = g if acc is None else acc + g
-            return
-        if g.dtype != leaf.data.dtype:
-            g = g.astype(leaf.data.dtype)
-            owned = True
-        if acc is None:
-            leaf._grad = _make(g if owned else np.array(g), False)
-        elif self.create_graph:
-            leaf._grad = acc + _make(g, False)
-        elif acc.data.flags.writeable and acc.data.shape == g.shape:
-            acc.data += g
         else:
-            leaf._grad = _make(acc.data + g, False)
+            if g.dtype != leaf.data.dtype:
+                g = g.astype(leaf.data.dtype)
+                owned = True
+            if acc is None:
+                leaf._grad = _make(g if owned else np.array(g), False)
+            elif self.create_graph:
+                leaf._grad = acc + _make(g, False)
+            elif acc.data.flags.writeable and acc.data.shape == g.shape:
+                acc.data += g
+            else:
+                leaf._grad = _make(acc.data + g, False)
+        post = getattr(leaf, "_post_acc_hooks", None)   # unset on nearly every tensor
+        if post:
+            for hook in post:   # register_post_accumulate_grad_hook: .grad is now final
+                hook(leaf)
 
     node = None   # gradients reaching nodes are not captured
 

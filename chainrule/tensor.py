@@ -77,6 +77,17 @@ class _Methods:
         self._hooks = (self._hooks or []) + [fn]
         return _Handle(self, "_hooks", fn)
 
+    def register_post_accumulate_grad_hook(self, fn):
+        """Call fn(tensor) after backward has added into this leaf's `.grad` (as in PyTorch).
+
+        >>> h = w.register_post_accumulate_grad_hook(lambda p: print(p.grad)); ...; h.remove()
+        """
+        if not self.requires_grad or self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor that "
+                               "requires grad accepts it")
+        self._post_acc_hooks = (getattr(self, "_post_acc_hooks", None) or []) + [fn]
+        return _Handle(self, "_post_acc_hooks", fn)
+
     def zero_grad_(self, set_to_none: bool = True):
         """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do)."""
         tracer = autograd.current_tracer()

@@ -8,6 +8,7 @@ from .digits import digits
 from .loader import DataLoader, default_collate, worker_generator
 from . import transforms
 from .synthetic import blobs, circles, moons, spirals, xor
+from .sampler import DistributedSampler
 
 DATASETS = {"digits": digits, "spirals": spirals, "moons": moons, "circles": circles,
             "blobs": blobs, "xor": xor}
@@ -22,5 +23,5 @@ def load_dataset(name: str, seed: int | None = 0) -> tuple:
 
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader", "default_collate",
-           "worker_generator", "transforms", "digits", "spirals", "moons", "circles", "blobs", "xor",
-           "load_dataset", "DATASETS"]
+           "worker_generator", "transforms", "DistributedSampler", "digits", "spirals", "moons",
+           "circles", "blobs", "xor", "load_dataset", "DATASETS"]

@@ -5,6 +5,7 @@
 >>> loss.backward()
 """
 from . import functional, init, utils
+from . import parallel   # DistributedDataParallel; mpi4py is imported only when it is used
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .container import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList,
                         Sequential, Unflatten)
@@ -34,7 +35,7 @@ __all__ = [
     "MSELoss", "L1Loss", "BCEWithLogitsLoss", "BCELoss", "functional", "init", "utils", "functional_call",
     "RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "ModuleDict",
-    "ParameterList", "ParameterDict", "Unflatten",
+    "ParameterList", "ParameterDict", "Unflatten", "parallel",
 ]
 __all__ += [  # ConvNets (issue 11)
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold", "AlphaDropout",
