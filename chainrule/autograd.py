@@ -97,7 +97,8 @@ def set_tracer(tracer):
 
 
 def current_tracer():
-    return _tls.tracer
+    """The tracer this thread reports ops to, or None (cheap when no thread traces)."""
+    return None if _fast else _tls.tracer
 
 
 def _check_finite(what, name, arr):
@@ -324,7 +325,7 @@ def _observe(prim, inputs, params, arrays, out, result):
 def record(prim, inputs, params, arrays, out):
     """Wrap a forward result computed elsewhere (e.g. by a `Function`) and record its node."""
     needs = edges = None
-    if _tls.grad:
+    if _fast or _tls.grad:
         flags = tuple([isinstance(t, Tensor) and t.requires_grad for t in inputs])
         if True in flags:
             needs = flags

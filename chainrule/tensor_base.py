@@ -73,7 +73,7 @@ class Tensor:
         self.grad_fn = None
         self._vc = None
         self._tangent = None
-        self._hooks = None
+        self._hooks = self._post_acc_hooks = None
         self.name = name
         self.requires_grad = False
         if requires_grad:
@@ -88,7 +88,7 @@ class Tensor:
         t.grad_fn = None
         t._vc = None
         t._tangent = None
-        t._hooks = None
+        t._hooks = t._post_acc_hooks = None
         t.name = None
         return t
 
