@@ -22,10 +22,13 @@ class Parameter(Tensor):
             arr = np.empty((0,), dtype=get_default_dtype())
         elif isinstance(data, Tensor):
             arr = data.data   # shared, not copied, as torch.nn.Parameter(t) shares t's storage
+        elif isinstance(data, np.ndarray) and data.dtype.kind in "fc":
+            arr = data   # an array keeps its dtype (Linear(..., dtype=float64) builds float64)
         else:
             arr = as_array(data)
         self.data = arr
         self.grad = self.grad_fn = self._vc = self._tangent = self._hooks = self.name = None
+        self._post_acc_hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
