@@ -21,6 +21,7 @@ from .check import GradcheckError, check_backward, gradcheck, gradgradcheck, num
 from .transforms import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad,
                          vjp)
 from . import nn, optim
+from . import linalg  # cr.linalg: torch.linalg's names (np.linalg.* on Tensors too)
 from . import data
 from .io import load, save
 from . import viz  # graphviz is imported lazily, only by viz.draw

@@ -92,10 +92,7 @@ def numpy_pad(array, pad_width, mode="constant", **kwargs):
 
 
 def _sublist_letters(sub):
-    if sub is Ellipsis or (isinstance(sub, (list, tuple)) and Ellipsis in sub):
-        raise NotImplementedError("numpy.einsum: '...' is not supported on chainrule Tensors; "
-                                  "write the axes out")
-    return "".join("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[int(i)] for i in sub)
+    return "".join("..." if i is Ellipsis else "abcdefghijklmnopqrstuvwxyz"[int(i)] for i in sub)
 
 
 @expose(name=False, numpy=np.einsum)
