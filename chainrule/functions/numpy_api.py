@@ -165,3 +165,84 @@ def numpy_ones_like(a, dtype=None, order="K", subok=True, shape=None, **kw):
     """np.ones_like: a constant Tensor."""
     return _make(np.ones_like(_data(a), dtype=dtype, shape=shape), False)
 
+
+
+# ---------------------------------------------------------------- nan-aware and boolean reductions
+def _nan_zeroed(x):
+    from .elementwise import where
+    return where(np.isnan(_data(x)), 0.0, x)
+
+
+def _keep(axis, dim, keepdims, keepdim):
+    return (axis if dim is None else dim), bool(keepdims or keepdim)
+
+
+@expose(method=True)
+def nansum(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None):
+    """Sum treating nan as 0 (their gradient is 0).  >>> cr.nansum(cr.tensor([1., float('nan')]))"""
+    ax, kd = _keep(axis, dim, keepdims, keepdim)
+    out = _red_sum(_nan_zeroed(x), ax, kd)
+    return out if dtype is None else out.to(dtype)
+
+
+@expose(method=True)
+def nanmean(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None):
+    """Mean over the non-nan elements (nan where all are nan)."""
+    ax, kd = _keep(axis, dim, keepdims, keepdim)
+    n = np.sum(~np.isnan(_data(x)), axis=ax, keepdims=kd)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = _red_sum(_nan_zeroed(x), ax, kd) / n.astype(_data(x).dtype)
+    return out if dtype is None else out.to(dtype)
+
+
+@expose(method=True)
+def count_nonzero(x, dim=None):
+    """Number of nonzero elements (over dim), int64, no gradient."""
+    return _make(np.asarray(np.count_nonzero(_data(x), axis=dim), dtype=np.int64), False)
+
+
+@expose(method=True)
+def any(x, dim=None, keepdim=False):  # noqa: A001
+    """True where any element (over dim) is nonzero."""
+    return _make(np.any(_data(x), axis=dim, keepdims=keepdim), False)
+
+
+@expose(method=True)
+def all(x, dim=None, keepdim=False):  # noqa: A001
+    """True where every element (over dim) is nonzero."""
+    return _make(np.all(_data(x), axis=dim, keepdims=keepdim), False)
+
+
+def _red_sum(x, axis, keepdims):
+    from ..ops import reduce as _r
+    return _r.Sum(x, axis=axis if axis is None or isinstance(axis, int) else tuple(axis),
+                  keepdims=keepdims)
+
+
+@expose(name=False, numpy=np.nansum)
+def numpy_nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _unsupported("nansum", out=out, **kw)
+    return nansum(a, axis, keepdims, dtype=dtype)
+
+
+@expose(name=False, numpy=np.nanmean)
+def numpy_nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _unsupported("nanmean", out=out, **kw)
+    return nanmean(a, axis, keepdims, dtype=dtype)
+
+
+@expose(name=False, numpy=np.count_nonzero)
+def numpy_count_nonzero(a, axis=None, *, keepdims=False):
+    return _make(np.asarray(np.count_nonzero(_data(a), axis=axis, keepdims=keepdims)), False)
+
+
+@expose(name=False, numpy=np.any)
+def numpy_any(a, axis=None, out=None, keepdims=False, **kw):
+    _unsupported("any", out=out, **kw)
+    return _make(np.any(_data(a), axis=axis, keepdims=keepdims), False)
+
+
+@expose(name=False, numpy=np.all)
+def numpy_all(a, axis=None, out=None, keepdims=False, **kw):
+    _unsupported("all", out=out, **kw)
+    return _make(np.all(_data(a), axis=axis, keepdims=keepdims), False)
