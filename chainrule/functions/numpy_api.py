@@ -246,3 +246,41 @@ def numpy_any(a, axis=None, out=None, keepdims=False, **kw):
 def numpy_all(a, axis=None, out=None, keepdims=False, **kw):
     _unsupported("all", out=out, **kw)
     return _make(np.all(_data(a), axis=axis, keepdims=keepdims), False)
+
+
+# ---------------------------------------------------------------- sum / mean / prod with dtype=
+def _cast(x, dtype):
+    return x.to(dtype) if isinstance(x, autograd.Tensor) else np.asarray(x).astype(dtype)
+
+
+def _with_dtype(name):
+    """cr.<name> as generated from the primitive, plus PyTorch's dtype= (cast before reducing)."""
+    from ..ops import REGISTRY
+    from .args import _MISSING, generate
+    base = generate(REGISTRY[name], name)
+
+    def f(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None, dtype=None):
+        if dtype is not None:
+            x = _cast(x, dtype)
+        return base(x, axis, keepdims, dim=dim, keepdim=keepdim)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = (base.__doc__ or "") + "\n\n    dtype: cast the input to it first (as PyTorch)."
+    return f
+
+
+sum = _with_dtype("sum")    # noqa: A001  (hand-written: functions/__init__ imports them)
+mean = _with_dtype("mean")
+prod = _with_dtype("prod")
+
+
+def _numpy_reduction(np_fn, fn):
+    def adapter(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        _unsupported(np_fn.__name__, out=out, **kw)
+        return fn(a, axis, bool(keepdims), dtype=dtype)
+    adapter.__name__ = f"numpy_{np_fn.__name__}"
+    adapter.__doc__ = f"np.{np_fn.__name__}: NumPy's (a, axis, dtype, out, keepdims) order."
+    return expose(adapter, name=False, numpy=np_fn)
+
+
+for _np_fn, _fn in ((np.sum, sum), (np.mean, mean), (np.prod, prod)):
+    _numpy_reduction(_np_fn, _fn)
