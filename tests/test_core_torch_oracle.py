@@ -139,7 +139,26 @@ TORCH = {
     "transpose": lambda t, x, p: x[0].permute(*(p.get("axes") or range(x[0].ndim)[::-1])),
     "reshape": lambda t, x, p: x[0].reshape(p["shape"]),
     "broadcast_to": lambda t, x, p: x[0].broadcast_to(p["shape"]),
+    "where": lambda t, x, p: t.where(x[0].bool(), x[1], x[2]),
+    "clip": lambda t, x, p: t.clamp(x[0], p.get("min"), p.get("max")),
+    "concatenate": lambda t, x, p: t.cat(x, dim=p.get("axis", 0)),
+    "linear": lambda t, x, p: t.nn.functional.linear(*x),
+    "cross_entropy": lambda t, x, p: t.nn.functional.cross_entropy(
+        x[0], x[1].long(), reduction=p.get("reduction", "mean")),
+    "pad": lambda t, x, p: t.nn.functional.pad(
+        x[0], [int(v) for pair in reversed(p["pad_width"]) for v in pair], value=p.get("value", 0.0)),
+    "sign": lambda t, x, p: t.sign(x[0]),
+    "norm": lambda t, x, p: t.linalg.vector_norm(x[0], dim=p.get("axis"),
+                                                  keepdim=bool(p.get("keepdims", False))),
+    "getitem": lambda t, x, p: x[0][_torch_index(t, p["index"])],
+    "embedding": lambda t, x, p: t.nn.functional.embedding(t.tensor(p["indices"]), x[0]),
 }
+
+
+def _torch_index(t, index):
+    def one(i):
+        return t.tensor(i) if isinstance(i, np.ndarray) else i
+    return tuple(one(i) for i in index) if isinstance(index, tuple) else one(index)
 
 
 def _registry_cases():
@@ -161,8 +180,8 @@ def test_registry_primitive_matches_pytorch(name, k):
     out = f(*[cr.Tensor._make(a, True) for a in arrays])
     ts = [torch.tensor(a, requires_grad=True) for a in arrays]
     it = iter(ts)
-    ins = [next(it) if isinstance(i, (tuple, cr.ops.At)) else torch.tensor(np.asarray(i))
-           for i in sample.inputs]
+    ins = [next(it) if isinstance(i, (tuple, cr.ops.At)) else
+           (None if i is None else torch.tensor(np.asarray(i))) for i in sample.inputs]
     outt = TORCH[name](torch, ins, sample.params)
     np.testing.assert_allclose(out.data, outt.detach().numpy(), rtol=1e-7, atol=1e-12)
     up = np.random.default_rng(99).standard_normal(out.shape)
