@@ -109,3 +109,45 @@ def test_einsum_repeated_and_ellipsis_match_numpy():
         np.testing.assert_allclose(got.data, np.einsum(spec, *ops), err_msg=spec)
     got = np.einsum(cr.tensor(x, dtype=np.float64), [Ellipsis, 0, 0], [Ellipsis, 0])
     np.testing.assert_allclose(got.data, np.einsum(x, [Ellipsis, 0, 0], [Ellipsis, 0]))
+
+
+TORCH_SAME = {   # GRADS entries whose PyTorch spelling differs only in the module
+    "det": lambda t, a: t.linalg.det(a), "slogdet": lambda t, a: t.linalg.slogdet(a).logabsdet,
+    "inv": lambda t, a: t.linalg.inv(a), "solve": lambda t, a, b: t.linalg.solve(a, b),
+    "cholesky_reads_lower": lambda t, a: t.linalg.cholesky(a),
+    "cholesky_upper": lambda t, a: t.linalg.cholesky(a, upper=True),
+    "eigh_values": lambda t, a: t.linalg.eigh(a).eigenvalues,
+    "svdvals": lambda t, a: t.linalg.svdvals(a), "pinv": lambda t, a: t.linalg.pinv(a),
+    "lstsq": lambda t, a, b: t.linalg.lstsq(a, b).solution,
+    "norm_fro": lambda t, a: t.linalg.norm(a), "norm_nuc": lambda t, a: t.linalg.matrix_norm(a, "nuc"),
+    "norm_2": lambda t, a: t.linalg.matrix_norm(a, 2), "norm_1": lambda t, a: t.linalg.matrix_norm(a, 1),
+    "norm_inf": lambda t, a: t.linalg.norm(a, float("inf")),
+    "vector_norm_3": lambda t, a: t.linalg.vector_norm(a, 3, dim=1),
+    "tensordot": lambda t, a, b: t.tensordot(a, b, dims=([0, 1], [1, 0])),
+    "kron": lambda t, a, b: t.kron(a, b), "cross": lambda t, a, b: t.linalg.cross(a, b, dim=0),
+    "inner": lambda t, a, b: t.inner(a, b), "einsum_trace": lambda t, a: t.einsum("ii->", a),
+    "einsum_diag_batch": lambda t, a, b: t.einsum("...ii,...i->...", a, b),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_SAME))
+def test_matches_pytorch(name):
+    torch = pytest.importorskip("torch")
+    f, args = GRADS[name]
+    if name == "cross":
+        args = [args[0], np.broadcast_to(args[1], args[0].shape).copy()]
+    ts = [torch.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in args]
+    outt = TORCH_SAME[name](torch, *ts)
+    up = np.random.default_rng(1).standard_normal(tuple(outt.shape))
+    outt.backward(torch.tensor(up))
+    cs = [t(a) for a in args]
+    outc = f(*cs)
+    outc.backward(up)
+    np.testing.assert_allclose(outc.data, outt.detach().numpy(), rtol=1e-7, atol=1e-10)
+    for a, b in zip(cs, ts):
+        g = a.grad.data
+        if name.startswith(("cholesky", "eigh")):
+            # both read one triangle; chainrule gives the derivative of what is read (gradcheck),
+            # PyTorch its symmetric part: the same gradient on symmetric perturbations
+            g = (g + g.T) / 2
+        np.testing.assert_allclose(g, b.grad.numpy(), rtol=1e-7, atol=1e-10)
