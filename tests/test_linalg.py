@@ -125,7 +125,12 @@ TORCH_SAME = {   # GRADS entries whose PyTorch spelling differs only in the modu
     "vector_norm_3": lambda t, a: t.linalg.vector_norm(a, 3, dim=1),
     "tensordot": lambda t, a, b: t.tensordot(a, b, dims=([0, 1], [1, 0])),
     "kron": lambda t, a, b: t.kron(a, b), "cross": lambda t, a, b: t.linalg.cross(a, b, dim=0),
-    "inner": lambda t, a, b: t.inner(a, b), "einsum_trace": lambda t, a: t.einsum("ii->", a),
+    "inner": lambda t, a, b: t.inner(a, b),
+    "eigh_vectors_abs": lambda t, a: abs(t.linalg.eigh(a, UPLO="U").eigenvectors),
+    "svd_tall": lambda t, a: sum(abs(p).sum() for p in t.linalg.svd(a, full_matrices=False)),
+    "svd_wide": lambda t, a: sum(abs(p).sum() for p in t.linalg.svd(a, full_matrices=False)),
+    "qr_tall": lambda t, a: t.linalg.qr(a).Q.sum() + t.linalg.qr(a).R.sum(),
+    "qr_wide": lambda t, a: t.linalg.qr(a).Q.sum() * 2 + t.linalg.qr(a).R.sum(), "einsum_trace": lambda t, a: t.einsum("ii->", a),
     "einsum_diag_batch": lambda t, a, b: t.einsum("...ii,...i->...", a, b),
 }
 

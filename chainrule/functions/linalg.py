@@ -121,9 +121,13 @@ def cross(a, b, dim=-1):
 
 @expose(name=False, numpy=np.cross)
 def numpy_cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
-    """np.cross for 3-vectors: NumPy's axisa/axisb/axisc/axis names."""
-    from .shape import moveaxis
+    """np.cross: NumPy's axisa/axisb/axisc/axis names; 2-vectors give the z component."""
+    from .shape import getitem, moveaxis
     if axis is not None:
         axisa = axisb = axisc = axis
+    if np.shape(a)[axisa] == 2 and np.shape(b)[axisb] == 2:
+        a, b = moveaxis(a, axisa, -1), moveaxis(b, axisb, -1)
+        x0, x1 = (Ellipsis, 0), (Ellipsis, 1)
+        return getitem(a, x0) * getitem(b, x1) - getitem(a, x1) * getitem(b, x0)
     c = cross(moveaxis(a, axisa, -1), moveaxis(b, axisb, -1), -1)
     return moveaxis(c, -1, axisc)
