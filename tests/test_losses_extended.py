@@ -84,3 +84,11 @@ def test_soft_target_cross_entropy_gradient_reaches_the_target():
     F.cross_entropy(x, p).backward()
     logp = X - np.log(np.exp(X).sum(1, keepdims=True))
     np.testing.assert_allclose(p.grad.data, -logp / 4, rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["kl_div", "gaussian", "poisson", "soft_margin", "cosine_similarity",
+                                  "cross_entropy_probs", "multilabel_soft_margin"])
+def test_second_order_of_smooth_losses(case):
+    name, diff, fixed, kw = CASES[case]
+    fixed_t = [cr.tensor(f, dtype=np.float64) for f in fixed]
+    assert cr.gradgradcheck(lambda *d: _call(cr, name, d, fixed_t, kw), *diff)

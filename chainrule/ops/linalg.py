@@ -229,7 +229,7 @@ class Det(Primitive):
     """d = det(A).   dL/dA = g · d · A⁻ᵀ  (A invertible)."""
     name = "det"
     saves_ans = True
-    samples = (Sample(At(_GEN)), Sample(At(_BATCH)))
+    samples = (Sample(At(_GEN)), Sample(At(_BATCH)), Sample((0, 2, 2)))
 
     def forward(self, a):
         return np.linalg.det(a)
