@@ -89,3 +89,12 @@ def test_second_order_of_smooth_losses(case):
     name, diff, fixed, kw = CASES[case]
     fixed_t = [cr.tensor(f, dtype=np.float64) for f in fixed]
     assert cr.gradgradcheck(lambda *d: _call(cr, name, d, fixed_t, kw), *diff)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_float32_inputs_give_float32_loss_and_gradients(case):
+    name, diff, fixed, kw = CASES[case]
+    d = [cr.tensor(a, dtype=cr.float32, requires_grad=True) for a in diff]
+    out = _call(cr, name, d, [np.asarray(f, dtype=np.float64) for f in fixed], kw)
+    out.sum().backward()
+    assert out.dtype == np.float32 and all(x.grad.dtype == np.float32 for x in d)

@@ -79,7 +79,7 @@ def tensordot(a, b, dims=2, *, axes=None):
     return linalg.einsum(f"{la},{lb}->{out}", a, b)
 
 
-@expose(numpy=np.inner)
+@expose(method=True, numpy=np.inner)
 def inner(a, b):
     """Sum over the last axes (a scalar operand multiplies).  >>> cr.inner(a, b)  # a·b for 1-D"""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
@@ -87,15 +87,27 @@ def inner(a, b):
     return tensordot(a, b, ([-1], [-1]))
 
 
-@expose(numpy=np.vdot)
+@expose(method=True)
 def vdot(a, b):
-    """Dot product of the flattened inputs (real).  >>> cr.vdot(cr.ones(2, 2), cr.ones(4))  # 4."""
+    """Dot product of two 1-D tensors (real; as PyTorch: np.vdot flattens any shapes).
+
+    >>> cr.vdot(cr.ones(4), cr.ones(4))  # tensor(4.)
+    """
+    if np.ndim(a) != 1 or np.ndim(b) != 1:
+        raise ValueError(f"vdot: expects two 1-D tensors, got shapes {np.shape(a)} and "
+                         f"{np.shape(b)} (np.vdot flattens)")
+    return numpy_vdot(a, b)
+
+
+@expose(name=False, numpy=np.vdot)
+def numpy_vdot(a, b):
+    """np.vdot: the dot product of the flattened inputs."""
     if np.size(a) != np.size(b):
         raise ValueError(f"vdot: shapes {np.shape(a)} and {np.shape(b)} have different sizes")
     return linalg.MatMul(shp.Reshape(a, shape=(-1,)), shp.Reshape(b, shape=(-1,)))
 
 
-@expose(numpy=np.kron)
+@expose(method=True, numpy=np.kron)
 def kron(a, b):
     """Kronecker product.  >>> cr.kron(cr.eye(2), cr.ones(2, 2)).shape  # (4, 4)"""
     sa, sb = np.shape(a), np.shape(b)

@@ -20,17 +20,22 @@ def _rd(fn, loss, reduction):
     return _reduce(loss, reduction)
 
 
-def _t(x):
-    """Targets as Tensors (a Tensor keeps its graph: the gradient may flow into it)."""
+def _t(x, like=None):
+    """Targets as Tensors (a Tensor keeps its graph: the gradient may flow into it); plain arrays
+    and numbers take the input's float dtype, so they never widen a float32 loss."""
     x = _floating(x)
-    return x if isinstance(x, Tensor) else Tensor._make(np.asarray(x, dtype=np.float64), False)
+    if isinstance(x, Tensor):
+        return x
+    dt = _arr(like).dtype if like is not None and _arr(like).dtype.kind == "f" else np.float64
+    return Tensor._make(np.asarray(x, dtype=dt), False)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",
            log_target: bool = False):
     """KL(target ‖ exp(input)) pointwise: target·(log target − input) (0 where target = 0);
     reduction 'batchmean' divides the sum by the batch size, as PyTorch recommends."""
-    input, target = _floating(input), _t(target)
+    input = _floating(input)
+    target = _t(target, input)
     if log_target:
         loss = _f.exp(target) * (target - input)
     else:
@@ -65,14 +70,15 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
     """log(1 + exp(−y·x)) for labels y = ±1."""
     _same_shape("soft_margin_loss", input, target)
-    return _rd("soft_margin_loss", _softplus(-_t(target) * _floating(input)), reduction)
+    return _rd("soft_margin_loss", _softplus(-_t(target, input) * _floating(input)), reduction)
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
                                 reduction: str = "mean"):
     """−mean over classes of y·log σ(x) + (1 − y)·log σ(−x), per sample (N,)."""
     _same_shape("multilabel_soft_margin_loss", input, target)
-    x, y = _floating(input), _t(target)
+    x = _floating(input)
+    y = _t(target, x)
     per = y * _softplus(-x) + (1 - y) * _softplus(x)
     if weight is not None:
         per = per * _floating(weight)
@@ -110,7 +116,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_aver
 def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_average=None,
                         reduce=None, reduction: str = "mean"):
     """max(0, −y·(x1 − x2) + margin)."""
-    loss = _f.clamp(-_t(target) * (_floating(input1) - _floating(input2)) + margin, min=0.0)
+    loss = _f.clamp(-_t(target, input1) * (_floating(input1) - _floating(input2)) + margin, min=0.0)
     return _rd("margin_ranking_loss", loss, reduction)
 
 
@@ -130,7 +136,8 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
                      eps: float = 1e-8, reduce=None, reduction: str = "mean"):
     """exp(x) − y·x (log_input) or x − y·log(x + eps); full adds Stirling's y log y − y + ½log 2πy
     where y > 1."""
-    x, y = _floating(input), _t(target)
+    x = _floating(input)
+    y = _t(target, x)
     loss = _f.exp(x) - y * x if log_input else x - y * _f.log(x + eps)
     if full:
         ya = _arr(y)
