@@ -79,3 +79,40 @@ def test_numpy_function_without_equivalent_is_a_type_error_naming_it():
         np.median(cr.tensor([1.0, 2.0]))
     with pytest.raises(TypeError, match="numpy.eig is not supported"):
         np.linalg.eig(cr.eye(2))
+
+
+def test_numpy_split_has_numpy_semantics_and_keeps_the_gradient():
+    a = np.arange(12.0).reshape(6, 2)
+    x = cr.tensor(a, dtype=np.float64, requires_grad=True)
+    for args in [(3,), ([1, 4],), ([2, 10],), (2, 1)]:
+        got, want = np.split(x, *args), np.split(a, *args)
+        assert [g.shape for g in got] == [w.shape for w in want]
+        assert all(np.array_equal(g.data, w) for g, w in zip(got, want))
+    assert [p.shape[0] for p in np.array_split(x, 4)] == [2, 2, 1, 1]
+    with pytest.raises(ValueError, match="equal division"):
+        np.split(x, 4)
+    pieces = np.split(x, [1, 4])
+    (pieces[0].sum() * 1 + pieces[2].sum() * 3).backward()
+    np.testing.assert_array_equal(x.grad.data[:, 0], [1, 0, 0, 0, 3, 3])
+
+
+def test_every_cr_name_that_numpy_also_has_dispatches_on_tensors():
+    from chainrule.functions import EXPOSED
+    x = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    names = {n for e in EXPOSED.values() for n in e.names}
+    unsupported = []
+    for n in sorted(names):
+        f = getattr(np, n, None)
+        if f is None or not callable(f) or isinstance(f, np.ufunc):
+            continue
+        for args in ((x,), (x, x), (x, 0), ([x, x],)):
+            try:
+                f(*args)
+                break
+            except TypeError as e:
+                if "not supported on chainrule" in str(e):
+                    unsupported.append(n)
+                    break
+            except Exception:   # wrong arity or arguments for this function: try the next form
+                continue
+    assert not unsupported, f"NumPy functions with a cr equivalent that do not dispatch: {unsupported}"

@@ -284,3 +284,31 @@ def _numpy_reduction(np_fn, fn):
 
 for _np_fn, _fn in ((np.sum, sum), (np.mean, mean), (np.prod, prod)):
     _numpy_reduction(_np_fn, _fn)
+
+
+def _split_at(fn, ary, indices_or_sections, axis, equal):
+    n = np.shape(ary)[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or (equal and n % k):
+            raise ValueError(f"numpy.{fn}: array split does not result in an equal division "
+                             f"({n} along axis {axis} into {k})")
+        q, r = divmod(n, k)
+        sizes = [q + 1] * r + [q] * (k - r)
+        bounds = np.cumsum([0] + sizes).tolist()
+    else:
+        bounds = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
+    pre = (slice(None),) * (axis % np.ndim(ary))
+    return [_shape.getitem(ary, pre + (slice(lo, max(lo, hi)),)) for lo, hi in zip(bounds, bounds[1:])]
+
+
+@expose(name=False, numpy=np.split)
+def numpy_split(ary, indices_or_sections, axis=0):
+    """np.split: N equal sections, or the pieces between the given indices (a list)."""
+    return _split_at("split", ary, indices_or_sections, axis, True)
+
+
+@expose(name=False, numpy=np.array_split)
+def numpy_array_split(ary, indices_or_sections, axis=0):
+    """np.array_split: as np.split, sections may differ by one."""
+    return _split_at("array_split", ary, indices_or_sections, axis, False)
