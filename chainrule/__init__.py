@@ -15,12 +15,14 @@ from .tensor import Tensor, get_default_dtype, set_default_dtype
 from .factories import (Generator, arange, default_generator, empty, eye, from_numpy, full, full_like,
                         linspace, manual_seed, ones, ones_like, rand, randint, randn, randperm,
                         tensor, zeros, zeros_like)
+from .factories import rand_like, randint_like, randn_like  # noqa: F401
 from . import functions
 from .program import Program, make_program
 from .check import GradcheckError, check_backward, gradcheck, gradgradcheck, numerical_grad
 from .transforms import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad,
                          vjp)
 from . import nn, optim
+from . import linalg  # cr.linalg: torch.linalg's names (np.linalg.* on Tensors too)
 from . import data
 from . import distributed   # cheap: mpi4py is imported by init_process_group only
 from .io import load, save

@@ -262,3 +262,28 @@ def from_numpy(arr):
     >>> a = np.ones(2); cr.from_numpy(a).data is a  # True
     """
     return Tensor._make(np.asarray(arr), False)
+
+
+def _like(t, dtype):
+    a = getattr(t, "data", np.asarray(t))
+    return a.shape, np.dtype(dtype) if dtype is not None else a.dtype
+
+
+def rand_like(t, dtype=None, requires_grad=False):
+    """Uniform [0, 1) samples shaped like t (its dtype unless given).  >>> cr.rand_like(x).shape"""
+    shape, dt = _like(t, dtype)
+    return _new(_rng.random(shape).astype(dt), requires_grad)
+
+
+def randn_like(t, dtype=None, requires_grad=False):
+    """Standard normal samples shaped like t (its dtype unless given)."""
+    shape, dt = _like(t, dtype)
+    return _new(_rng.standard_normal(shape).astype(dt), requires_grad)
+
+
+def randint_like(t, low, high=None, dtype=None):
+    """Integers in [low, high) shaped like t (its dtype unless given); randint_like(t, high) too."""
+    if high is None:
+        low, high = 0, low
+    shape, dt = _like(t, dtype)
+    return _new(_rng.integers(low, high, size=shape).astype(dt), False)

@@ -125,6 +125,46 @@ class _Methods:
             return _Cast(self, dtype=dtype)   # traced: the cast is an equation, not a constant
         return Tensor._make(self.data.astype(dtype), False)
 
+    # ---- PyTorch conveniences (issue 10): device, new_*, type, half/bfloat16
+    def cpu(self):
+        """This tensor (chainrule runs on the CPU)."""
+        return self
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        """A new leaf from data, with this tensor's dtype unless given."""
+        return Tensor._make(np.array(getattr(data, "data", data), dtype=dtype or self.data.dtype),
+                            requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        """A tensor of `size` filled with fill_value, this tensor's dtype unless given."""
+        return Tensor._make(np.full(tuple(np.atleast_1d(size)) if np.ndim(size) else (size,),
+                                    fill_value, dtype=dtype or self.data.dtype), requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return Tensor._make(np.zeros(tuple(size), dtype=dtype or self.data.dtype), requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return Tensor._make(np.ones(tuple(size), dtype=dtype or self.data.dtype), requires_grad)
+
+    def new_empty(self, *size, dtype=None, requires_grad=False):
+        return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+    def type(self, dtype=None):
+        """The dtype's name (no argument, as 'torch.FloatTensor' names it: here NumPy's name), or
+        a cast to dtype."""
+        if dtype is None:
+            return str(self.data.dtype)
+        return self.to(dtype)
+
+    def half(self):
+        return self.to(np.float16)
+
+    def bfloat16(self):
+        raise TypeError("bfloat16: NumPy has no bfloat16 dtype, so chainrule cannot store it; "
+                        "use .half() (float16) or .float()")
+
     def float(self):
         return self.to(np.float32)
 

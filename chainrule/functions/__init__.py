@@ -21,6 +21,7 @@ from .shape import (_index, _index_item, broadcast_to, chunk, concatenate, expan
                     gather, getitem, moveaxis, pad, permute, reshape, split, squeeze, stack,
                     swapaxes, take_along_axis, transpose, unsqueeze)
 from . import numpy_api  # noqa: E402,F401
+from .numpy_api import mean, prod, sum  # noqa: E402,F401,A004  (dtype=; np.sum in NumPy's order)
 from .expose import CLI, EXPOSED, expose, on_expose  # noqa: E402,F401
 from ..ops.base import put  # noqa: E402,F401
 

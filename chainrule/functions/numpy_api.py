@@ -92,10 +92,7 @@ def numpy_pad(array, pad_width, mode="constant", **kwargs):
 
 
 def _sublist_letters(sub):
-    if sub is Ellipsis or (isinstance(sub, (list, tuple)) and Ellipsis in sub):
-        raise NotImplementedError("numpy.einsum: '...' is not supported on chainrule Tensors; "
-                                  "write the axes out")
-    return "".join("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[int(i)] for i in sub)
+    return "".join("..." if i is Ellipsis else "abcdefghijklmnopqrstuvwxyz"[int(i)] for i in sub)
 
 
 @expose(name=False, numpy=np.einsum)
@@ -168,3 +165,150 @@ def numpy_ones_like(a, dtype=None, order="K", subok=True, shape=None, **kw):
     """np.ones_like: a constant Tensor."""
     return _make(np.ones_like(_data(a), dtype=dtype, shape=shape), False)
 
+
+
+# ---------------------------------------------------------------- nan-aware and boolean reductions
+def _nan_zeroed(x):
+    from .elementwise import where
+    return where(np.isnan(_data(x)), 0.0, x)
+
+
+def _keep(axis, dim, keepdims, keepdim):
+    return (axis if dim is None else dim), bool(keepdims or keepdim)
+
+
+@expose(method=True)
+def nansum(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None):
+    """Sum treating nan as 0 (their gradient is 0).  >>> cr.nansum(cr.tensor([1., float('nan')]))"""
+    ax, kd = _keep(axis, dim, keepdims, keepdim)
+    out = _red_sum(_nan_zeroed(x), ax, kd)
+    return out if dtype is None else out.to(dtype)
+
+
+@expose(method=True)
+def nanmean(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None):
+    """Mean over the non-nan elements (nan where all are nan)."""
+    ax, kd = _keep(axis, dim, keepdims, keepdim)
+    n = np.sum(~np.isnan(_data(x)), axis=ax, keepdims=kd)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = _red_sum(_nan_zeroed(x), ax, kd) / n.astype(_data(x).dtype)
+    return out if dtype is None else out.to(dtype)
+
+
+@expose(method=True)
+def count_nonzero(x, dim=None):
+    """Number of nonzero elements (over dim), int64, no gradient."""
+    return _make(np.asarray(np.count_nonzero(_data(x), axis=dim), dtype=np.int64), False)
+
+
+@expose(method=True)
+def any(x, dim=None, keepdim=False):  # noqa: A001
+    """True where any element (over dim) is nonzero."""
+    return _make(np.any(_data(x), axis=dim, keepdims=keepdim), False)
+
+
+@expose(method=True)
+def all(x, dim=None, keepdim=False):  # noqa: A001
+    """True where every element (over dim) is nonzero."""
+    return _make(np.all(_data(x), axis=dim, keepdims=keepdim), False)
+
+
+def _red_sum(x, axis, keepdims):
+    from ..ops import reduce as _r
+    return _r.Sum(x, axis=axis if axis is None or isinstance(axis, int) else tuple(axis),
+                  keepdims=keepdims)
+
+
+@expose(name=False, numpy=np.nansum)
+def numpy_nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _unsupported("nansum", out=out, **kw)
+    return nansum(a, axis, keepdims, dtype=dtype)
+
+
+@expose(name=False, numpy=np.nanmean)
+def numpy_nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _unsupported("nanmean", out=out, **kw)
+    return nanmean(a, axis, keepdims, dtype=dtype)
+
+
+@expose(name=False, numpy=np.count_nonzero)
+def numpy_count_nonzero(a, axis=None, *, keepdims=False):
+    return _make(np.asarray(np.count_nonzero(_data(a), axis=axis, keepdims=keepdims)), False)
+
+
+@expose(name=False, numpy=np.any)
+def numpy_any(a, axis=None, out=None, keepdims=False, **kw):
+    _unsupported("any", out=out, **kw)
+    return _make(np.any(_data(a), axis=axis, keepdims=keepdims), False)
+
+
+@expose(name=False, numpy=np.all)
+def numpy_all(a, axis=None, out=None, keepdims=False, **kw):
+    _unsupported("all", out=out, **kw)
+    return _make(np.all(_data(a), axis=axis, keepdims=keepdims), False)
+
+
+# ---------------------------------------------------------------- sum / mean / prod with dtype=
+def _cast(x, dtype):
+    return x.to(dtype) if isinstance(x, autograd.Tensor) else np.asarray(x).astype(dtype)
+
+
+def _with_dtype(name):
+    """cr.<name> as generated from the primitive, plus PyTorch's dtype= (cast before reducing)."""
+    from ..ops import REGISTRY
+    from .args import _MISSING, generate
+    base = generate(REGISTRY[name], name)
+
+    def f(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None, dtype=None):
+        if dtype is not None:
+            x = _cast(x, dtype)
+        return base(x, axis, keepdims, dim=dim, keepdim=keepdim)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = (base.__doc__ or "") + "\n\n    dtype: cast the input to it first (as PyTorch)."
+    return f
+
+
+sum = _with_dtype("sum")    # noqa: A001  (hand-written: functions/__init__ imports them)
+mean = _with_dtype("mean")
+prod = _with_dtype("prod")
+
+
+def _numpy_reduction(np_fn, fn):
+    def adapter(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        _unsupported(np_fn.__name__, out=out, **kw)
+        return fn(a, axis, bool(keepdims), dtype=dtype)
+    adapter.__name__ = f"numpy_{np_fn.__name__}"
+    adapter.__doc__ = f"np.{np_fn.__name__}: NumPy's (a, axis, dtype, out, keepdims) order."
+    return expose(adapter, name=False, numpy=np_fn)
+
+
+for _np_fn, _fn in ((np.sum, sum), (np.mean, mean), (np.prod, prod)):
+    _numpy_reduction(_np_fn, _fn)
+
+
+def _split_at(fn, ary, indices_or_sections, axis, equal):
+    n = np.shape(ary)[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or (equal and n % k):
+            raise ValueError(f"numpy.{fn}: array split does not result in an equal division "
+                             f"({n} along axis {axis} into {k})")
+        q, r = divmod(n, k)
+        sizes = [q + 1] * r + [q] * (k - r)
+        bounds = np.cumsum([0] + sizes).tolist()
+    else:
+        bounds = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
+    pre = (slice(None),) * (axis % np.ndim(ary))
+    return [_shape.getitem(ary, pre + (slice(lo, max(lo, hi)),)) for lo, hi in zip(bounds, bounds[1:])]
+
+
+@expose(name=False, numpy=np.split)
+def numpy_split(ary, indices_or_sections, axis=0):
+    """np.split: N equal sections, or the pieces between the given indices (a list)."""
+    return _split_at("split", ary, indices_or_sections, axis, True)
+
+
+@expose(name=False, numpy=np.array_split)
+def numpy_array_split(ary, indices_or_sections, axis=0):
+    """np.array_split: as np.split, sections may differ by one."""
+    return _split_at("array_split", ary, indices_or_sections, axis, False)

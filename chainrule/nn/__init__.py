@@ -13,6 +13,9 @@ from .functional_call import functional_call
 from .layers import Dropout, Linear, Maxout
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
                    NLLLoss)
+from .loss import (CosineEmbeddingLoss, CosineSimilarity, GaussianNLLLoss, HuberLoss,  # noqa: F401
+                   KLDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss, PairwiseDistance,
+                   PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss, TripletMarginLoss)
 from .module import Module
 from .normalization import BatchNorm1d, LayerNorm
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, Fold, Unfold

@@ -22,13 +22,15 @@ from .functional_resize import *  # noqa: F401,F403  (interpolate, pixel_shuffle
 from .functional_resize import __all__ as _resize_all
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                      cross_entropy, l1_loss, l2_penalty, mse_loss, multi_margin_loss, nll_loss)
+from .losses_extended import *  # noqa: F401,F403  (kl_div, huber_loss, cosine_similarity, ...)
+from .losses_extended import __all__ as _losses_all
 
 __all__ = [
     "linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softmax", "log_softmax",
     "softplus", "maxout", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "nll_loss", "l2_penalty",
-] + _conv_all + _norm_all + _resize_all
+] + _conv_all + _norm_all + _resize_all + _losses_all
 
 
 def _alias(e):

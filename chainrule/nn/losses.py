@@ -157,8 +157,9 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
     input, weight = _floating(input), _floating(weight)
     x, t = _arr(input), _arr(target)
-    if t.dtype.kind == "f" and t.shape == x.shape:
-        out = _soft_cross_entropy(input, t, weight, reduction, label_smoothing)
+    if t.dtype.kind == "f" and t.shape == x.shape:   # probabilities: the gradient reaches them too
+        out = _soft_cross_entropy(input, target if isinstance(target, Tensor) else t, weight,
+                                  reduction, label_smoothing)
     else:
         t, c, ignored = _class_targets(fn, input, target, ignore_index)
         if x.ndim == 2 and weight is None and not label_smoothing and not ignored and t.size:
@@ -183,7 +184,8 @@ def _soft_cross_entropy(input, t, weight, reduction, label_smoothing):
     c = x.shape[cdim]
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + label_smoothing / c
-    t = t.astype(x.dtype, copy=False)
+    if not isinstance(t, Tensor):
+        t = t.astype(x.dtype, copy=False)
     if weight is not None:
         shape = [1] * x.ndim
         shape[cdim] = c
@@ -332,3 +334,9 @@ def l2_penalty(params) -> Tensor:
     if not params:
         raise ValueError("l2_penalty: got no parameters")
     return _nnops.SumOfSquares(*params)   # one fused node: dR/dW = 2W for every W
+
+
+from .losses_extended import (cosine_embedding_loss, cosine_similarity, gaussian_nll_loss,  # noqa: E402,F401
+                              huber_loss, kl_div, margin_ranking_loss, multilabel_soft_margin_loss,
+                              pairwise_distance, poisson_nll_loss, smooth_l1_loss, soft_margin_loss,
+                              triplet_margin_loss)

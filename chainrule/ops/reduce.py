@@ -60,7 +60,6 @@ class Sum(Primitive):
     api = "sum"
     example = "cr.sum(cr.ones(2, 3), axis=1)  # tensor([3., 3.])"
     method = True
-    numpy = np.sum
     spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
@@ -81,7 +80,6 @@ class Mean(Primitive):
     api = "mean"
     example = "cr.mean(cr.tensor([1.0, 3.0]))  # tensor(2.)"
     method = True
-    numpy = np.mean
     spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
@@ -169,7 +167,6 @@ class Prod(Primitive):
     api = "prod"
     example = "cr.prod(cr.tensor([2.0, 3.0]))  # tensor(6.)"
     method = True
-    numpy = np.prod
     spelling = "reduce"
 
     def forward(self, x, axis=None, keepdims=False):
