@@ -132,7 +132,7 @@ isfinite = expose(_nograd(np.isfinite, "isfinite", "True where x is finite."), m
                   ufunc=np.isfinite)
 isnan = expose(_nograd(np.isnan, "isnan", "True where x is NaN."), method=True, ufunc=np.isnan)
 isinf = expose(_nograd(np.isinf, "isinf", "True where x is ±inf."), method=True, ufunc=np.isinf)
-for _u in (np.floor, np.ceil, np.rint):   # NumPy's names only (cr's rounding ops: issue 10)
+for _u in (np.rint,):   # floor, ceil, trunc are primitives (ops/math.py)
     expose(_nograd(_u, f"numpy_{_u.__name__}", f"np.{_u.__name__} on a Tensor (no gradient)."),
            name=False, ufunc=_u)
 
