@@ -6,6 +6,8 @@
 """
 from . import functional, init, utils
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .activation import (CELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid,  # noqa: F401
+                         Mish, PReLU, ReLU6, SiLU, Softmin, Softsign, Tanhshrink, Threshold)
 from .container import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList,
                         Sequential, Unflatten)
 from .functional_call import functional_call
@@ -35,6 +37,8 @@ __all__ = [
     "RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "ModuleDict",
     "ParameterList", "ParameterDict", "Unflatten",
+    "CELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "Mish", "PReLU",
+    "ReLU6", "SiLU", "Softmin", "Softsign", "Tanhshrink", "Threshold",
 ]
 __all__ += [  # ConvNets (issue 11)
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold", "AlphaDropout",

@@ -130,7 +130,7 @@ class Div(Primitive):
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((3, 1, 4), (5, 4), domain="positive"),
                Sample((), (3,), domain="positive"))
-    api = ("div", "divide", "true_divide")
+    api = ("divide", "true_divide")   # cr.div (rounding_mode=): functions/elementwise.py
     example = "cr.div(cr.tensor([3.0]), 2)  # tensor([1.5])"
     method = True
     operators = ("__truediv__", "__rtruediv__")

@@ -640,3 +640,31 @@ class Fmod(Primitive):
     def jvp(self, tangents, ans, x, y):
         tx, ty = tangents
         return add_tangents(tx, None if ty is None else -ty * np.trunc(x / y))
+
+
+@register
+class FloorDivide(Primitive):
+    """z = ⌊x/y⌋ (rounding_mode='floor', Python's //) or trunc(x/y) ('trunc'); integers stay
+    integers. Piecewise constant: gradient 0 (as PyTorch's div with a rounding mode)."""
+    name = "floor_divide"
+    saves_inputs = False
+    differentiable = False
+    samples = (Sample((3, 4), (3, 4), smooth=False, domain="positive"),
+               Sample((3, 1), (4,), smooth=False, domain="positive", rounding_mode="trunc"))
+    api = "floor_divide"
+    method = True
+    operators = ("__floordiv__", "__rfloordiv__")
+    ufunc = np.floor_divide
+
+    def forward(self, x, y, rounding_mode="floor"):
+        if rounding_mode == "floor":
+            return np.floor_divide(x, y)
+        q = np.trunc(np.true_divide(x, y))
+        kind = np.result_type(x, y)
+        return q.astype(kind) if kind.kind in "iu" else q
+
+    def vjp(self, g, ans, needs, x, y, rounding_mode="floor"):
+        return (g * 0 if needs[0] else None), (g * 0 if needs[1] else None)
+
+    def jvp(self, tangents, ans, x, y, rounding_mode="floor"):
+        return ans * 0
