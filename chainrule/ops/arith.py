@@ -16,6 +16,10 @@ def _fl(x):
     return x
 
 
+def _widen(out):
+    return out.astype(tensor_base._default_dtype, copy=False)
+
+
 def _promote(out, x, y):
     """PyTorch's rule where NumPy widens: an int array with a Python float (or int / int) gives the
     default float dtype, not float64; float64 stays only when an input is a float64 array."""
@@ -53,7 +57,10 @@ class Add(Primitive):
 
     def forward(self, x, y):
         try:
-            return _promote(x + y, x, y)
+            out = x + y
+            return out if out.dtype is not _F64 else _promote(out, x, y)
+        except AttributeError:   # Python numbers
+            return out
         except ValueError:
             raise shape_error("add", "do not broadcast", np.shape(x), np.shape(y)) from None
 
@@ -80,7 +87,10 @@ class Sub(Primitive):
 
     def forward(self, x, y):
         try:
-            return _promote(x - y, x, y)
+            out = x - y
+            return out if out.dtype is not _F64 else _promote(out, x, y)
+        except AttributeError:   # Python numbers
+            return out
         except ValueError:
             raise shape_error("sub", "do not broadcast", np.shape(x), np.shape(y)) from None
 
@@ -109,7 +119,10 @@ class Mul(Primitive):
 
     def forward(self, x, y):
         try:
-            return _promote(x * y, x, y)
+            out = x * y
+            return out if out.dtype is not _F64 else _promote(out, x, y)
+        except AttributeError:   # Python numbers
+            return out
         except ValueError:
             raise shape_error("mul", "do not broadcast", np.shape(x), np.shape(y)) from None
 
@@ -138,7 +151,10 @@ class Div(Primitive):
 
     def forward(self, x, y):
         try:
-            return _promote(x / y, x, y)
+            out = x / y
+            return out if out.dtype is not _F64 else _promote(out, x, y)
+        except AttributeError:   # Python numbers
+            return out
         except ValueError:
             raise shape_error("div", "do not broadcast", np.shape(x), np.shape(y)) from None
 
@@ -204,7 +220,7 @@ class Maximum(Primitive):
     cli = ("maximum", "max")
 
     def forward(self, x, y):
-        return _broadcast("maximum", np.maximum, x, y)
+        return _promote(_broadcast("maximum", np.maximum, x, y), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         gx = np.where(x > y, g, np.where(x == y, g * 0.5, 0))
@@ -229,7 +245,7 @@ class Minimum(Primitive):
     cli = ("minimum", "min")
 
     def forward(self, x, y):
-        return _broadcast("minimum", np.minimum, x, y)
+        return _promote(_broadcast("minimum", np.minimum, x, y), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         gx = np.where(x < y, g, np.where(x == y, g * 0.5, 0))
@@ -315,7 +331,8 @@ class Exp(Unary):
     cli = True
 
     def forward(self, x):
-        return np.exp(_fl(x))
+        out = np.exp(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * ans,)
@@ -334,7 +351,8 @@ class Log(Unary):
     cli = True
 
     def forward(self, x):
-        return np.log(_fl(x))
+        out = np.log(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / x,)
@@ -353,7 +371,8 @@ class Log1p(Unary):
     cli = True
 
     def forward(self, x):
-        return np.log1p(_fl(x))
+        out = np.log1p(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / (1 + x),)
@@ -374,7 +393,8 @@ class Sqrt(Unary):
     cli = True
 
     def forward(self, x):
-        return np.sqrt(_fl(x))
+        out = np.sqrt(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / (2 * ans),)
@@ -433,7 +453,8 @@ class Sin(Unary):
     cli = True
 
     def forward(self, x):
-        return np.sin(_fl(x))
+        out = np.sin(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * np.cos(x),)
@@ -452,7 +473,8 @@ class Cos(Unary):
     cli = True
 
     def forward(self, x):
-        return np.cos(_fl(x))
+        out = np.cos(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (-g * np.sin(x),)
@@ -474,7 +496,8 @@ class Tanh(Unary):
     functional = True
 
     def forward(self, x):
-        return np.tanh(_fl(x))
+        out = np.tanh(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * (1 - ans * ans),)
