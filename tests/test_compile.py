@@ -67,7 +67,7 @@ def _pair(kind, opt, dtype, fuse):
 
 
 def _data(rng, n, dtype):
-    return (cr.tensor(rng.standard_normal((n, 5)).astype(dtype)),
+    return (cr.tensor(rng.standard_normal((n, 5)), dtype=dtype),
             cr.tensor(rng.integers(0, 3, n)))
 
 

@@ -100,6 +100,7 @@ def test_every_cr_name_that_numpy_also_has_dispatches_on_tensors():
     from chainrule.functions import EXPOSED
     x = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
     names = {n for e in EXPOSED.values() for n in e.names}
+    names -= {"can_cast", "result_type"}   # dtype utilities: NumPy's take dtypes, not Tensors
     unsupported = []
     for n in sorted(names):
         f = getattr(np, n, None)

@@ -117,7 +117,7 @@ TORCH = {
     "sqrt": lambda t, x, p: t.sqrt(x[0]), "sin": lambda t, x, p: t.sin(x[0]),
     "cos": lambda t, x, p: t.cos(x[0]), "tanh": lambda t, x, p: t.tanh(x[0]),
     "sigmoid": lambda t, x, p: t.sigmoid(x[0]), "relu": lambda t, x, p: t.relu(x[0]),
-    "softplus": lambda t, x, p: t.nn.functional.softplus(x[0]),
+    "softplus": lambda t, x, p: t.nn.functional.softplus(x[0], **p),
     "elu": lambda t, x, p: t.nn.functional.elu(x[0], p.get("alpha", 1.0)),
     "leaky_relu": lambda t, x, p: t.nn.functional.leaky_relu(x[0], p.get("negative_slope", 0.01)),
     "maximum": lambda t, x, p: t.maximum(x[0], x[1]), "minimum": lambda t, x, p: t.minimum(x[0], x[1]),

@@ -77,9 +77,11 @@ def test_activation_closed_forms(rng):
     np.testing.assert_allclose(nn.LeakyReLU()(t).data, np.where(x > 0, x, 0.01 * x))
     np.testing.assert_allclose(nn.ELU(alpha=2.0)(t).data, np.where(x > 0, x, 2 * (np.exp(x) - 1)))
     gelu = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
-    np.testing.assert_allclose(nn.GELU()(t).data, gelu)
-    with pytest.raises(NotImplementedError, match="approximate='tanh'"):
-        nn.GELU("none")
+    np.testing.assert_allclose(nn.GELU("tanh")(t).data, gelu)
+    exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+    np.testing.assert_allclose(nn.GELU()(t).data, exact, rtol=1e-12)
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        nn.GELU("erf")
     z = rng.standard_normal((3, 4))
     e = np.exp(z - z.max(axis=0))
     np.testing.assert_allclose(nn.Softmax(dim=0)(cr.tensor(z)).data, e / e.sum(axis=0))
@@ -189,7 +191,7 @@ def test_activations_match_torch(rng):
     torch = pytest.importorskip("torch")
     x = away_from_zero(rng, 4, 6)
     tx = torch.tensor(x)
-    pairs = [(nn.GELU(), torch.nn.GELU(approximate="tanh")), (nn.ELU(0.5), torch.nn.ELU(0.5)),
+    pairs = [(nn.GELU(), torch.nn.GELU()), (nn.GELU("tanh"), torch.nn.GELU(approximate="tanh")), (nn.ELU(0.5), torch.nn.ELU(0.5)),
              (nn.LeakyReLU(0.1), torch.nn.LeakyReLU(0.1)), (nn.Softmax(0), torch.nn.Softmax(0))]
     for ours, theirs in pairs:
         np.testing.assert_allclose(ours(cr.tensor(x)).data, theirs(tx).numpy(), rtol=1e-12)

@@ -332,7 +332,7 @@ def test_repr_matches_torch():
                        nn.BatchNorm1d(3, affine=False), nn.Identity(), nn.Sigmoid(), nn.Tanh()),
          torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(), torch.nn.Dropout(0.2),
                              torch.nn.BatchNorm1d(100), torch.nn.LeakyReLU(0.1), torch.nn.ELU(),
-                             torch.nn.GELU(approximate="tanh"), torch.nn.Softmax(dim=1),
+                             torch.nn.GELU(), torch.nn.Softmax(dim=1),
                              torch.nn.LogSoftmax(dim=1), torch.nn.LayerNorm(4, bias=False),
                              torch.nn.Flatten(), torch.nn.Linear(3, 2, bias=False),
                              torch.nn.BatchNorm1d(3, affine=False), torch.nn.Identity(),

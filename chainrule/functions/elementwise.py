@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import autograd
 from ..ops import arith, compare
+from ..ops import math as _math
 from .args import _T, _data
 from .expose import expose
 
@@ -132,7 +133,7 @@ isfinite = expose(_nograd(np.isfinite, "isfinite", "True where x is finite."), m
                   ufunc=np.isfinite)
 isnan = expose(_nograd(np.isnan, "isnan", "True where x is NaN."), method=True, ufunc=np.isnan)
 isinf = expose(_nograd(np.isinf, "isinf", "True where x is ±inf."), method=True, ufunc=np.isinf)
-for _u in (np.floor, np.ceil, np.rint):   # NumPy's names only (cr's rounding ops: issue 10)
+for _u in (np.rint,):   # floor, ceil, trunc are primitives (ops/math.py)
     expose(_nograd(_u, f"numpy_{_u.__name__}", f"np.{_u.__name__} on a Tensor (no gradient)."),
            name=False, ufunc=_u)
 
@@ -143,3 +144,105 @@ def numpy_round(a, decimals=0, out=None):
     if out is not None:
         raise TypeError("numpy.round: out= is not supported on chainrule Tensors")
     return _make(np.round(_data(a), decimals), False)
+
+
+# ---------------------------------------------------------------- issue 10: division, closeness
+
+@expose(method=True)
+def div(input, other, *, rounding_mode=None):
+    """input / other; rounding_mode 'trunc' or 'floor' rounds the quotient (integers stay integers).
+
+    >>> cr.div(cr.tensor([-7, 7]), 2, rounding_mode="trunc")  # tensor([-3, 3])
+    """
+    if rounding_mode is None:
+        return arith.Div(input, other)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    return _math.FloorDivide(input, other, rounding_mode=rounding_mode)
+
+
+@expose(method=True, numpy=np.isclose)
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol·|other| elementwise (bool Tensor, no gradient).
+
+    >>> cr.isclose(cr.tensor([1.0, 2.0]), cr.tensor([1.0, 2.1]))  # tensor([ True, False])
+    """
+    return _make(np.asarray(np.isclose(_data(input), _data(other), rtol=rtol, atol=atol,
+                                       equal_nan=equal_nan)), False)
+
+
+@expose(method=True, numpy=np.allclose)
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when isclose holds everywhere (a Python bool, as PyTorch).
+
+    >>> cr.allclose(cr.tensor([1.0]), cr.tensor([1.0 + 1e-9]))  # True
+    """
+    return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+@expose(method=True)
+def equal(input, other):
+    """True when both have the same shape and the same values (a Python bool, as PyTorch).
+
+    >>> cr.equal(cr.tensor([1, 2]), cr.tensor([1, 2]))  # True
+    """
+    a, b = np.asarray(_data(input)), np.asarray(_data(other))
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+# ---------------------------------------------------------------- issue 10: PyTorch's type promotion
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}   # bool < int < float < complex
+
+
+def _category(dtype):
+    return _CATEGORY[dtype.kind]
+
+
+@expose
+def promote_types(type1, type2):
+    """The dtype both promote to, by PyTorch's rules: a higher category (bool < int < float) wins
+    (int64 with float32 is float32, not NumPy's float64); within one category the wider.
+
+    >>> cr.promote_types(cr.int64, cr.float32)  # dtype('float32')
+    """
+    a, b = np.dtype(type1), np.dtype(type2)
+    ca, cb = _category(a), _category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    return np.promote_types(a, b)
+
+
+@expose
+def result_type(tensor, other):
+    """The dtype of an arithmetic op on these operands: tensors promote with promote_types; a
+    Python number never widens a tensor, it only raises the category (int tensor with 0.5 gives
+    the default float dtype).
+
+    >>> cr.result_type(cr.tensor([1, 2]), 0.5)  # dtype('float32')
+    """
+    from ..tensor_base import get_default_dtype
+    scalar = {bool: np.dtype(bool), int: np.dtype(np.int64), float: get_default_dtype(),
+              complex: np.dtype(np.complex64)}
+
+    def dtype_of(v):
+        if isinstance(v, (bool, int, float, complex)) and not isinstance(v, np.generic):
+            return scalar[type(v) if type(v) in scalar else int], True
+        return np.asarray(_data(v)).dtype, False
+
+    (a, wa), (b, wb) = dtype_of(tensor), dtype_of(other)
+    if wa and not wb:
+        a, b, wa, wb = b, a, wb, wa
+    if wb and not wa:   # a Python number: only its category counts
+        return a if _category(a) >= _category(b) else b
+    return promote_types(a, b)
+
+
+@expose
+def can_cast(from_, to):
+    """Whether PyTorch allows casting from_ to `to` in type promotion: not to a lower category
+    (float to int, int to bool).
+
+    >>> cr.can_cast(cr.float64, cr.int32)  # False
+    """
+    return _category(np.dtype(from_)) <= _category(np.dtype(to))

@@ -312,3 +312,12 @@ def numpy_split(ary, indices_or_sections, axis=0):
 def numpy_array_split(ary, indices_or_sections, axis=0):
     """np.array_split: as np.split, sections may differ by one."""
     return _split_at("array_split", ary, indices_or_sections, axis, False)
+
+
+@expose(name=False, numpy=np.fix)
+def numpy_fix(x, out=None):
+    """np.fix on a Tensor: rounding toward zero (cr.trunc)."""
+    if out is not None:
+        raise TypeError("numpy.fix: out= is not supported on chainrule Tensors")
+    from .. import functions as _f
+    return _f.trunc(x)

@@ -7,6 +7,8 @@
 from . import functional, init, utils
 from . import parallel   # DistributedDataParallel; mpi4py is imported only when it is used
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .activation import (CELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid,  # noqa: F401
+                         Mish, PReLU, ReLU6, SiLU, Softmin, Softsign, Tanhshrink, Threshold)
 from .container import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList,
                         Sequential, Unflatten)
 from .functional_call import functional_call
@@ -39,6 +41,8 @@ __all__ = [
     "RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Embedding",
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "ModuleDict",
     "ParameterList", "ParameterDict", "Unflatten", "parallel",
+    "CELU", "GLU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "Mish", "PReLU",
+    "ReLU6", "SiLU", "Softmin", "Softsign", "Tanhshrink", "Threshold",
 ]
 __all__ += [  # ConvNets (issue 11)
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold", "AlphaDropout",

@@ -5,7 +5,6 @@ re-exported, so `import chainrule.nn.functional as F; F.cross_entropy(...)` work
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -14,6 +13,8 @@ from .. import functions as _f
 from ..factories import default_generator
 from ..ops import nn as _nnops
 from ..tensor import Tensor
+from .functional_activation import *  # noqa: F401,F403  (gelu, silu, mish, ..., one_hot)
+from .functional_activation import __all__ as _act_all
 from .functional_conv import *  # noqa: F401,F403  (conv, pooling, resizing)
 from .functional_conv import __all__ as _conv_all
 from .functional_norm import *  # noqa: F401,F403  (group/instance/local response norm, dropout2d)
@@ -30,7 +31,7 @@ __all__ = [
     "softplus", "maxout", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "nll_loss", "l2_penalty",
-] + _conv_all + _norm_all + _resize_all + _losses_all
+] + _conv_all + _norm_all + _resize_all + _losses_all + [n for n in _act_all if n != "gelu"]
 
 
 def _alias(e):
@@ -83,22 +84,6 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 def elu(input, alpha=1.0, inplace=False):
     """x if x > 0 else α(eˣ − 1)."""
     return _f.elu(input, alpha)
-
-
-_GELU_C = math.sqrt(2.0 / math.pi)
-
-
-def gelu(input, approximate="tanh"):
-    """GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
-
-    This is PyTorch's `gelu(x, approximate='tanh')` (within 1e-3 of the exact erf form).
-    Unlike PyTorch the default is 'tanh': the exact form needs erf, which NumPy lacks.
-    """
-    if approximate != "tanh":
-        raise NotImplementedError(f"gelu: approximate={approximate!r} is not supported; only the "
-                                  f"tanh approximation (approximate='tanh') is implemented")
-    inner = (input + input * input * input * 0.044715) * _GELU_C
-    return input * (_f.tanh(inner) + 1.0) * 0.5
 
 
 def softmax(input, dim=-1):

@@ -25,8 +25,7 @@ class TransformerEncoderLayer(Module):
 
     norm_first=False (post-norm, the default): x = norm1(x + sa(x)); x = norm2(x + ff(x)).
     norm_first=True: x = x + sa(norm1(x)); x = x + ff(norm2(x)). activation: "relu", "gelu" or a
-    callable. NOTE: "gelu" is the tanh approximation here (NumPy has no erf), PyTorch's "gelu" is
-    the exact form: outputs differ by up to ~1e-3 of the activation.
+    callable ("gelu" is the exact erf form, as PyTorch).
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,

@@ -3,7 +3,31 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import tensor_base
 from .base import Primitive, Sample, add_tangents, register, shape_error
+
+_F64 = np.dtype(np.float64)
+
+
+def _fl(x):
+    """Integers and bools to the default float dtype (PyTorch: exp of an int tensor is float32)."""
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biu":
+        return x.astype(tensor_base._default_dtype)
+    return x
+
+
+def _widen(out):
+    return out.astype(tensor_base._default_dtype, copy=False)
+
+
+def _promote(out, x, y):
+    """PyTorch's rule where NumPy widens: an int array with a Python float (or int / int) gives the
+    default float dtype, not float64; float64 stays only when an input is a float64 array."""
+    if getattr(out, "dtype", None) is not _F64 or tensor_base._default_dtype is _F64:
+        return out   # the float32 and float64-default paths end here
+    if getattr(x, "dtype", None) is _F64 or getattr(y, "dtype", None) is _F64:
+        return out
+    return out.astype(tensor_base._default_dtype)
 
 BCAST = (Sample((3, 4), (3, 4)), Sample((3, 1, 4), (5, 4)), Sample((4,), (2, 3, 4)), Sample((), (3,)))
 
@@ -33,7 +57,10 @@ class Add(Primitive):
 
     def forward(self, x, y):
         try:
-            return x + y
+            out = x + y
+            return out if out.dtype is not _F64 else _promote(out, x, y)
+        except AttributeError:   # Python numbers
+            return out
         except ValueError:
             raise shape_error("add", "do not broadcast", np.shape(x), np.shape(y)) from None
 
@@ -60,7 +87,10 @@ class Sub(Primitive):
 
     def forward(self, x, y):
         try:
-            return x - y
+            out = x - y
+            return out if out.dtype is not _F64 else _promote(out, x, y)
+        except AttributeError:   # Python numbers
+            return out
         except ValueError:
             raise shape_error("sub", "do not broadcast", np.shape(x), np.shape(y)) from None
 
@@ -89,7 +119,10 @@ class Mul(Primitive):
 
     def forward(self, x, y):
         try:
-            return x * y
+            out = x * y
+            return out if out.dtype is not _F64 else _promote(out, x, y)
+        except AttributeError:   # Python numbers
+            return out
         except ValueError:
             raise shape_error("mul", "do not broadcast", np.shape(x), np.shape(y)) from None
 
@@ -110,7 +143,7 @@ class Div(Primitive):
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((3, 1, 4), (5, 4), domain="positive"),
                Sample((), (3,), domain="positive"))
-    api = ("div", "divide", "true_divide")
+    api = ("divide", "true_divide")   # cr.div (rounding_mode=): functions/elementwise.py
     example = "cr.div(cr.tensor([3.0]), 2)  # tensor([1.5])"
     method = True
     operators = ("__truediv__", "__rtruediv__")
@@ -118,7 +151,10 @@ class Div(Primitive):
 
     def forward(self, x, y):
         try:
-            return x / y
+            out = x / y
+            return out if out.dtype is not _F64 else _promote(out, x, y)
+        except AttributeError:   # Python numbers
+            return out
         except ValueError:
             raise shape_error("div", "do not broadcast", np.shape(x), np.shape(y)) from None
 
@@ -148,7 +184,7 @@ class Pow(Primitive):
     ufunc = np.power
 
     def forward(self, x, p):
-        return _broadcast("pow", np.power, x, p)
+        return _promote(_broadcast("pow", np.power, x, p), x, p)
 
     def vjp(self, g, ans, needs, x, p):
         gx = gp = None
@@ -184,7 +220,7 @@ class Maximum(Primitive):
     cli = ("maximum", "max")
 
     def forward(self, x, y):
-        return _broadcast("maximum", np.maximum, x, y)
+        return _promote(_broadcast("maximum", np.maximum, x, y), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         gx = np.where(x > y, g, np.where(x == y, g * 0.5, 0))
@@ -209,7 +245,7 @@ class Minimum(Primitive):
     cli = ("minimum", "min")
 
     def forward(self, x, y):
-        return _broadcast("minimum", np.minimum, x, y)
+        return _promote(_broadcast("minimum", np.minimum, x, y), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         gx = np.where(x < y, g, np.where(x == y, g * 0.5, 0))
@@ -295,7 +331,8 @@ class Exp(Unary):
     cli = True
 
     def forward(self, x):
-        return np.exp(x)
+        out = np.exp(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * ans,)
@@ -314,7 +351,8 @@ class Log(Unary):
     cli = True
 
     def forward(self, x):
-        return np.log(x)
+        out = np.log(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / x,)
@@ -333,7 +371,8 @@ class Log1p(Unary):
     cli = True
 
     def forward(self, x):
-        return np.log1p(x)
+        out = np.log1p(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / (1 + x),)
@@ -354,7 +393,8 @@ class Sqrt(Unary):
     cli = True
 
     def forward(self, x):
-        return np.sqrt(x)
+        out = np.sqrt(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / (2 * ans),)
@@ -388,7 +428,7 @@ class Sign(Unary):
     saves_inputs = False
     differentiable = False
     samples = KINKED
-    api = "sign"
+    api = ("sign", "sgn")
     example = "cr.sign(cr.tensor([-2.0]))  # tensor([-1.])"
     method = True
     ufunc = np.sign
@@ -413,7 +453,8 @@ class Sin(Unary):
     cli = True
 
     def forward(self, x):
-        return np.sin(x)
+        out = np.sin(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * np.cos(x),)
@@ -432,7 +473,8 @@ class Cos(Unary):
     cli = True
 
     def forward(self, x):
-        return np.cos(x)
+        out = np.cos(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (-g * np.sin(x),)
@@ -454,7 +496,8 @@ class Tanh(Unary):
     functional = True
 
     def forward(self, x):
-        return np.tanh(x)
+        out = np.tanh(x)   # an int array gives float64: PyTorch gives the default float dtype
+        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * (1 - ans * ans),)
@@ -477,6 +520,7 @@ class Sigmoid(Unary):
     def forward(self, x):
         # NOTE: with e = exp(-|x|) ≤ 1, σ = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0 never overflows
         # and keeps full relative precision for x << 0 ((1 + tanh(x/2))/2 rounds σ(-50) to 0).
+        x = _fl(x)
         e = np.exp(-np.abs(x))
         out = np.where(x >= 0, 1, e)   # a fresh array (also for 0-d input), divided in place
         out /= e + 1
@@ -546,22 +590,25 @@ class Elu(Unary):
 
 @register
 class Softplus(Unary):
-    """z = ln(1 + eˣ).   dz/dx = σ(x)."""
+    """z = ln(1 + e^(βx))/β, and z = x where βx > threshold (as PyTorch).   dz/dx = σ(βx) or 1."""
     name = "softplus"
-    flat_forward = "np.maximum({0}, 0) + np.log1p(np.exp(-np.abs({0})))"
-    samples = UNARY
+    samples = UNARY + (Sample((3, 4), beta=2.0, threshold=1.0, smooth=False),
+                       Sample((2, 3), beta=0.5))
     api = "softplus"
     example = "cr.softplus(cr.tensor([0.0]))  # tensor([0.6931])"
     method = True
     cli = True
     functional = True
 
-    def forward(self, x):
-        # NOTE: max(x, 0) + log1p(e^-|x|) is exact and does not overflow for large |x|.
-        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    def forward(self, x, beta=1.0, threshold=20.0):
+        # NOTE: max(bx, 0) + log1p(e^-|bx|) is exact and does not overflow for large |x|.
+        bx = _fl(x) * beta
+        out = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / beta
+        return np.where(bx > threshold, x, out).astype(out.dtype, copy=False)
 
-    def vjp(self, g, ans, needs, x):
-        return (g * Sigmoid(x),)   # σ(x) keeps full precision for x << 0 (4.2e-18 at -40)
+    def vjp(self, g, ans, needs, x, beta=1.0, threshold=20.0):
+        bx = x * beta   # σ(βx) keeps full precision for x << 0 (4.2e-18 at -40)
+        return (g * np.where(bx > threshold, 1.0, Sigmoid(bx)),)
 
 
 @register

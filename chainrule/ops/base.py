@@ -187,6 +187,10 @@ def add_tangents(a, b):
     return a + b
 
 
+class ShapeError(RuntimeError, ValueError):
+    """Shapes that do not fit: a RuntimeError as in PyTorch, still catchable as ValueError."""
+
+
 def shape_error(op, msg, *shapes):
     shown = " and ".join(str(tuple(s)) for s in shapes)
-    return ValueError(f"{op}: shapes {shown} {msg}")
+    return ShapeError(f"{op}: shapes {shown} {msg}")

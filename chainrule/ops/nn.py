@@ -85,6 +85,10 @@ class Linear(Primitive):
             raise ValueError(f"linear: input shape {np.shape(x)} does not match weight shape "
                              f"{np.shape(w)}: expected last dimension {np.shape(w)[-1]}, "
                              f"got {np.shape(x)[-1:]}")
+        xd, wd = x.dtype, w.dtype
+        if xd is not wd and xd.kind == "f" and wd.kind == "f":   # PyTorch raises; NumPy widens
+            raise RuntimeError(f"linear: input dtype {xd} {np.shape(x)} and weight dtype {wd} "
+                               f"{np.shape(w)} differ (cast one, e.g. x.float())")
         out = x @ w.T
         if b is not None:
             out += b

@@ -51,7 +51,7 @@ def data(step):
 
 
 def step_loss(model, x, y, scale=1.0, l2=0.0, weights=()):
-    out = cr.nn.functional.cross_entropy(model(cr.tensor(x)), cr.tensor(y))
+    out = cr.nn.functional.cross_entropy(model(cr.tensor(x, dtype=cr.float64)), cr.tensor(y))
     if l2:   # the loss uses parameters outside forward's graph too
         out = out + l2 * sum((w * w).sum() for w in weights)
     return out * scale
