@@ -2,3 +2,4 @@
 from .base import REGISTRY, At, Primitive, Sample, on_register, register, unregister  # noqa: F401
 from . import arith, compare, reduce, linalg, shape, nn, rnn  # noqa: F401  (importing registers them)
 from . import conv, pool  # noqa: F401
+from . import scan  # noqa: F401  (issue 10: scans)
