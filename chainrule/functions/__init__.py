@@ -22,6 +22,7 @@ from .shape import (_index, _index_item, broadcast_to, chunk, concatenate, expan
                     swapaxes, take_along_axis, transpose, unsqueeze)
 from . import scan as _scan_ops  # noqa: E402,F401  (issue 10: scans, sorting)
 from . import layout as _layout_ops  # noqa: E402,F401  (issue 10: flip, roll, tril, ...)
+from . import index as _index_ops  # noqa: E402,F401  (issue 10: scatter family)
 from . import numpy_api  # noqa: E402,F401
 from .expose import CLI, EXPOSED, expose, on_expose  # noqa: E402,F401
 from ..ops.base import put  # noqa: E402,F401
