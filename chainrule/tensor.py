@@ -261,7 +261,8 @@ class _Methods:
         return self._inplace_call("masked_scatter_", F.masked_scatter, (mask, source), source)
 
     def put_(self, index, source, accumulate=False):
-        return self._inplace_call("put_", F.put, (index, source, accumulate), source)
+        from .functions.index import put as put_fn   # F.put is the registry's install helper
+        return self._inplace_call("put_", put_fn, (index, source, accumulate), source)
 
     # ---------------------------------------------------------------- NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
