@@ -94,3 +94,10 @@ def test_errors_name_the_op_in_one_line(call, match):
     with pytest.raises(Exception, match=match) as e:
         call()
     assert "\n" not in str(e.value)
+
+
+def test_numpy_sort_and_argsort_on_tensors():
+    a = np.array([[3.0, 1.0, 2.0], [0.0, 2.0, 2.0]])
+    for kw in ({}, {"axis": 0}, {"axis": None}):
+        np.testing.assert_array_equal(np.sort(cr.tensor(a), **kw).data, np.sort(a, **kw))
+        np.testing.assert_array_equal(np.argsort(cr.tensor(a), **kw).data, np.argsort(a, kind="stable", **kw))

@@ -253,3 +253,19 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
         inv = np.asarray(res[1]).astype(np.int64)
         res[1] = inv.reshape(d.shape if dim is None else (d.shape[dim],))
     return tuple(_const(r if i == 0 else np.asarray(r, np.int64)) for i, r in enumerate(res))
+
+
+@expose(name=False, numpy=np.sort)
+def numpy_sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """np.sort on a Tensor: the sorted values only (axis=None sorts the flattened tensor)."""
+    if axis is None:
+        a, axis = (a.reshape(-1) if _T(a) else np.reshape(a, -1)), 0
+    return sort(a, axis).values
+
+
+@expose(name=False, numpy=np.argsort)
+def numpy_argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """np.argsort on a Tensor: int64 indices (stable), axis=None over the flattened tensor."""
+    if axis is None:
+        a, axis = (a.reshape(-1) if _T(a) else np.reshape(a, -1)), 0
+    return sort(a, axis).indices
