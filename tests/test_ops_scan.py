@@ -101,3 +101,11 @@ def test_numpy_sort_and_argsort_on_tensors():
     for kw in ({}, {"axis": 0}, {"axis": None}):
         np.testing.assert_array_equal(np.sort(cr.tensor(a), **kw).data, np.sort(a, **kw))
         np.testing.assert_array_equal(np.argsort(cr.tensor(a), **kw).data, np.argsort(a, kind="stable", **kw))
+
+
+def test_negative_pads_crop_under_torch_names_but_np_pad_refuses_them():
+    x = cr.tensor(np.arange(6.0).reshape(2, 3), dtype=np.float64)
+    np.testing.assert_array_equal(cr.nn.functional.pad(x, (-1, 1)).data, [[1, 2, 0], [4, 5, 0]])
+    np.testing.assert_array_equal(cr.pad(x, ((0, 0), (-1, 1))).data, [[1, 2, 0], [4, 5, 0]])
+    with pytest.raises(ValueError, match="numpy.pad: pad_width .* negative"):
+        np.pad(x, ((0, 0), (-1, 1)))

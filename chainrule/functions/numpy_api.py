@@ -73,6 +73,8 @@ def numpy_pad(array, pad_width, mode="constant", **kwargs):
         pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (nd, 2))
     except ValueError:
         raise ValueError(f"numpy.pad: pad_width {pad_width} does not fit shape {np.shape(array)}") from None
+    if (pw < 0).any():   # NumPy's rule (cr.pad and F.pad crop instead)
+        raise ValueError(f"numpy.pad: pad_width {pad_width} has a negative width (shape {np.shape(array)})")
     if mode == "constant":
         value = kwargs.pop("constant_values", 0)
         if kwargs or np.ndim(value) != 0:

@@ -218,8 +218,6 @@ def pad(x, pad_width, value=0.0, mode="constant"):
         from ..nn.functional_conv import pad as torch_pad   # the index modes and cropping
         flat = tuple(int(v) for p in pw[::-1] for v in p)
         return torch_pad(x, flat, mode=mode, value=value)
-    if (pw < 0).any():
-        raise ValueError(f"pad: pad_width {pad_width} has a negative width (shape {np.shape(x)})")
     return shp.Pad(x, pad_width=tuple(tuple(int(v) for v in p) for p in pw), value=value)
 
 
