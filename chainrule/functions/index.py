@@ -177,9 +177,10 @@ def masked_fill(x, mask, value):
         raise RuntimeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     if _T(value) and value.ndim:
         raise RuntimeError(f"masked_fill: value must be a number or 0-d tensor, got shape {value.shape}")
-    out = where(m, value if _T(value) else np.asarray(value, np.asarray(_data(x)).dtype), x)
     s = np.shape(_data(x))
-    return out if out.shape == s else out   # PyTorch broadcasts the mask to x only
+    if np.broadcast_shapes(m.shape, s) != s:   # PyTorch broadcasts the mask to x only
+        raise RuntimeError(f"masked_fill: mask shape {m.shape} does not broadcast to input shape {s}")
+    return where(m, value if _T(value) else np.asarray(value, np.asarray(_data(x)).dtype), x)
 
 
 @expose(method=True)
