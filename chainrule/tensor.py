@@ -294,6 +294,47 @@ class _Methods:
             self.data[index] = vd
         self._inplace("setitem", lambda s, v: shp.IndexPut(s, v, index=index), run, value)
 
+    # ---------------------------------------------------------------- scatter family, in place (issue 10)
+    def _inplace_call(self, name, fn, args, other=None):
+        """x.fn_(...): the out-of-place composition, recorded (rebinding) or written into the array."""
+        def run():
+            with autograd.no_grad():
+                out = fn(Tensor._make(self.data, False), *args)
+            self.data[...] = out.data
+        return self._inplace(name, lambda s, o: fn(s, *[o if a is other and a is not None else a
+                                                          for a in args]), run, other)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        return self._inplace_call("scatter_", lambda s, d, i, v: F.scatter(s, d, i, v, reduce=reduce),
+                                  (dim, index, value if src is None else src), src)
+
+    def scatter_add_(self, dim, index, src):
+        return self._inplace_call("scatter_add_", F.scatter_add, (dim, index, src), src)
+
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        return self._inplace_call("scatter_reduce_", lambda s, d, i, v, r: F.scatter_reduce(
+            s, d, i, v, r, include_self=include_self), (dim, index, src, reduce), src)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return self._inplace_call("index_add_", lambda s, d, i, v: F.index_add(s, d, i, v, alpha=alpha),
+                                  (dim, index, source), source)
+
+    def index_copy_(self, dim, index, source):
+        return self._inplace_call("index_copy_", F.index_copy, (dim, index, source), source)
+
+    def index_fill_(self, dim, index, value):
+        return self._inplace_call("index_fill_", F.index_fill, (dim, index, value), value)
+
+    def masked_fill_(self, mask, value):
+        return self._inplace_call("masked_fill_", F.masked_fill, (mask, value), value)
+
+    def masked_scatter_(self, mask, source):
+        return self._inplace_call("masked_scatter_", F.masked_scatter, (mask, source), source)
+
+    def put_(self, index, source, accumulate=False):
+        from .functions.index import put as put_fn   # F.put is the registry's install helper
+        return self._inplace_call("put_", put_fn, (index, source, accumulate), source)
+
     # ---------------------------------------------------------------- NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         fn = _UFUNCS.get(ufunc)

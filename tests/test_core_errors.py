@@ -59,7 +59,8 @@ BAD_CALLS = [
      r"^einsum: subscripts 'ij,jk->ik' do not fit shapes \(3, 4\) and \(3, 2\)"),
     (lambda: cr.pad(x34(), ((1, 1),) * 3), ValueError,
      r"^pad: pad_width .* does not fit shape \(3, 4\): expected one \(before, after\) pair, or one per axis \(2 pairs\)$"),
-    (lambda: cr.pad(x34(), (-1, 0)), ValueError, r"^pad: pad_width \(-1, 0\) has a negative width"),
+    (lambda: cr.pad(x34(), (-3, -2)), ValueError,   # negative widths crop, within the shape
+     r"^pad: negative padding .* removes more than shape \(3, 4\) has$"),
     (lambda: cr.chunk(x34(), 0), ValueError, r"^chunk: chunks must be a positive int, got 0 \(shape \(3, 4\)\)$"),
     (lambda: cr.split(x34(), 0), ValueError, r"^split: split_size must be a positive int, got 0"),
     (lambda: cr.flatten(x34(), 1, 0), ValueError, r"^flatten: start_dim 1 comes after end_dim 0"),

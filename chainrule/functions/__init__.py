@@ -20,6 +20,9 @@ from .linalg import dot, einsum, outer  # noqa: E402,F401
 from .shape import (_index, _index_item, broadcast_to, chunk, concatenate, expand, flatten,  # noqa: E402,F401
                     gather, getitem, moveaxis, pad, permute, reshape, split, squeeze, stack,
                     swapaxes, take_along_axis, transpose, unsqueeze)
+from . import scan as _scan_ops  # noqa: E402,F401  (issue 10: scans, sorting)
+from . import layout as _layout_ops  # noqa: E402,F401  (issue 10: flip, roll, tril, ...)
+from . import index as _index_ops  # noqa: E402,F401  (issue 10: scatter family)
 from . import numpy_api  # noqa: E402,F401
 from .numpy_api import mean, prod, sum  # noqa: E402,F401,A004  (dtype=; np.sum in NumPy's order)
 from .expose import CLI, EXPOSED, expose, on_expose  # noqa: E402,F401

@@ -73,6 +73,8 @@ def numpy_pad(array, pad_width, mode="constant", **kwargs):
         pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (nd, 2))
     except ValueError:
         raise ValueError(f"numpy.pad: pad_width {pad_width} does not fit shape {np.shape(array)}") from None
+    if (pw < 0).any():   # NumPy's rule (cr.pad and F.pad crop instead)
+        raise ValueError(f"numpy.pad: pad_width {pad_width} has a negative width (shape {np.shape(array)})")
     if mode == "constant":
         value = kwargs.pop("constant_values", 0)
         if kwargs or np.ndim(value) != 0:
@@ -321,3 +323,58 @@ def numpy_fix(x, out=None):
         raise TypeError("numpy.fix: out= is not supported on chainrule Tensors")
     from .. import functions as _f
     return _f.trunc(x)
+
+
+def _f():
+    from .. import functions
+    return functions
+
+
+@expose(name=False, numpy=np.median)
+def numpy_median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """np.median on a Tensor: the mean of the two middle values for an even count (NumPy's),
+    differentiable; cr.median is PyTorch's lower median."""
+    if out is not None:
+        raise TypeError("numpy.median: out= is not supported on chainrule Tensors")
+    f = _f()
+    x = f.reshape(a, (-1,)) if axis is None else a
+    ax = 0 if axis is None else axis
+    n = np.shape(x)[ax]
+    s = f.sort(x, dim=ax).values
+    lo, hi = f.narrow(s, ax, (n - 1) // 2, 1), f.narrow(s, ax, n // 2, 1)
+    m = (lo + hi) * 0.5
+    if keepdims:
+        return f.reshape(m, (1,) * np.ndim(a)) if axis is None else m
+    return f.reshape(m, ()) if axis is None else f.squeeze(m, ax)
+
+
+@expose(name=False, numpy=np.nonzero)
+def numpy_nonzero(a):
+    """np.nonzero on a Tensor: a tuple of int64 index Tensors (no gradient)."""
+    return tuple(_make(i.astype(np.int64), False) for i in np.nonzero(_data(a)))
+
+
+@expose(name=False, numpy=np.take)
+def numpy_take(a, indices, axis=None, out=None, mode="raise"):
+    """np.take on a Tensor: flattened picks (axis=None) or picks along an axis, differentiable."""
+    if out is not None or mode != "raise":
+        raise TypeError("numpy.take: out= and mode= are not supported on chainrule Tensors")
+    f = _f()
+    idx = np.asarray(_data(indices))
+    if axis is None:
+        return f.reshape(f.take(a, _make(idx.reshape(-1), False)), idx.shape)
+    picked = f.index_select(a, axis, _make(idx.reshape(-1), False))
+    shape = list(np.shape(a))
+    shape[axis:axis + 1] = list(idx.shape)
+    return f.reshape(picked, tuple(shape))
+
+
+@expose(name=False, numpy=np.unique)
+def numpy_unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None,
+                 **kwargs):
+    """np.unique on a Tensor, NumPy's arguments and results, as Tensors (no gradient)."""
+    res = np.unique(_data(ar), return_index=return_index, return_inverse=return_inverse,
+                    return_counts=return_counts, axis=axis, **kwargs)
+    if isinstance(res, tuple):
+        return tuple(_make(np.asarray(r), False) for r in res)
+    return _make(np.asarray(res), False)

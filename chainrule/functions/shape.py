@@ -203,8 +203,10 @@ def chunk(x, chunks, axis=0, *, dim=_MISSING):
     return split(x, -(-n // chunks) or 1, axis=axis)   # split needs a positive size
 
 
-def pad(x, pad_width, value=0.0):
-    """Constant padding, NumPy's spelling: pad_width is ((before, after), ...) per axis or one pair.
+def pad(x, pad_width, value=0.0, mode="constant"):
+    """Padding, NumPy's spelling: pad_width is ((before, after), ...) per axis or one pair;
+    mode 'constant' (value), 'reflect', 'replicate' or 'circular' (PyTorch's modes); negative
+    widths crop. (F.pad takes PyTorch's flat (left, right, top, bottom, ...) instead.)
 
     >>> cr.pad(cr.ones(2), (1, 2)).tolist()  # [0., 1., 1., 0., 0.]
     """
@@ -214,8 +216,10 @@ def pad(x, pad_width, value=0.0):
     except ValueError:
         raise ValueError(f"pad: pad_width {pad_width} does not fit shape {np.shape(x)}: expected "
                          f"one (before, after) pair, or one per axis ({nd} pairs)") from None
-    if (pw < 0).any():
-        raise ValueError(f"pad: pad_width {pad_width} has a negative width (shape {np.shape(x)})")
+    if mode != "constant" or (pw < 0).any():
+        from ..nn.functional_conv import pad as torch_pad   # the index modes and cropping
+        flat = tuple(int(v) for p in pw[::-1] for v in p)
+        return torch_pad(x, flat, mode=mode, value=value)
     return shp.Pad(x, pad_width=tuple(tuple(int(v) for v in p) for p in pw), value=value)
 
 

@@ -225,9 +225,15 @@ def pad(input, pad, mode="constant", value=None):
         raise ValueError(f"pad: pad {pad} must have an even length of at most 2·ndim = {2 * len(s)} "
                          f"for input shape {s}")
     pairs = [(pad[2 * i], pad[2 * i + 1]) for i in range(k)][::-1]   # first padded dim first
+    if any(lo < 0 or hi < 0 for lo, hi in pairs):   # negative pads crop (as PyTorch), then pad
+        tail = s[len(s) - k:]
+        if any(n + min(lo, 0) + min(hi, 0) < 0 for n, (lo, hi) in zip(tail, pairs)):
+            raise ValueError(f"pad: negative padding {pad} removes more than shape {s} has")
+        input = _f.getitem(input, (Ellipsis,) + tuple(slice(-min(lo, 0), n - (-min(hi, 0)))
+                                                      for n, (lo, hi) in zip(tail, pairs)))
+        s = _shape(input)
+        pairs = [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]
     if mode == "constant":
-        if any(lo < 0 or hi < 0 for lo, hi in pairs):
-            raise ValueError(f"pad: negative padding {pad} is not supported")
         return _f.pad(input, [(0, 0)] * (len(s) - k) + pairs, 0.0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")

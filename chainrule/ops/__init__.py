@@ -3,3 +3,4 @@ from .base import REGISTRY, At, Primitive, Sample, on_register, register, unregi
 from . import arith, compare, reduce, linalg, shape, nn, rnn  # noqa: F401  (importing registers them)
 from . import conv, pool  # noqa: F401
 from . import math, special  # noqa: F401  (issue 10: more elementwise math, erf)
+from . import scan  # noqa: F401  (issue 10: scans)
