@@ -96,16 +96,8 @@ class Source:
 
 def _full_params(prim, params):
     """The equation's params with the forward's defaults filled in (as flat code prints them)."""
-    import inspect
-    full = {}
-    try:
-        for p in inspect.signature(prim.forward).parameters.values():
-            if p.default is not inspect.Parameter.empty:
-                full[p.name] = p.default
-    except (TypeError, ValueError):
-        pass
-    full.update(params)
-    return full
+    from ..viz.flat import full_params
+    return full_params(prim, params)
 
 
 def comment_of(e) -> str:

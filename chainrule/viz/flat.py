@@ -53,8 +53,8 @@ def literal(v) -> str:
     raise TypeError(f"flat_code: cannot write a constant of type {type(v).__name__} as source")
 
 
-def _params(prim, params):
-    """The equation's params with the forward's defaults filled in, as source literals."""
+def full_params(prim, params) -> dict:
+    """The equation's params with the forward's defaults filled in (as flat code prints them)."""
     full = {}
     try:
         for p in inspect.signature(prim.forward).parameters.values():
@@ -63,7 +63,12 @@ def _params(prim, params):
     except (TypeError, ValueError):
         pass
     full.update(params)
-    return {k: literal(v) for k, v in full.items()}
+    return full
+
+
+def _params(prim, params):
+    """full_params as source literals."""
+    return {k: literal(v) for k, v in full_params(prim, params).items()}
 
 
 # ---------------------------------------------------------------- print forms
