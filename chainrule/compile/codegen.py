@@ -96,8 +96,7 @@ class Source:
 
 def _full_params(prim, params):
     """The equation's params with the forward's defaults filled in (as flat code prints them)."""
-    from ..viz.flat import full_params
-    return full_params(prim, params)
+    return flat.full_params(prim, params)
 
 
 def comment_of(e) -> str:
