@@ -114,14 +114,18 @@ class Program:
                             f"({', '.join(v.name for v in self.inputs)}), got {len(args)}")
         env = {id(v): a for v, a in zip(self.inputs, args)}
         env.update({id(v): t for v, t in self.consts})
+        outs = tuple(self._run(env))
+        return outs[0] if len(outs) == 1 else outs
+
+    def _run(self, env) -> list:
+        """Apply the equations to the values in env (id(Var) -> value); the outputs' values."""
         apply = autograd.apply
         for e in self.eqns:
             ins = tuple([env[id(x)] if isinstance(x, Var) else x for x in e.inputs])
             out = apply(e.prim, ins, e.params)
             # NumPy reductions give scalars; values of a program are arrays (as in eager Tensors)
             env[id(e.out)] = out if isinstance(out, (Tensor, np.ndarray)) else np.asarray(out)
-        outs = tuple(env[id(o)] if isinstance(o, Var) else o for o in self.outputs)
-        return outs[0] if len(outs) == 1 else outs
+        return [env[id(o)] if isinstance(o, Var) else o for o in self.outputs]
 
     def grad(self, wrt=None, of: int = 0, seed_input: bool = False) -> "Program":
         """A program returning (outputs..., d output[of] / d each of `wrt`): this forward, then the
@@ -166,11 +170,7 @@ class Program:
         if target.shape != () or seed_input:
             seed_tensor = Tensor._make(np.ones(target.shape, target.dtype), False)
         with tracer, autograd.enable_grad():
-            env = dict(fresh)
-            for e in self.eqns:
-                ins = tuple([env[id(x)] if isinstance(x, Var) else x for x in e.inputs])
-                env[id(e.out)] = autograd.apply(e.prim, ins, e.params)
-            outs = [env[id(o)] if isinstance(o, Var) else o for o in self.outputs]
+            outs = self._run(dict(fresh))
             root = outs[of]
             n_forward = tracer.start_backward()
             if seed_tensor is not None:

@@ -283,17 +283,22 @@ def broadcast(tensor, src: int = 0, group=None, async_op: bool = False):
     return _finish(async_op, request, lambda: _store(tensor, buf, copied))
 
 
+def _check_per_rank(op, what, tensors, like, like_name):
+    """One tensor per rank, each with `like`'s shape and dtype, or a one-line error naming op."""
+    if len(tensors) != _G.world:
+        raise ValueError(f"cr.distributed.{op}: {what} has {len(tensors)} tensors, expected one "
+                         f"per rank ({_G.world})")
+    for i, t in enumerate(tensors):
+        if _array(t, op).shape != like.shape or t.data.dtype != like.dtype:
+            raise ValueError(f"cr.distributed.{op}: {what}[{i}] is {_desc(t.data)}, expected "
+                             f"{_desc(like)} like {like_name}")
+
+
 def all_gather(tensor_list: list, tensor, group=None, async_op: bool = False):
     """Fill tensor_list[i] (in place) with rank i's `tensor`; every rank passes the same shape."""
     comm = _need("all_gather")
     a = _array(tensor, "all_gather")
-    if len(tensor_list) != _G.world:
-        raise ValueError(f"cr.distributed.all_gather: tensor_list has {len(tensor_list)} "
-                         f"tensors, expected one per rank ({_G.world})")
-    for i, t in enumerate(tensor_list):
-        if _array(t, "all_gather").shape != a.shape or t.data.dtype != a.dtype:
-            raise ValueError(f"cr.distributed.all_gather: tensor_list[{i}] is {_desc(t.data)}, "
-                             f"expected {_desc(a)} like the input tensor")
+    _check_per_rank("all_gather", "tensor_list", tensor_list, a, "the input tensor")
     _agree(comm, "all_gather", _desc(a))
     send = np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float16 else None)
     recv = np.empty((_G.world,) + a.shape, dtype=send.dtype)
@@ -334,13 +339,7 @@ def reduce_scatter(output, input_list: list, op=ReduceOp.SUM, group=None, async_
     """Reduce input_list element-wise over ranks; rank i gets the reduced input_list[i] in output."""
     comm = _need("reduce_scatter")
     out = _array(output, "reduce_scatter")
-    if len(input_list) != _G.world:
-        raise ValueError(f"cr.distributed.reduce_scatter: input_list has {len(input_list)} "
-                         f"tensors, expected one per rank ({_G.world})")
-    for i, t in enumerate(input_list):
-        if _array(t, "reduce_scatter").shape != out.shape or t.data.dtype != out.dtype:
-            raise ValueError(f"cr.distributed.reduce_scatter: input_list[{i}] is "
-                             f"{_desc(t.data)}, expected {_desc(out)} like output")
+    _check_per_rank("reduce_scatter", "input_list", input_list, out, "output")
     mpi_op = _op(op, out.dtype.kind, "reduce_scatter")
     _agree(comm, "reduce_scatter", _desc(out, f" op {op}"))
     work_dtype = np.float32 if out.dtype == np.float16 else out.dtype

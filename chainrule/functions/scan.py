@@ -152,18 +152,24 @@ def argsort(x, dim=-1, descending=False, stable=False):
     return sort(x, dim, descending, stable).indices
 
 
+def _k_along(op, x, dim, k, lowest):
+    """(data, axis) after checking lowest <= k <= size of `dim` (one-line error naming op)."""
+    d = np.asarray(_data(x))
+    ax = _dim(op, x, dim)
+    n = d.shape[ax] if d.ndim else 1
+    if not isinstance(k, (int, np.integer)) or not lowest <= k <= n:
+        raise RuntimeError(f"{op}: k={k} is out of range for dimension {ax} of size {n} "
+                           f"(shape {d.shape}); expected {lowest} <= k <= {n}")
+    return d, ax
+
+
 @expose(method=True)
 def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
     """The k largest (largest=False: smallest) values along `dim` and their indices.
 
     >>> cr.topk(cr.tensor([1.0, 5.0, 3.0]), 2).values  # tensor([5., 3.])
     """
-    d = np.asarray(_data(x))
-    ax = _dim("topk", x, dim)
-    n = d.shape[ax] if d.ndim else 1
-    if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
-        raise RuntimeError(f"topk: k={k} is out of range for dimension {ax} of size {n} "
-                           f"(shape {d.shape})")
+    d, ax = _k_along("topk", x, dim, k, 0)
     if d.ndim == 0:
         return sort(x, dim) if k else MaxResult(x.reshape(-1)[:0], _const(np.zeros(0, np.int64)))
     idx = _order("topk", d, ax, largest)
@@ -184,12 +190,7 @@ def kthvalue(x, k, dim=-1, keepdim=False):
 
     >>> cr.kthvalue(cr.tensor([3.0, 1.0, 2.0]), 2)  # (tensor(2.), tensor(2))
     """
-    d = np.asarray(_data(x))
-    ax = _dim("kthvalue", x, dim)
-    n = d.shape[ax] if d.ndim else 1
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise RuntimeError(f"kthvalue: k={k} is out of range for dimension {ax} of size {n} "
-                           f"(shape {d.shape}); expected 1 <= k <= {n}")
+    d, ax = _k_along("kthvalue", x, dim, k, 1)
     if d.ndim == 0:
         return sort(x, dim)
     idx = np.take(_order("kthvalue", d, ax, False), [k - 1], axis=ax)
