@@ -155,11 +155,7 @@ def stack(tensors, axis=0, *, dim=_MISSING):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expects a non-empty sequence of tensors, got an empty one")
-    shapes = {np.shape(t) for t in tensors}
-    if len(shapes) > 1:
-        raise ValueError(f"stack: expects tensors of one shape, got shapes "
-                         f"{' and '.join(str(np.shape(t)) for t in tensors)}")
-    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
+    return shp.Stack(*tensors, axis=axis)
 
 
 @expose(method=True)

@@ -1,9 +1,9 @@
-"""Shape and indexing primitives: reshape, transpose, broadcast, getitem/scatter, concatenate, pad."""
+"""Shape and indexing primitives: reshape, transpose, broadcast, getitem/scatter, concatenate, stack, pad."""
 from __future__ import annotations
 
 import numpy as np
 
-from .base import Primitive, Sample, register, shape_error
+from .base import Primitive, Sample, ShapeError, register, shape_error
 
 
 class ShapeOp(Primitive):
@@ -185,6 +185,34 @@ class Concatenate(ShapeOp):
             grads.append(g[(slice(None),) * ax + (slice(start, stop),)] if need else None)
             start = stop
         return grads
+
+
+@register
+class Stack(ShapeOp):
+    """Z = [X1, X2, ...] along a new axis.   dL/dXi = dL/dZ at index i of that axis.
+
+    One node for any number of inputs (stacking 1000 tensors records one node, not 1000 unsqueezes
+    and a concatenate); each input's gradient is a view of dL/dZ.
+    """
+    name = "stack"
+    flat_forward = "np.stack([{inputs}], axis={axis})"
+    samples = (Sample((2, 3), (2, 3), axis=0), Sample((2, 3), (2, 3), (2, 3), axis=2),
+               Sample((), (), axis=0))
+
+    def forward(self, *xs, axis=0):
+        try:
+            return np.stack(xs, axis=axis)
+        except np.exceptions.AxisError:
+            raise IndexError(f"stack: axis {axis} is out of range for tensors of shape "
+                             f"{np.shape(xs[0])} (expected -{np.ndim(xs[0]) + 1} to "
+                             f"{np.ndim(xs[0])})") from None
+        except ValueError:
+            raise ShapeError(f"stack: expects tensors of one shape, got shapes "
+                             f"{' and '.join(str(np.shape(x)) for x in xs)}") from None
+
+    def vjp(self, g, ans, needs, *xs, axis=0):
+        lead = (slice(None),) * (axis % g.ndim)
+        return [g[lead + (i,)] if need else None for i, need in enumerate(needs)]
 
 
 @register
