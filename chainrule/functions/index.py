@@ -21,7 +21,9 @@ def _idx(op, index):
     i = np.asarray(_data(index))
     if i.size and i.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer tensor, got dtype {i.dtype}")
-    return i.astype(np.int64, copy=False)
+    # NOTE: the caller's own array (no copy, no wrap of negatives: NumPy indexing does that), so
+    # a traced program finds it as an input and indexes with each call's values
+    return i
 
 
 def _grid(op, x, dim, index, src=None):
@@ -39,7 +41,7 @@ def _grid(op, x, dim, index, src=None):
                            f"{np.shape(_data(src))}")
     grid = list(np.ogrid[tuple(slice(n) for n in index.shape)]) if index.ndim else []
     if grid:
-        grid[a] = index % s[a] if s[a] else index
+        grid[a] = index
     return tuple(grid), a
 
 
@@ -205,7 +207,7 @@ def _flat_index(op, x, index):
     if i.size and (i.max() >= n or i.min() < -n):
         raise IndexError(f"{op}: index {i.min()}..{i.max()} is out of range for a tensor of "
                          f"{n} elements (shape {np.shape(_data(x))})")
-    return i % n if n else i
+    return i
 
 
 @expose(method=True)
