@@ -98,3 +98,39 @@ def test_indices_and_targets_passed_as_arguments_are_read_every_call():
             assert abs(step(t).item() - want) <= 1e-6 * abs(want), name
             prog = prog or cr.make_program(fn, t)
             assert abs(float(prog(t.data)) - want) <= 1e-6 * abs(want), name
+
+
+@pytest.mark.parametrize("clip", ["norm", "norm-inf", "value"])
+def test_gradient_clipping_inside_a_compiled_step_equals_eager(clip):
+    """Clipping decides per call (big and small gradients alternate), as eager code does."""
+    import numpy as np
+    import chainrule as cr
+    F = cr.nn.functional
+
+    def run(compiled):
+        cr.manual_seed(0)
+        m = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.ReLU(), cr.nn.Linear(8, 3))
+        opt = cr.optim.SGD(m.parameters(), lr=0.5)
+
+        def step(x, y):
+            loss = F.cross_entropy(m(x), y)
+            opt.zero_grad()
+            loss.backward()
+            if clip == "value":
+                cr.nn.utils.clip_grad_value_(m.parameters(), 0.05)
+            else:
+                cr.nn.utils.clip_grad_norm_(m.parameters(), 0.5,
+                                            norm_type=float("inf") if clip == "norm-inf" else 2.0)
+            opt.step()
+            return loss
+        st = cr.compile(step) if compiled else step
+        rng = np.random.default_rng(0)
+        out = []
+        for i in range(12):
+            x = cr.tensor(rng.standard_normal((16, 4)) * (10.0 if i % 3 == 0 else 0.01))
+            out.append(st(x, cr.tensor(rng.integers(0, 3, 16))).item())
+        return np.array(out), [p.data.copy() for p in m.parameters()]
+    (la, pa), (lb, pb) = run(False), run(True)
+    np.testing.assert_allclose(lb, la, rtol=1e-6)
+    for a, b in zip(pa, pb):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
