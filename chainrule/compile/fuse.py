@@ -106,7 +106,10 @@ class Kernel:
         def const(v, dtype):
             c = f"_{name}_c{len(consts)}"
             dt = np.dtype(dtype)
-            consts.append(f"{c} = np.{dt.name}({float(v) if dt.kind == 'f' else int(v)!r})")
+            lit = repr(float(v)) if dt.kind == "f" else repr(int(v))
+            if dt.kind == "f" and not np.isfinite(v):   # nan / inf have no literal
+                lit = f"float({lit!r})"
+            consts.append(f"{c} = np.{dt.name}({lit})")
             return c
         for j, e in enumerate(self.eqns):
             kinds = [x.dtype for x in e.inputs if isinstance(x, Var) or _array(x)]

@@ -86,9 +86,10 @@ def _through(prim, name, doc):
     """A no-gradient op applied through its primitive (ops/compare.py), so a traced Program
     recomputes the mask instead of baking it in; unknown operands defer (pytest.approx)."""
     apply = autograd.apply
-    if prim.name == "logical_not":
+    if prim.name in ("logical_not", "isnan", "isfinite", "isinf"):
         def fn(x):
-            return apply(prim, (x,))
+            out = apply(prim, (x,))
+            return out if isinstance(out, Tensor) else _make(np.asarray(out), False)
     else:
         def fn(x, y):
             if not isinstance(y, _OPERANDS) or not isinstance(x, _OPERANDS):
@@ -129,10 +130,10 @@ logical_xor = expose(_through(compare.LogicalXor, "logical_xor", "x xor y elemen
                      method=True, ufunc=np.logical_xor)
 logical_not = expose(_through(compare.LogicalNot, "logical_not", "not x elementwise (bool)."),
                      method=True, ufunc=np.logical_not)
-isfinite = expose(_nograd(np.isfinite, "isfinite", "True where x is finite."), method=True,
+isfinite = expose(_through(compare.IsFinite, "isfinite", "True where x is finite."), method=True,
                   ufunc=np.isfinite)
-isnan = expose(_nograd(np.isnan, "isnan", "True where x is NaN."), method=True, ufunc=np.isnan)
-isinf = expose(_nograd(np.isinf, "isinf", "True where x is ±inf."), method=True, ufunc=np.isinf)
+isnan = expose(_through(compare.IsNan, "isnan", "True where x is NaN."), method=True, ufunc=np.isnan)
+isinf = expose(_through(compare.IsInf, "isinf", "True where x is ±inf."), method=True, ufunc=np.isinf)
 for _u in (np.rint,):   # floor, ceil, trunc are primitives (ops/math.py)
     expose(_nograd(_u, f"numpy_{_u.__name__}", f"np.{_u.__name__} on a Tensor (no gradient)."),
            name=False, ufunc=_u)

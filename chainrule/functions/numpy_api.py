@@ -10,7 +10,7 @@ from .. import autograd
 from ..ops import linalg as _linalg
 from . import reduce as _red
 from . import shape as _shape
-from .args import _data
+from .args import _T, _data
 from .expose import expose
 
 _make = autograd.Tensor._make
@@ -172,7 +172,8 @@ def numpy_ones_like(a, dtype=None, order="K", subok=True, shape=None, **kw):
 # ---------------------------------------------------------------- nan-aware and boolean reductions
 def _nan_zeroed(x):
     from .elementwise import where
-    return where(np.isnan(_data(x)), 0.0, x)
+    from .elementwise import isnan
+    return where(isnan(x) if _T(x) else np.isnan(x), 0.0, x)
 
 
 def _keep(axis, dim, keepdims, keepdim):

@@ -10,7 +10,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..ops import arith, reduce
+from ..ops import arith, reduce, select
 from .args import _MISSING, _T, _axis, _check_axes, _const, _data, _dim, _is_0d, _reduce
 from .expose import expose
 
@@ -122,18 +122,19 @@ def norm(x, p=2, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
     return reduce.Sum(arith.Abs(x) ** p, axis=axis, keepdims=keep) ** (1.0 / p)
 
 
-def _index_of(np_fn):
-    """An arg-reduction with the reduction-primitive call signature (for `_reduce`)."""
+def _index_of(prim):
+    """An arg-reduction primitive with the reduction-primitive call signature (for `_reduce`)."""
     def run(x, axis=None, keepdims=False):
         a = _data(x)
         if np.size(a) == 0 and (axis is None or np.shape(a)[axis] == 0):
-            raise ValueError(f"{np_fn.__name__}: cannot take the index of an empty tensor of shape "
+            raise ValueError(f"{prim.name}: cannot take the index of an empty tensor of shape "
                              f"{np.shape(a)} over axis {axis}; reduce a non-empty axis")
-        return _const(np_fn(a, axis=axis, keepdims=keepdims))
+        r = prim(x, axis=axis, keepdims=keepdims)
+        return r if _T(r) else _const(np.asarray(r))
     return run
 
 
-_argmax, _argmin = _index_of(np.argmax), _index_of(np.argmin)
+_argmax, _argmin = _index_of(select.ArgMax), _index_of(select.ArgMin)
 
 
 @expose(method=True, numpy=np.argmax)

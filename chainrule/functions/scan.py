@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import scan
+from ..ops import scan, select
 from .args import _MISSING, _T, _axis, _const, _data, _dim
 from .expose import expose
 from .reduce import MaxResult
@@ -60,19 +60,9 @@ def _cum_extreme(op, better, x, dim):
         _dim(op, x, dim)
         return MaxResult(x * 1 if _T(x) else _const(d), _const(np.zeros((), np.int64)))
     ax = _dim(op, x, dim)
-    m = np.moveaxis(np.asarray(d), ax, -1)
-    idx = np.zeros(m.shape, np.int64)
-    if m.shape[-1]:
-        best, at = m[..., 0].copy(), np.zeros(m.shape[:-1], np.int64)
-        for i in range(m.shape[-1]):   # PyTorch: a tie (or a nan) moves the index to the later one
-            v = m[..., i]
-            take = better(v, best) | (v == best) | np.isnan(v)
-            take &= ~np.isnan(best) | np.isnan(v)
-            best, at = np.where(take, v, best), np.where(take, i, at)
-            idx[..., i] = at
-    idx = np.moveaxis(idx, -1, ax)
+    idx = _ints(select.CumExtremeIndex(x, axis=ax, largest=better is np.greater))
     from .shape import take_along_axis
-    return MaxResult(take_along_axis(x, idx, ax), _const(idx))
+    return MaxResult(take_along_axis(x, idx, ax), idx)
 
 
 @expose(method=True)
@@ -111,14 +101,9 @@ def logcumsumexp(x, dim):
 
 # ---------------------------------------------------------------- sorting and selection
 
-def _order(op, d, ax, descending, stable=True):
-    if descending:
-        # stable descending: sort the reversed axis ascending would reorder ties; negate instead
-        key = -d if d.dtype.kind in "fiu" and d.dtype.kind != "u" else None
-        if key is None:
-            return np.flip(np.argsort(np.flip(d, ax), axis=ax, kind="stable"), ax)
-        return np.argsort(key, axis=ax, kind="stable")
-    return np.argsort(d, axis=ax, kind="stable")
+def _ints(r):
+    """An index primitive's result as a Tensor (it is one already when the input was)."""
+    return r if _T(r) else _const(np.asarray(r))
 
 
 def _pick(x, idx, ax):
@@ -139,8 +124,8 @@ def sort(x, dim=-1, descending=False, stable=False):
         _dim("sort", x, dim)
         return MaxResult(_pick(x, None, 0), _const(np.zeros((), np.int64)))
     ax = _dim("sort", x, dim)
-    idx = _order("sort", d, ax, descending, stable)
-    return MaxResult(_pick(x, idx, ax), _const(idx.astype(np.int64)))
+    idx = _ints(select.ArgSort(x, axis=ax, descending=bool(descending)))
+    return MaxResult(_pick(x, idx, ax), idx)
 
 
 @expose(method=True)
@@ -172,9 +157,8 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
     d, ax = _k_along("topk", x, dim, k, 0)
     if d.ndim == 0:
         return sort(x, dim) if k else MaxResult(x.reshape(-1)[:0], _const(np.zeros(0, np.int64)))
-    idx = _order("topk", d, ax, largest)
-    idx = np.take(idx, np.arange(k), axis=ax)
-    return MaxResult(_pick(x, idx, ax), _const(idx.astype(np.int64)))
+    idx = _ints(select.TopKIndex(x, k=int(k), axis=ax, largest=bool(largest)))
+    return MaxResult(_pick(x, idx, ax), idx)
 
 
 def _squeezed(res, ax, keepdim):
@@ -193,8 +177,8 @@ def kthvalue(x, k, dim=-1, keepdim=False):
     d, ax = _k_along("kthvalue", x, dim, k, 1)
     if d.ndim == 0:
         return sort(x, dim)
-    idx = np.take(_order("kthvalue", d, ax, False), [k - 1], axis=ax)
-    return _squeezed(MaxResult(_pick(x, idx, ax), _const(idx.astype(np.int64))), ax, keepdim)
+    idx = _ints(select.KthIndex(x, k=int(k), axis=ax))
+    return _squeezed(MaxResult(_pick(x, idx, ax), idx), ax, keepdim)
 
 
 @expose(method=True)
@@ -228,15 +212,8 @@ def mode(x, dim=-1, keepdim=False):
     ax = _dim("mode", x, dim)
     if d.ndim == 0:
         return sort(x, dim)
-    m = np.moveaxis(d, ax, -1)
-    flat = m.reshape(-1, m.shape[-1])
-    idx = np.empty(flat.shape[0], np.int64)
-    for r, row in enumerate(flat):
-        vals, counts = np.unique(row, return_counts=True)
-        best = vals[np.argmax(counts)]   # np.unique sorts, argmax takes the first: the smallest
-        idx[r] = np.flatnonzero(row == best)[-1]
-    idx = np.expand_dims(idx.reshape(m.shape[:-1]), ax)
-    return _squeezed(MaxResult(_pick(x, idx, ax), _const(idx)), ax, keepdim)
+    idx = _ints(select.ModeIndex(x, axis=ax))
+    return _squeezed(MaxResult(_pick(x, idx, ax), idx), ax, keepdim)
 
 
 @expose(method=True)

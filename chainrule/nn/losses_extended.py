@@ -39,7 +39,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     if log_target:
         loss = _f.exp(target) * (target - input)
     else:
-        pos = _arr(target) > 0
+        pos = target > 0   # a comparison primitive: traced programs recompute the mask
         safe = _f.where(pos, target, 1.0)
         loss = _f.where(pos, target * (_f.log(safe) - input), input * 0.0)
     if reduction == "batchmean":
@@ -52,7 +52,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
     """½d² where |d| < delta, delta·(|d| − ½delta) beyond (d = input − target)."""
     _same_shape("huber_loss", input, target)
     d = _f.abs(_floating(input) - _floating(target))
-    loss = _f.where(_arr(d) < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    loss = _f.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
     return _rd("huber_loss", loss, reduction)
 
 
@@ -63,7 +63,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     d = _f.abs(_floating(input) - _floating(target))
     if beta == 0:
         return _rd("smooth_l1_loss", d, reduction)
-    loss = _f.where(_arr(d) < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+    loss = _f.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
     return _rd("smooth_l1_loss", loss, reduction)
 
 
@@ -107,7 +107,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_aver
     d = _arr(x1).ndim - 1
     cos = _f.sum(x1 * x2, axis=d) / _f.sqrt((_f.sum(x1 * x1, axis=d) + eps) *
                                              (_f.sum(x2 * x2, axis=d) + eps))
-    y = _arr(target)
+    y = target if isinstance(target, Tensor) else _arr(target)   # compared by primitives
     loss = _f.where(y == 1, 1 - cos, _f.clamp(cos - margin, min=0.0))
     loss = _f.where((y == 1) | (y == -1), loss, cos * 0.0)
     return _rd("cosine_embedding_loss", loss, reduction)

@@ -4,3 +4,4 @@ from . import arith, compare, reduce, linalg, shape, nn, rnn  # noqa: F401  (imp
 from . import conv, pool  # noqa: F401
 from . import math, special  # noqa: F401  (issue 10: more elementwise math, erf)
 from . import scan  # noqa: F401  (issue 10: scans)
+from . import select  # noqa: F401  (index-valued ops: arg-max, sort orders)

@@ -57,6 +57,19 @@ class LogicalNot(Compare):
     flat_forward = "np.logical_not({0})"
 
 
+def _test(name, ufunc, doc):
+    cls = type(name.title().replace("_", ""), (Compare,), {
+        "__doc__": doc + " (bool); no gradient.", "name": name, "ufunc": staticmethod(ufunc),
+        "samples": (Sample(np.array([1.0, np.nan, np.inf, -np.inf])), Sample((3, 4))),
+        "flat_forward": f"np.{ufunc.__name__}({{0}})"})
+    return register(cls)
+
+
+IsNan = _test("isnan", np.isnan, "z = x is NaN elementwise")
+IsFinite = _test("isfinite", np.isfinite, "z = x is finite elementwise")
+IsInf = _test("isinf", np.isinf, "z = x is ±inf elementwise")
+
+
 @register
 class OnesLike(Compare):
     """z = ones with x's shape and dtype (the seed dL/dL = 1 of a traced backward); no gradient."""
