@@ -51,3 +51,20 @@ def test_traced_program_and_compiled_step_follow_new_inputs(name):
         assert abs(float(value) - want) <= 1e-5 * max(1.0, abs(want)), name
         np.testing.assert_allclose(np.asarray(gx), xg.grad.data, rtol=1e-4, atol=1e-6,
                                    err_msg=name)
+
+
+def test_attention_masks_given_per_call_are_read_every_call():
+    cr.manual_seed(0)
+    mha = cr.nn.MultiheadAttention(8, 2, batch_first=True)
+    q = cr.tensor(np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32))
+    pad = [np.array([[False] * 5, [False] * 3 + [True] * 2]),
+           np.array([[False] * 4 + [True], [False] * 5])]
+    causal = [np.tril(np.ones((5, 5), bool)), np.ones((5, 5), bool)]
+    fns = [(lambda m: mha(q, q, q, key_padding_mask=m)[0].sum(), pad),
+           (lambda m: F.scaled_dot_product_attention(q, q, q, attn_mask=m).sum(), causal)]
+    for fn, masks in fns:
+        step = cr.compile(fn)
+        for m in masks * 2:
+            t = cr.tensor(m)
+            want = fn(t).item()
+            assert abs(step(t).item() - want) <= 1e-5 * max(1.0, abs(want))

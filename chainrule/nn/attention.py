@@ -34,8 +34,10 @@ def _additive(mask, dtype, allowed_if_true: bool):
     if mask is None:
         return None
     if _arr(mask).dtype == bool:
-        m = _arr(mask)
-        blocked = ~m if allowed_if_true else m
+        if isinstance(mask, Tensor):   # through primitives: a traced program reads each mask
+            blocked = _f.logical_not(mask) if allowed_if_true else mask
+            return _f.where(blocked, -np.inf, 0.0).astype(dtype)
+        blocked = ~mask if allowed_if_true else np.asarray(mask)
         return np.where(blocked, -np.inf, 0.0).astype(dtype)
     return mask
 
