@@ -12,11 +12,6 @@ from .base import Primitive, Sample, register
 from .shape import GetItem, IndexSlot, ScatterAdd
 
 
-def _sig(x):
-    # NOTE: σ(x) = (1 + tanh(x/2)) / 2 never overflows, and works on arrays and Tensors alike
-    return (np.tanh(x * 0.5) + 1.0) * 0.5
-
-
 def _split4(a, n):
     return a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
 
@@ -31,9 +26,13 @@ def lstm_scan(xg, w_hh, h0, c0):
     hs, cs, acts = [h0], [c0], []
     wt = w_hh.T
     for t in range(np.shape(xg)[0]):
-        a = xg[t] + hs[-1] @ wt
+        a = hs[-1] @ wt + xg[t]
         ai, af, ag, ao = _split4(a, n)
-        i, f, g, o = _sig(ai), _sig(af), np.tanh(ag), _sig(ao)
+        # NOTE: the formulas of _forward_arrays, step for step, so a recorded backward (create_graph,
+        # cr.compile) recomputes the very bits the array forward produced
+        with np.errstate(over="ignore"):
+            i, f, o = (1.0 / (np.exp(x * -1.0) + 1.0) for x in (ai, af, ao))
+            g = (1.0 / (np.exp(ag * -2.0) + 1.0)) * 2.0 - 1.0
         c = f * cs[-1] + i * g
         hs.append(o * np.tanh(c))
         cs.append(c)
@@ -167,9 +166,10 @@ class LSTMLayer(Primitive):
             i, f, gg, o = acts[t]
             dh = g[t] + dh
             tc = np.tanh(cs[t + 1])
-            dc = dc + dh * o * (1.0 - tc * tc)
-            da = np.concatenate([dc * gg * i * (1.0 - i), dc * cs[t] * f * (1.0 - f),
-                                 dc * i * (1.0 - gg * gg), dh * tc * o * (1.0 - o)], axis=1)
+            # NOTE: products grouped as _bptt_arrays groups them, so both give the same bits
+            dc = dc + dh * ((1.0 - tc * tc) * o)
+            da = np.concatenate([gg * ((1.0 - i) * i) * dc, cs[t] * ((1.0 - f) * f) * dc,
+                                 i * (1.0 - gg * gg) * dc, tc * ((1.0 - o) * o) * dh], axis=1)
             das[t] = da
             dc = dc * f
             dh = da @ w_hh
@@ -211,8 +211,10 @@ def gru_scan(xg, w_hh, b_hh, h0):
     for t in range(np.shape(xg)[0]):
         hg = hs[-1] @ wt + b_hh
         x = xg[t]
-        r = _sig(x[:, :n] + hg[:, :n])
-        z = _sig(x[:, n:2 * n] + hg[:, n:2 * n])
+        # NOTE: σ as _gru_forward_arrays computes it, so recorded backwards see the same bits
+        with np.errstate(over="ignore"):
+            r = 1.0 / (np.exp((x[:, :n] + hg[:, :n]) * -1.0) + 1.0)
+            z = 1.0 / (np.exp((x[:, n:2 * n] + hg[:, n:2 * n]) * -1.0) + 1.0)
         hn = hg[:, 2 * n:]
         new = np.tanh(x[:, 2 * n:] + r * hn)
         hs.append(new + z * (hs[-1] - new))
