@@ -131,3 +131,24 @@ def test_gradient_clipping_inside_a_compiled_step_equals_eager(clip):
     np.testing.assert_allclose(lb, la, rtol=1e-6)
     for a, b in zip(pa, pb):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+
+
+def test_a_view_of_a_traced_value_made_outside_ops_breaks_the_graph():
+    import numpy as np
+    import chainrule as cr
+    from chainrule.compile import GraphBreak
+    from chainrule.ops.shape import getitem
+
+    def fn(i):   # a strided NumPy view of the index array, passed on as a bare array
+        return getitem(cr.arange(10.0), (i.data[::2],)).sum()
+    i = cr.tensor(np.array([1, 2, 3, 4]))
+    with pytest.raises(GraphBreak, match="view .* made outside chainrule's ops"):
+        cr.compile(fn)(i)
+    with pytest.warns(RuntimeWarning, match="eagerly"):
+        step = cr.compile(fn, fallback="eager")
+        assert step(i).item() == 4.0
+    assert step(cr.tensor(np.array([5, 0, 9, 0]))).item() == 14.0
+    with pytest.raises(RuntimeError, match="view"):
+        cr.make_program(fn, i)
+    ok = cr.make_program(lambda i: getitem(cr.arange(10.0), (i.data.reshape(2, 2),)).sum(), i)
+    assert float(ok(np.array([9, 9, 9, 9]))) == 36.0   # a reshape view is recorded as a reshape

@@ -114,6 +114,17 @@ class StepTracer(Tracer):
 
     # ---------------------------------------------------------------- graph breaks
 
+    def _view(self, prim, x):
+        try:
+            return super()._view(prim, x)
+        except RuntimeError as e:   # a view made outside ops: the compiled code would freeze it
+            msg = f"cr.compile: {e} (at {user_line()})"
+            if not self.fallback:
+                raise GraphBreak(msg) from None
+            self.broken = msg
+            autograd.set_tracer(None)
+            return x
+
     def knows(self, t) -> bool:
         return id(t) in self.vars or id(t.data) in self.arrays
 
