@@ -20,3 +20,16 @@ def seeded():
 def rng():
     """A fresh seeded NumPy Generator for test data."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def kernel_cache(tmp_path_factory):
+    """cr.compile's kernel cache in a fresh folder for the module (no state from earlier runs)."""
+    import os
+    old = os.environ.get("CHAINRULE_CACHE")
+    os.environ["CHAINRULE_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
+    yield
+    if old is None:
+        os.environ.pop("CHAINRULE_CACHE", None)
+    else:
+        os.environ["CHAINRULE_CACHE"] = old

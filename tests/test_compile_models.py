@@ -1,21 +1,10 @@
-"""cr.compile on the ConvNet and sequence workloads: 100 compiled steps give eager's losses."""
+"""cr.compile semantics beyond the MLPs: the ConvNet and sequence workloads for 100 steps, indices,
+targets, clipping and views read or decided at every call as eager code does."""
 import importlib
-import os
 
 import pytest
 
-HAS_NUMBA = __import__("chainrule.compile.fuse", fromlist=["available"]).available()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _kernel_cache(tmp_path_factory):
-    old = os.environ.get("CHAINRULE_CACHE")
-    os.environ["CHAINRULE_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
-    yield
-    if old is None:
-        os.environ.pop("CHAINRULE_CACHE", None)
-    else:
-        os.environ["CHAINRULE_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("kernel_cache")
 
 
 @pytest.mark.parametrize("name,rtol", [("w6_digits_cnn", 1e-6), ("w7_cifar_block", 1e-6),

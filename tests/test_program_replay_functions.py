@@ -7,6 +7,7 @@ import pytest
 import chainrule as cr
 
 F = cr.nn.functional
+pytestmark = pytest.mark.usefixtures("kernel_cache")
 W = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
 CASES = {
     "huber": lambda x, t: F.huber_loss(x, t),
