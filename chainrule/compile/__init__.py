@@ -102,17 +102,17 @@ class CompiledFunction:
         for entry in self.cache.get(key, ()):
             if entry == "eager":
                 return self.fn(*args)
-            if entry.matches():
-                if tensors is None:
-                    tensors = [a if isinstance(a, Tensor) else Tensor._make(as_array(a), False)
-                               for a in args if isinstance(a, (Tensor, np.ndarray))]
-                try:
-                    outs = entry.run(tensors)
-                except Retrace as why:
-                    self.cache[key].remove(entry)
-                    if "non-contiguous" in str(why):
-                        self.options["inplace"] = False
-                    break
+            if tensors is None:
+                tensors = [a if isinstance(a, Tensor) else Tensor._make(as_array(a), False)
+                           for a in args if isinstance(a, (Tensor, np.ndarray))]
+            try:
+                outs = entry.run(*tensors)   # None: a guard does not hold for this version
+            except Retrace as why:
+                self.cache[key].remove(entry)
+                if "non-contiguous" in str(why):
+                    self.options["inplace"] = False
+                break
+            if outs is not None:
                 self.last = entry
                 return _unflatten(entry.out_tree, outs)
         return self._trace(key, args)
@@ -211,7 +211,8 @@ class CompiledFunction:
                  f"  fused kernels: {e.fused}",
                  f"  reads every call: {len(e.args)} argument(s), {len(e.consts)} captured "
                  f"tensor(s)",
-                 f"  writes back: {len(e.writes)} tensor(s) in place, {len(e.grad_writes)} .grad"]
+                 f"  writes back: {len(e.written)} tensor(s) in place, "
+                 f"{len(e.grad_out) + len(e.grad_none)} .grad slot(s) besides"]
         from .trace import describe
         lines += [f"    reads {v.name}: {describe(s)}" for v, s in e.consts]
         return "\n".join(lines + ["", e.source])

@@ -85,7 +85,8 @@ def emit(src, eqns, roots, inputs, options):
     # value (and every view of it) is dead by then, is computed straight into the target's array
     writes = options.get("writes", {}) if options.get("inplace", True) else {}
     targets = {id(r) for r in writes.values()}
-    t_end, t_esc = _lifetimes(eqns, [], targets, viewing)
+    # the write-back values count as read at the end (copies there read them)
+    t_end, t_esc = _lifetimes(eqns, roots[options.get("n_out", 0):], targets, viewing)
     returned = {id(v) for v in roots[:options.get("n_out", 0)] if isinstance(v, Var)}
     src.inplace = {}
     pos = {}
@@ -100,6 +101,7 @@ def emit(src, eqns, roots, inputs, options):
             continue
         if getattr(e, "kernel", None) is not None or (planning and _bufferable(e, set())):
             src.inplace[vid] = r
+    src.directed = _direct(src, options.get("outs", {}), pos, returned, viewing)
     cands = {id(e.out) for e in eqns if planning and getattr(e, "kernel", None) is None
              and _bufferable(e, escaping) and id(e.out) not in src.inplace}
     end, escapes = _lifetimes(eqns, roots, cands, viewing)
@@ -111,6 +113,8 @@ def emit(src, eqns, roots, inputs, options):
     for k, e in enumerate(eqns):
         if getattr(e, "kernel", None) is not None:
             src.body += e.kernel_lines(src)
+        elif id(e.out) in src.directed:
+            src.body.append(_directed_line(src, e, src.directed[id(e.out)]))
         elif id(e.out) in src.inplace:
             r = src.inplace[id(e.out)]
             args = ", ".join(src.operand(x) for x in e.inputs)
@@ -151,3 +155,48 @@ def emit(src, eqns, roots, inputs, options):
             free.setdefault(key, []).append(buf)
     src.buffers = n_buf
     return [src.operand(v) for v in roots]
+
+
+def _direct(src, outs, pos, returned, viewing):
+    """Values written straight into a `.grad` array the step is given (`out=`): kernel outputs,
+    ufuncs, matmuls and sums of the array's shape and dtype. Returns {id(Var): target}; kernel
+    outputs go into src.inplace instead (the kernel writes them through a flat view)."""
+    directed = {}
+    for vid, g in outs.items():
+        k, e = pos.get(vid, (None, None))
+        if e is None or vid in returned or vid in src.inplace or vid in viewing:
+            continue
+        if getattr(e, "kernel", None) is not None:
+            var = next(o for o in e.outputs if id(o) == vid)
+            if var.shape == g.shape and var.dtype == g.dtype:
+                src.inplace[vid] = g
+            continue
+        if e.out.shape != g.shape or e.out.dtype != g.dtype:
+            continue
+        if _bufferable(e, set()) or e.prim.name in ("matmul", "sum") and _out_form(e):
+            directed[vid] = g
+    return directed
+
+
+def _out_form(e):
+    """The `out=` form of a matmul or a sum equation, or None."""
+    ins = e.inputs
+    if e.prim.name == "matmul" and len(ins) == 2 and all(isinstance(x, Var) and x.shape
+                                                        for x in ins):
+        return "np.matmul({0}, {1}, out={out})"
+    if e.prim.name == "sum" and isinstance(ins[0], Var) and ins[0].dtype == e.out.dtype \
+            and set(e.params) <= {"axis", "keepdims"} and e.out.shape:
+        return "np.add.reduce({0}, axis={axis}, keepdims={keepdims}, out={out})"
+    return None
+
+
+def _directed_line(src, e, g):
+    note = f"  # {e.prim.name}{' (backward)' if e.backward_of is not None else ''}, " \
+           f"into {g.name}"
+    if e.prim.name in UFUNCS:
+        args = ", ".join(src.operand(x) for x in e.inputs)
+        return f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, out={g.name}){note}"
+    params = {"axis": e.params.get("axis"), "keepdims": e.params.get("keepdims", False)}
+    form = _out_form(e).format(*(src.operand(x) for x in e.inputs), out=g.name,
+                               **{k: repr(v) for k, v in params.items()})
+    return f"{e.out.name} = {form}{note}"
