@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..program import Var
-from . import fuse
+from . import fuse, passes
 
 # primitive name -> (ufunc, number of array inputs)
 UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
@@ -106,6 +106,7 @@ def emit(src, eqns, roots, inputs, options):
              and _bufferable(e, escaping) and id(e.out) not in src.inplace}
     end, escapes = _lifetimes(eqns, roots, cands, viewing)
     cands -= escapes
+    residual_of = {id(e.inputs[0]) for e in eqns if e.prim is passes.RESIDUAL}
     release = {}       # equation index -> [(key, buffer)] freed after it
     free = {}          # (shape, dtype) -> [buffer names]
     holder = {}        # id(Var) -> buffer name
@@ -148,9 +149,16 @@ def emit(src, eqns, roots, inputs, options):
                             f"out={buf})  # {note}")
             holder[id(e.out)] = buf
             release.setdefault(max(end.get(id(e.out), k), k), []).append((key, buf))
+        elif e.prim is passes.RESIDUAL:
+            src.body.append(f"{e.out.name} = {e.inputs[0].name}_residual  # softmax (backward): "
+                            f"the cross-entropy's residual")
         else:
             comment = "" if e.backward_of is None else "  # backward"
-            src.body.append(f"{e.out.name} = {src.expression(e)}{comment}")
+            expr = src.expression(e)
+            if id(e.out) in residual_of and expr.endswith("[0]"):
+                src.body.append(f"{e.out.name}, {e.out.name}_residual = {expr[:-3]}{comment}")
+            else:
+                src.body.append(f"{e.out.name} = {expr}{comment}")
         for key, buf in release.pop(k, ()):
             free.setdefault(key, []).append(buf)
     src.buffers = n_buf
