@@ -53,6 +53,12 @@ def _lifetimes(eqns, roots, candidates, viewing):
     last = _last_uses(eqns, roots)
     groups, members = {}, {}
     for e in eqns:
+        if getattr(e, "kernel", None) is not None:
+            for v in e.outputs:
+                if id(v) in candidates:
+                    groups[id(v)] = {id(v)}
+                    members.setdefault(id(v), []).append(id(v))
+            continue
         o = id(e.out)
         if o in candidates:
             groups[o] = {o}
@@ -104,16 +110,49 @@ def emit(src, eqns, roots, inputs, options):
     src.directed = _direct(src, options.get("outs", {}), pos, returned, viewing)
     cands = {id(e.out) for e in eqns if planning and getattr(e, "kernel", None) is None
              and _bufferable(e, escaping) and id(e.out) not in src.inplace}
-    end, escapes = _lifetimes(eqns, roots, cands, viewing)
+    # matmuls (and linear layers) into buffers; kernel outputs that stay inside the step too
+    mm = {id(e.out) for e in eqns if planning and getattr(e, "kernel", None) is None
+          and id(e.out) not in escaping and _matmul_form(e) is not None}
+    kouts = {id(v) for e in eqns if planning and getattr(e, "kernel", None) is not None
+             for v in e.outputs if id(v) not in escaping and id(v) not in src.inplace}
+    end, escapes = _lifetimes(eqns, roots, cands | mm | kouts, viewing)
     cands -= escapes
+    mm -= escapes
+    kouts -= escapes
     residual_of = {id(e.inputs[0]) for e in eqns if e.prim is passes.RESIDUAL}
     release = {}       # equation index -> [(key, buffer)] freed after it
     free = {}          # (shape, dtype) -> [buffer names]
     holder = {}        # id(Var) -> buffer name
     n_buf = 0
+
+    def acquire(v):
+        nonlocal n_buf
+        key = (v.shape, v.dtype.str)
+        pool = free.get(key)
+        if pool:
+            buf, reused = pool.pop(), "reuses "
+        else:
+            buf, reused = f"_buf{n_buf}", ""
+            n_buf += 1
+            src.namespace[buf] = np.empty(v.shape, v.dtype)
+            src.consts.append((buf, f"buffer {v.dtype.name}{list(v.shape)}"))
+        holder[id(v)] = buf
+        release.setdefault(max(end.get(id(v), k), k), []).append((key, buf))
+        return buf, reused + buf if reused else ""
+
     for k, e in enumerate(eqns):
         if getattr(e, "kernel", None) is not None:
+            for v in e.outputs:
+                if id(v) in kouts:
+                    src.inplace[id(v)] = Var(v.shape, v.dtype, acquire(v)[0])
             src.body += e.kernel_lines(src)
+        elif id(e.out) in mm:
+            buf, reused = acquire(e.out)
+            note = f"{e.prim.name}{' (backward)' if e.backward_of is not None else ''}" \
+                   f"{', ' + reused if reused else ''}"
+            form = _matmul_form(e)
+            src.body.append(f"{e.out.name} = " + form.format(
+                *(src.operand(x) for x in e.inputs), out=buf) + f"  # {note}")
         elif id(e.out) in src.directed:
             src.body.append(_directed_line(src, e, src.directed[id(e.out)]))
         elif id(e.out) in src.inplace:
@@ -130,25 +169,16 @@ def emit(src, eqns, roots, inputs, options):
                     buf = holder[id(x)]
                     release[k] = [r for r in release.get(k, []) if r[1] != buf]
                     reused = f"in place over {x.name}"
+                    holder[id(e.out)] = buf
+                    release.setdefault(max(end.get(id(e.out), k), k), []).append((key, buf))
                     break
             else:
-                pool = free.get(key)
-                if pool:
-                    buf = pool.pop()
-                    reused = f"reuses {buf}"
-                else:
-                    buf = f"_buf{n_buf}"
-                    n_buf += 1
-                    src.namespace[buf] = np.empty(e.out.shape, e.out.dtype)
-                    src.consts.append((buf, f"buffer {e.out.dtype.name}{list(e.out.shape)}"))
-                    reused = ""
+                buf, reused = acquire(e.out)
             args = ", ".join(src.operand(x) for x in e.inputs)
             note = f"{e.prim.name}{' (backward)' if e.backward_of is not None else ''}" \
                    f"{', ' + reused if reused else ''}"
             src.body.append(f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, "
                             f"out={buf})  # {note}")
-            holder[id(e.out)] = buf
-            release.setdefault(max(end.get(id(e.out), k), k), []).append((key, buf))
         elif e.prim is passes.RESIDUAL:
             src.body.append(f"{e.out.name} = {e.inputs[0].name}_residual  # softmax (backward): "
                             f"the cross-entropy's residual")
@@ -208,3 +238,24 @@ def _directed_line(src, e, g):
     form = _out_form(e).format(*(src.operand(x) for x in e.inputs), out=g.name,
                                **{k: repr(v) for k, v in params.items()})
     return f"{e.out.name} = {form}{note}"
+
+
+def _matmul_form(e):
+    """`np.matmul(..., out=)` for a matmul or a linear layer (then the bias added in place): the
+    same BLAS call and the same addition as the eager expression, without allocating."""
+    ins = e.inputs
+    if not e.out.shape or e.params:
+        return None
+    if e.prim.name == "matmul" and len(ins) == 2 and all(isinstance(x, Var) and x.shape
+                                                        and x.dtype == e.out.dtype for x in ins):
+        return "np.matmul({0}, {1}, out={out})"
+    if e.prim.name == "linear" and len(ins) == 3 and all(isinstance(x, Var) and
+                                                          x.dtype == e.out.dtype
+                                                          for x in ins[:2]) \
+            and len(ins[1].shape) == 2 and len(ins[0].shape) >= 1:
+        if ins[2] is None:
+            return "np.matmul({0}, {1}.T, out={out})"
+        b = ins[2]
+        if isinstance(b, Var) and b.dtype == e.out.dtype and len(b.shape) <= len(e.out.shape):
+            return "np.add(np.matmul({0}, {1}.T, out={out}), {2}, out={out})"
+    return None
