@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd
-from ..program import Var
+from ..program import Eqn, Var
 
 
 def effectful(e) -> bool:
@@ -115,8 +115,9 @@ RESIDUAL = Residual()
 
 def residuals(eqns):
     """Replace softmax(x) over the last axis by the residual of an earlier cross_entropy(x)."""
-    ce = {}
+    ce, out = {}, []
     for e in eqns:
+        out.append(e)
         x = e.inputs[0] if e.inputs else None
         if not isinstance(x, Var):
             continue
@@ -125,8 +126,10 @@ def residuals(eqns):
             ce.setdefault(id(x), e)
         elif e.prim.name == "softmax" and id(x) in ce and e.out.shape == x.shape \
                 and e.out.dtype == x.dtype and e.params.get("axis", -1) in (-1, 1):
-            e.prim, e.inputs, e.params = RESIDUAL, (ce[id(x)].out,), {}
-    return eqns
+            r = Eqn(RESIDUAL, (ce[id(x)].out,), e.out, {})
+            r.backward_of = e.backward_of
+            out[-1] = r   # a new equation: the traced program keeps its softmax
+    return out
 
 
 def _all(value, v) -> bool:

@@ -69,6 +69,7 @@ class StepTracer(Tracer):
         self.guards = []           # (kind, obj, expected) checked before every compiled call
         self.inits = []            # (opt, p, key, shape, dtype): state the step creates
         self.viewing = set()       # id(Var) of outputs that may share memory with an input
+        self.hypers = {}           # (id(opt), group index, key) -> 0-d Tensor read every call
 
     def record(self, prim, inputs, params, result):
         super().record(prim, inputs, params, result)
@@ -246,6 +247,18 @@ class StepTracer(Tracer):
         self.source_input(t, None, ("state", opt, p, key))
         return t
 
+    def hyper_input(self, opt, group, key):
+        """A hyper-parameter (the learning rate) as a float64 0-d program input, read from the
+        param group at every call: a new value needs no new trace."""
+        gi = next(i for i, g in enumerate(opt.param_groups) if g is group)
+        k = (id(opt), gi, key)
+        t = self.hypers.get(k)
+        if t is None:
+            t = Tensor._make(np.array(float(group[key])), False)
+            self.source_input(t, key if gi == 0 else f"{key}{gi}", ("hyper", opt, gi, key))
+            self.hypers[k] = t
+        return t
+
     def state_tensor(self, opt, p, key):
         t = opt.state[p][key]
         if id(t) not in self.vars:
@@ -263,6 +276,8 @@ def resolve(source, args):
     if kind == "state":
         st = source[1].state.get(source[2])
         return None if st is None else st.get(source[3])
+    if kind == "hyper":
+        return Tensor._make(np.array(float(source[1].param_groups[source[2]][source[3]])), False)
     return args[source[1]]
 
 
@@ -275,6 +290,8 @@ def describe(source) -> str:
         return "p.grad of a parameter"
     if kind == "state":
         return f"optimizer state {source[3]!r}"
+    if kind == "hyper":
+        return f"param_groups[{source[2]}][{source[3]!r}], read at every call"
     return f"argument {source[1]}"
 
 
