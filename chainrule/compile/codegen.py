@@ -18,6 +18,14 @@ FASTER = {"sum": "np.add.reduce({0}, axis={axis}, keepdims={keepdims})"}
 CALL_FORWARD = {"sum_of_squares"}
 
 
+def _sum_of_squares(e, operands):
+    """sum_of_squares' forward unrolled (0.0 + Σ np.dot(x, x), in its order and dtype)."""
+    if not e.inputs or not all(isinstance(x, Var) for x in e.inputs):
+        return None
+    terms = " + ".join(f"np.dot({o}.ravel(), {o}.ravel())" for o in operands)
+    return f"np.asarray(0.0 + {terms}, dtype=np.{e.out.dtype.name})"
+
+
 def _fast_form(e):
     """np.mean of a float32/float64 array as `add.reduce(x) / n`: what np.mean computes (its
     float64 division of a float sum, rounded back, is the correctly rounded float division),
@@ -77,7 +85,7 @@ class Source:
         """The right-hand side of equation e."""
         prim, params, ins = e.prim, e.params, list(e.inputs)
         if prim.name in CALL_FORWARD:
-            return self._call(e)
+            return _sum_of_squares(e, [self.operand(x) for x in ins]) or self._call(e)
         try:
             form = _fast_form(e) or FASTER.get(prim.name) or flat.print_form(prim, params,
                                                                               len(ins))

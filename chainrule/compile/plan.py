@@ -38,7 +38,9 @@ def _bufferable(e, escaping) -> bool:
     if e.prim.name not in UFUNCS or id(e.out) in escaping or e.params or not e.out.shape:
         return False
     for x in e.inputs:
-        if isinstance(x, Var) and x.dtype != e.out.dtype:
+        # a bool mask meets a float array in the float loop, with or without out=
+        if isinstance(x, Var) and x.dtype != e.out.dtype and not (
+                x.dtype.kind == "b" and e.out.dtype.kind == "f" and x.shape == e.out.shape):
             return False
         if isinstance(x, np.ndarray) and (x.dtype != e.out.dtype or x.ndim):
             return False
