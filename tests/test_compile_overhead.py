@@ -231,3 +231,35 @@ def test_summed_loss_seed_is_not_multiplied_and_big_grad_goes_into_its_array():
                for x in traced) or "ones_like" in [e.prim.name for e in
                                                     step.last.program_traced.eqns]
     assert "np.matmul(t" in step.source and "out=grad_out0" in step.source
+
+
+def test_read_only_parameter_fails_as_eager_does():
+    m1, o1, eager, m2, o2, step = _twins(lambda p: cr.optim.SGD(p, lr=0.1))
+    rng = np.random.default_rng(7)
+    x, y = _data(rng)
+    for _ in range(2):
+        eager(x, y), step(x, y)
+    for m in (m1, m2):
+        m[2].bias.data.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only") as e1:
+        eager(x, y)
+    with pytest.raises(ValueError, match="read-only") as e2:
+        step(x, y)
+    assert type(e1.value) is type(e2.value)
+    for p, q in zip(m1.parameters(), m2.parameters()):   # left as eager leaves them
+        assert _rel(q.data, p.data) <= 1e-12
+
+
+@pytest.mark.parametrize("fuse", FUSE)
+def test_parameter_array_replaced_by_a_fortran_copy(fuse):
+    m1, o1, eager, m2, o2, step = _twins(lambda p: cr.optim.SGD(p, lr=0.1, momentum=0.9),
+                                         np.float32, fuse)
+    rng = np.random.default_rng(8)
+    for i in range(6):
+        if i == 3:
+            for m in (m1, m2):
+                m[0].weight.data = np.asfortranarray(m[0].weight.data)
+        x, y = _data(rng, dtype=np.float32)
+        a, b = eager(x, y).item(), step(x, y).item()
+        assert abs(a - b) <= 1e-6 * abs(a), i
+    _same_params(m1, m2, 1e-6)

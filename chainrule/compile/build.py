@@ -78,11 +78,12 @@ class Entry:
         returns = plan.emit(src, eqns, roots, self.args + [v for v, _ in self.consts], options)
         src.body += _copies(src, targets, inputs, options.get("viewing", set()))
         self.fused = src.fused
-        n_args = len(self.args)
         self.arg_contiguous = [k for k, v in enumerate(self.args) if id(v) in src.contiguous]
         contiguous = {i for i, (v, _) in enumerate(self.consts) if id(v) in src.contiguous}
-        self.checks = runner.Checks(self.consts, contiguous, [p for p, _ in self.grad_out])
-        del n_args
+        target_ids = {id(t) for t, _ in targets}
+        self.checks = runner.Checks(self.consts, contiguous, [p for p, _ in self.grad_out],
+                                    [i for i, (v, _) in enumerate(self.consts)
+                                     if id(v) in target_ids])
         step_src = src.text(params, returns[:n_out], doc)
         run_src = runner.emit(self, name, src.namespace)
         self.source = step_src + "\n\n" + run_src

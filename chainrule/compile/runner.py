@@ -39,9 +39,10 @@ def bump_all(tensors):
 class Checks:
     """The slow paths of `_run`, taken only when an array behind a captured tensor changed."""
 
-    def __init__(self, consts, contiguous, grad_params):
+    def __init__(self, consts, contiguous, grad_params, written=()):
         self.consts = consts                  # [(Var, source)]
         self.contiguous = contiguous          # const indices a kernel writes through a flat view
+        self.written = set(written)           # const indices the step writes into
         self.seen = [None] * len(consts)      # the arrays last checked
         self.grad_params = grad_params        # params whose .grad the step writes into
         self.gout = [None] * len(grad_params)  # their .grad arrays
@@ -54,6 +55,8 @@ class Checks:
                 raise Retrace(describe(src))
             if i in self.contiguous and not a.flags.c_contiguous:
                 raise Retrace("a non-contiguous array updated in place")
+            if i in self.written and not a.flags.writeable:
+                raise Retrace("a read-only array")   # the eager trace raises eager's error
             self.seen[i] = a
         for i, g in enumerate(self.gout):   # a .grad written into must not alias an input
             if g is not None and any(a is not None and np.may_share_memory(g, a) for a in arrays):
