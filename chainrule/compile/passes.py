@@ -167,6 +167,29 @@ def identities(eqns, roots):
     return kept, repl
 
 
+_ELEMENTWISE = {"add", "sub", "mul", "div", "maximum", "minimum"}
+
+
+def uniform(eqns):
+    """A constant array of one repeated value (a broadcast seed such as the mean's 1/N) beside
+    an array of the output's shape becomes a scalar of its dtype: the same values and dtype,
+    nothing to read per element (and no array to hold)."""
+    for e in eqns:
+        if e.prim.name not in _ELEMENTWISE or e.params or len(e.inputs) != 2:
+            continue
+        if not any(isinstance(x, Var) and x.shape == e.out.shape for x in e.inputs):
+            continue
+        ins = list(e.inputs)
+        for i, c in enumerate(ins):
+            if isinstance(c, np.ndarray) and c.size > 1 and c.dtype.kind in "fiu" \
+                    and c.ndim <= len(e.out.shape):
+                v = c.flat[0]
+                if v == v and bool(np.all(c == v)):
+                    ins[i] = c.dtype.type(v)
+        e.inputs = tuple(ins)
+    return eqns
+
+
 def _negzero(e, x) -> bool:
     """x + 0 turns -0.0 into +0.0: not an identity for floats (x - 0 and x * 1 are)."""
     return x.dtype.kind == "f"
@@ -186,7 +209,7 @@ def optimize(eqns, roots):
         v = repl.get(id(v), v)
         return consts.get(id(v), v)
     eqns, same = identities(eqns, [base(v) for v in roots])
-    eqns = residuals(eqns)
+    eqns = residuals(uniform(eqns))
 
     def lookup(v):
         v = base(v)
