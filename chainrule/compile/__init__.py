@@ -97,24 +97,24 @@ class CompiledFunction:
         return tuple(parts)
 
     def __call__(self, *args):
-        key = self._key(args)
-        tensors = None
-        for entry in self.cache.get(key, ()):
-            if entry == "eager":
-                return self.fn(*args)
-            if tensors is None:
-                tensors = [a if isinstance(a, Tensor) else Tensor._make(as_array(a), False)
-                           for a in args if isinstance(a, (Tensor, np.ndarray))]
-            try:
-                outs = entry.run(*tensors)   # None: a guard does not hold for this version
-            except Retrace as why:
-                self.cache[key].remove(entry)
-                if "non-contiguous" in str(why):
-                    self.options["inplace"] = False
-                break
-            if outs is not None:
-                self.last = entry
-                return _unflatten(entry.out_tree, outs)
+        key = self._key(args) if args else (autograd.is_grad_enabled(),)
+        entries = self.cache.get(key)
+        if entries:
+            tensors = [a if isinstance(a, Tensor) else Tensor._make(as_array(a), False)
+                       for a in args if isinstance(a, (Tensor, np.ndarray))] if args else ()
+            for entry in entries:
+                if type(entry) is str:   # "eager": this signature broke the graph
+                    return self.fn(*args)
+                try:
+                    outs = entry.run(*tensors)   # None: a guard does not hold for this version
+                except Retrace as why:
+                    entries.remove(entry)
+                    if "non-contiguous" in str(why):
+                        self.options["inplace"] = False
+                    break
+                if outs is not None:
+                    self.last = entry
+                    return outs[0] if entry.single else _unflatten(entry.out_tree, outs)
         return self._trace(key, args)
 
     def _trace(self, key, args):
@@ -179,6 +179,7 @@ class CompiledFunction:
             from .fuse import available
             options["fuse"] = available()
         entry = Entry(tracer, tensors, tree, _name(self.fn), doc, options)
+        entry.single = tree == ("t", 0)
         entries.append(entry)
         self.last = entry
         return _unflatten(tree, [Tensor._make(np.array(t.data), False) for t in tensors])
