@@ -1,9 +1,11 @@
 """From a traced step to a runnable entry: optimize the equations, generate source, run it.
 
-An `Entry` is one compiled version of a step (one signature and one set of guards). Running it
-reads every captured tensor's current array through its source, calls the generated function,
-and copies the write-backs into the tensors' arrays (parameters, optimizer state, buffers,
-`.grad`), so models, checkpoints and eager code see what eager execution would have left.
+An `Entry` is one compiled version of a step (one signature and one set of guards). Its source
+has two functions: the step itself, which leaves every write-back in its target's array (a
+parameter, optimizer state or buffer updated in place, a `.grad` array written with `out=`, or a
+copy at the end), and `_run` (runner.py), which checks the guards, reads the captured arrays,
+calls the step and bumps the versions of what it changed. So models, checkpoints and eager code
+see what eager execution would have left, and a call costs a few µs around the step.
 """
 from __future__ import annotations
 
