@@ -114,7 +114,8 @@ def emit(src, eqns, roots, inputs, options):
              and _bufferable(e, escaping) and id(e.out) not in src.inplace}
     # matmuls (and linear layers) into buffers; kernel outputs that stay inside the step too
     mm = {id(e.out) for e in eqns if planning and getattr(e, "kernel", None) is None
-          and id(e.out) not in escaping and _matmul_form(e) is not None}
+          and id(e.out) not in escaping and id(e.out) not in src.directed
+          and (_matmul_form(e) is not None or e.prim.name == "sum" and _out_form(e))}
     kouts = {id(v) for e in eqns if planning and getattr(e, "kernel", None) is not None
              for v in e.outputs if id(v) not in escaping and id(v) not in src.inplace}
     end, escapes = _lifetimes(eqns, roots, cands | mm | kouts, viewing)
@@ -152,9 +153,11 @@ def emit(src, eqns, roots, inputs, options):
             buf, reused = acquire(e.out)
             note = f"{e.prim.name}{' (backward)' if e.backward_of is not None else ''}" \
                    f"{', ' + reused if reused else ''}"
-            form = _matmul_form(e)
+            form = _matmul_form(e) or _out_form(e)
+            params = {"axis": repr(e.params.get("axis")),
+                      "keepdims": repr(e.params.get("keepdims", False))}
             src.body.append(f"{e.out.name} = " + form.format(
-                *(src.operand(x) for x in e.inputs), out=buf) + f"  # {note}")
+                *(src.operand(x) for x in e.inputs), out=buf, **params) + f"  # {note}")
         elif id(e.out) in src.directed:
             src.body.append(_directed_line(src, e, src.directed[id(e.out)]))
         elif id(e.out) in src.inplace:
