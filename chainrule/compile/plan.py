@@ -145,9 +145,26 @@ def emit(src, eqns, roots, inputs, options):
 
     for k, e in enumerate(eqns):
         if getattr(e, "kernel", None) is not None:
+            lent = set()
             for v in e.outputs:
-                if id(v) in kouts:
-                    src.inplace[id(v)] = Var(v.shape, v.dtype, acquire(v)[0])
+                if id(v) not in kouts:
+                    continue
+                # a kernel reads element i of every input before writing element i of its
+                # outputs (as it does updating a parameter in place): an input dying here
+                # may lend its buffer
+                x = next((x for x in e.inputs if isinstance(x, Var) and id(x) in holder
+                          and end.get(id(x)) == k and id(x) not in lent
+                          and x.shape == v.shape and x.dtype == v.dtype), None)
+                if x is not None:
+                    lent.add(id(x))
+                    buf = holder[id(x)]
+                    release[k] = [r for r in release.get(k, []) if r[1] != buf]
+                    holder[id(v)] = buf
+                    release.setdefault(max(end.get(id(v), k), k), []).append(
+                        ((v.shape, v.dtype.str), buf))
+                else:
+                    buf = acquire(v)[0]
+                src.inplace[id(v)] = Var(v.shape, v.dtype, buf)
             src.body += e.kernel_lines(src)
         elif id(e.out) in mm:
             buf, reused = acquire(e.out)
