@@ -70,8 +70,12 @@ class StepTracer(Tracer):
         self.inits = []            # (opt, p, key, shape, dtype): state the step creates
         self.viewing = set()       # id(Var) of outputs that may share memory with an input
         self.hypers = {}           # (id(opt), group index, key) -> 0-d Tensor read every call
+        self.reachable = {}        # id(array) -> Tensor the step can reach (find_objects)
 
     def record(self, prim, inputs, params, result):
+        for x in inputs:   # a reachable tensor's array passed bare (class targets): read live
+            if type(x) is np.ndarray and id(x) not in self.arrays and id(x) in self.reachable:
+                self.var_of(self.reachable[id(x)])
         super().record(prim, inputs, params, result)
         out = result.data
         for x in inputs:
@@ -297,9 +301,10 @@ def describe(source) -> str:
 
 # ---------------------------------------------------------------- what a step touches
 
-def find_objects(fn, args, depth: int = 4):
+def find_objects(fn, args, depth: int = 4, tensors=None):
     """Modules and optimizers `fn` can reach: its arguments, closure cells, the globals its code
-    names, bound `self`, attributes of plain objects (depth-limited, no recursion)."""
+    names, bound `self`, attributes of plain objects (depth-limited, no recursion). Tensors met
+    on the way go into `tensors` (id of array -> Tensor) when given."""
     from ..nn.module import Module
     from ..optim.optimizer import Optimizer
     modules, opts, seen = {}, {}, set()
@@ -316,6 +321,8 @@ def find_objects(fn, args, depth: int = 4):
         if isinstance(obj, Optimizer):
             opts[id(obj)] = obj
             continue
+        if isinstance(obj, Tensor) and tensors is not None:
+            tensors[id(obj.data)] = obj
         if isinstance(obj, (Tensor, np.ndarray, str, bytes, int, float, type, types.ModuleType)) \
                 or obj is None:
             continue
