@@ -86,6 +86,10 @@ class Source:
         prim, params, ins = e.prim, e.params, list(e.inputs)
         if prim.name in CALL_FORWARD:
             return _sum_of_squares(e, [self.operand(x) for x in ins]) or self._call(e)
+        if prim.name == "one_hot" and set(params) <= {"num_classes", "dtype"} and ins \
+                and isinstance(ins[0], Var):   # the identity matrix made once, not per call
+            eye = np.eye(params["num_classes"], dtype=params.get("dtype", np.float32))
+            return f"{self.constant(eye, 'eye')}[{ins[0].name}]"
         try:
             form = _fast_form(e) or FASTER.get(prim.name) or flat.print_form(prim, params,
                                                                               len(ins))
