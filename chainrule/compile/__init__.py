@@ -97,24 +97,24 @@ class CompiledFunction:
         return tuple(parts)
 
     def __call__(self, *args):
-        key = self._key(args)
-        tensors = None
-        for entry in self.cache.get(key, ()):
-            if entry == "eager":
-                return self.fn(*args)
-            if entry.matches():
-                if tensors is None:
-                    tensors = [a if isinstance(a, Tensor) else Tensor._make(as_array(a), False)
-                               for a in args if isinstance(a, (Tensor, np.ndarray))]
+        key = self._key(args) if args else (autograd.is_grad_enabled(),)
+        entries = self.cache.get(key)
+        if entries:
+            tensors = [a if isinstance(a, Tensor) else Tensor._make(as_array(a), False)
+                       for a in args if isinstance(a, (Tensor, np.ndarray))] if args else ()
+            for entry in entries:
+                if type(entry) is str:   # "eager": this signature broke the graph
+                    return self.fn(*args)
                 try:
-                    outs = entry.run(tensors)
+                    outs = entry.run(*tensors)   # None: a guard does not hold for this version
                 except Retrace as why:
-                    self.cache[key].remove(entry)
+                    entries.remove(entry)
                     if "non-contiguous" in str(why):
                         self.options["inplace"] = False
                     break
-                self.last = entry
-                return _unflatten(entry.out_tree, outs)
+                if outs is not None:
+                    self.last = entry
+                    return outs[0] if entry.single else _unflatten(entry.out_tree, outs)
         return self._trace(key, args)
 
     def _trace(self, key, args):
@@ -128,7 +128,8 @@ class CompiledFunction:
         entries = self.cache.setdefault(key, [])
         if len(entries) >= self.cache_size:
             entries.pop(0)
-        modules, opts, reachable = find_objects(self.fn, args)
+        reachable = {}
+        modules, opts = find_objects(self.fn, args, tensors=reachable)
         params = {}
         for m in modules:
             for p in m._parameters.values():
@@ -140,7 +141,7 @@ class CompiledFunction:
                     params[id(p)] = p
         names = arg_names(self.fn, len(args))
         tracer = StepTracer(fallback=self.fallback == "eager")
-        tracer.reachable = {id(t.data): t for t in reachable}
+        tracer.reachable = reachable
         call_args, k = [], 0
         for nm, a in zip(names, args):
             if isinstance(a, (Tensor, np.ndarray)):
@@ -180,6 +181,7 @@ class CompiledFunction:
             from .fuse import available
             options["fuse"] = available()
         entry = Entry(tracer, tensors, tree, _name(self.fn), doc, options)
+        entry.single = tree == ("t", 0)
         entries.append(entry)
         self.last = entry
         return _unflatten(tree, [Tensor._make(np.array(t.data), False) for t in tensors])
@@ -212,7 +214,8 @@ class CompiledFunction:
                  f"  fused kernels: {e.fused}",
                  f"  reads every call: {len(e.args)} argument(s), {len(e.consts)} captured "
                  f"tensor(s)",
-                 f"  writes back: {len(e.writes)} tensor(s) in place, {len(e.grad_writes)} .grad"]
+                 f"  writes back: {len(e.written)} tensor(s) in place, "
+                 f"{len(e.grad_out) + len(e.grad_none)} .grad slot(s) besides"]
         from .trace import describe
         lines += [f"    reads {v.name}: {describe(s)}" for v, s in e.consts]
         return "\n".join(lines + ["", e.source])

@@ -1,9 +1,11 @@
 """From a traced step to a runnable entry: optimize the equations, generate source, run it.
 
-An `Entry` is one compiled version of a step (one signature and one set of guards). Running it
-reads every captured tensor's current array through its source, calls the generated function,
-and copies the write-backs into the tensors' arrays (parameters, optimizer state, buffers,
-`.grad`), so models, checkpoints and eager code see what eager execution would have left.
+An `Entry` is one compiled version of a step (one signature and one set of guards). Its source
+has two functions: the step itself, which leaves every write-back in its target's array (a
+parameter, optimizer state or buffer updated in place, a `.grad` array written with `out=`, or a
+copy at the end), and `_run` (runner.py), which checks the guards, reads the captured arrays,
+calls the step and bumps the versions of what it changed. So models, checkpoints and eager code
+see what eager execution would have left, and a call costs a few µs around the step.
 """
 from __future__ import annotations
 
@@ -14,15 +16,12 @@ import sys
 
 import numpy as np
 
-from .. import autograd
 from ..program import Program, Var
 from ..tensor_base import Tensor
 from . import codegen, passes, plan
-from .trace import RANDOM, describe, resolve
-
-
-class Retrace(Exception):
-    """A captured tensor is gone or changed shape/dtype: trace again."""
+from . import runner
+from .runner import Retrace  # noqa: F401 - raised by the generated code
+from .trace import RANDOM
 
 
 class Entry:
@@ -32,94 +31,103 @@ class Entry:
         self.inits = tracer.inits
         var_of = tracer.var_of
         out_vars = [var_of(t) for t in out_tensors]
-        writes = [(src, v) for root, src, v in tracer.writes.values() if v is not root]
+        writes = [(root, v) for root, src, v in tracer.writes.values() if v is not root]
         gwrites = list(tracer.grad_writes.values())
         roots = out_vars + [v for _, v in writes] + [v for _, v in gwrites if v is not None]
         full = tracer.program(roots, [])
         self.program_traced = full
         eqns, lookup = passes.optimize(list(full.eqns), roots)
         roots = [lookup(v) for v in roots]
+        self.n_out = n_out = len(out_vars)
         used = {id(x) for e in eqns for x in e.inputs if isinstance(x, Var)}
         used |= {id(v) for v in roots if isinstance(v, Var)}
-        self.args = [v for v in full.inputs]
+        used |= {id(root) for root, _ in writes}
+        self.args = list(full.inputs)
         self.consts = [(v, tracer.sources[id(v)]) for v, _ in full.consts if id(v) in used]
-        self.arg_sources = [tracer.sources[id(v)][1] for v in self.args]
         self.uses_rng = any(e.prim is RANDOM for e in eqns)
         self.program = Program(self.args, [(v, t) for v, t in full.consts if id(v) in used],
                                eqns, roots, [])
-        self.n_out = len(out_vars)
-        k = self.n_out
-        self.writes = [(src, k + i) for i, (src, _) in enumerate(writes)]
-        k += len(writes)
-        self.grad_writes = []
+        # every write-back is (target, value): the step leaves value in target's array, by
+        # computing it there (in place, or `out=` into a .grad array) or by a copy at its end
+        grad_in = {id(s[1]): v for v, s in self.consts if s[0] == "grad"}
+        targets = [(root, val) for (root, _), val in zip(writes, roots[n_out:])]
+        self.written = [(root, tracer.sources[id(root)]) for root, _ in writes]
+        self.grad_out, self.grad_none = [], []
+        taken = {v.name for v in self.args} | {v.name for v, _ in self.consts}
+        gvals = iter(roots[n_out + len(writes):])
         for p, v in gwrites:
             if v is None:
-                self.grad_writes.append((p, None))
-            else:
-                self.grad_writes.append((p, k))
-                k += 1
-        params = [v.name for v in self.args] + [v.name for v, _ in self.consts]
+                self.grad_none.append(p)
+                continue
+            val = next(gvals)
+            target = grad_in.get(id(p))
+            if target is None:
+                nm = _fresh(f"grad_out{len(self.grad_out)}", taken)
+                target = Var(p.data.shape, p.data.dtype, nm)
+                self.grad_out.append((p, target))
+            targets.append((target, val))
+        inputs = {id(v) for v in self.args} | {id(v) for v, _ in self.consts}
+        in_place, outs = {}, {}
+        for t, val in targets:
+            if isinstance(val, Var) and id(val) not in in_place and id(val) not in outs:
+                (in_place if id(t) in inputs else outs)[id(val)] = t
+        params = [v.name for v in self.args] + [v.name for v, _ in self.consts] + \
+            [v.name for _, v in self.grad_out]
         if self.uses_rng:
             params.append("rng")
         src = codegen.Source(name)
-        options = dict(options, n_out=self.n_out,
-                       writes={id(roots[k]): lookup(root) for k, (root, _, _) in
-                               zip(range(self.n_out, self.n_out + len(writes)), [
-                                   (r, s_, v) for r, s_, v in tracer.writes.values()
-                                   if v is not r]) if isinstance(roots[k], Var)})
+        options = dict(options, n_out=n_out, writes=in_place, outs=outs)
         returns = plan.emit(src, eqns, roots, self.args + [v for v, _ in self.consts], options)
-        self.inplace = {k for src_, k in self.writes if id(roots[k]) in src.inplace}
-        n_args = len(self.args)
-        self.contiguous = [n_args + i for i, (v, _) in enumerate(self.consts)
-                           if id(v) in src.contiguous]
-        self.source = src.text(params, returns, doc)
+        src.body += _copies(src, targets, inputs, options.get("viewing", set()))
         self.fused = src.fused
-        self.fn = load(self.source, name, src.namespace, bool(src.kernels))
-        self._input_ids = None
+        self.arg_contiguous = [k for k, v in enumerate(self.args) if id(v) in src.contiguous]
+        contiguous = {i for i, (v, _) in enumerate(self.consts) if id(v) in src.contiguous}
+        target_ids = {id(t) for t, _ in targets}
+        self.checks = runner.Checks(self.consts, contiguous, [p for p, _ in self.grad_out],
+                                    [i for i, (v, _) in enumerate(self.consts)
+                                     if id(v) in target_ids])
+        step_src = src.text(params, returns[:n_out], doc)
+        run_src = runner.emit(self, name, src.namespace)
+        self.source = step_src + "\n\n" + run_src
+        self.fn, self.run = load(self.source, name, src.namespace, bool(src.kernels))
 
     def matches(self) -> bool:
         return all(check(kind, obj) == expected for kind, obj, expected in self.guards)
 
-    def run(self, tensors):
+    def init_state(self):
         for opt, p, key, shape, dtype in self.inits:
             st = opt.state[p]
             if key not in st:
                 st[key] = Tensor._make(np.zeros(shape, dtype), False)
-        arrays = [t.data for t in tensors]
-        for v, src in self.consts:
-            t = resolve(src, tensors)
-            if t is None or t.data.shape != v.shape or t.data.dtype != v.dtype:
-                raise Retrace(describe(src))
-            arrays.append(t.data)
-        for i in self.contiguous:   # a kernel updates these through a flat view
-            if not arrays[i].flags.c_contiguous:
-                raise Retrace("a non-contiguous array updated in place")
-        if self.uses_rng:
-            from ..factories import default_generator
-            arrays.append(default_generator())
-        outs = self.fn(*arrays)
-        if self.writes or self.grad_writes:
-            inputs = {id(a) for a in arrays}
-            outs = [o if k in self.inplace or not (id(o) in inputs or getattr(o, "base", None)
-                                                    is not None and id(o.base) in inputs)
-                    else np.array(o) for k, o in enumerate(outs)]
-        for src, k in self.writes:
-            t = resolve(src, tensors)
-            if k not in self.inplace:
-                np.copyto(t.data, outs[k], casting="unsafe")
-            autograd.bump_version(t)
-        for p, k in self.grad_writes:
-            if k is None:
-                p._grad = None
-                continue
-            val = outs[k]
-            g = p._grad
-            if g is not None and g.grad_fn is None and g.data.shape == p.data.shape \
-                    and g.data.flags.writeable:
-                np.copyto(g.data, val, casting="unsafe")
-            else:
-                p._grad = Tensor._make(np.array(val, dtype=p.data.dtype), False)
-        return [Tensor._make(np.asarray(o), False) for o in outs[:self.n_out]]
+
+
+def _fresh(name, taken):
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _copies(src, targets, inputs, viewing):
+    """Lines ending the step: each write-back value not already in its target is copied there
+    (values that may alias an input first, so no copy overwrites what a later one reads)."""
+    todo = [(t, val) for t, val in targets
+            if not (isinstance(val, Var) and src.inplace.get(id(val)) is t
+                    or id(val) in getattr(src, "directed", {})
+                    and src.directed[id(val)] is t)]
+    if not todo:
+        return []
+    lines, names = [], {}
+    overwrites_input = any(id(t) in inputs for t, _ in todo)
+    for t, val in todo:
+        if overwrites_input and isinstance(val, Var) and (id(val) in inputs or id(val) in viewing) \
+                and id(val) not in names:
+            names[id(val)] = f"{val.name}_copy"
+            lines.append(f"{val.name}_copy = np.array({val.name})  # read before the writes below")
+    for t, val in todo:
+        v = names.get(id(val)) if isinstance(val, Var) else None
+        lines.append(f"{t.name}[...] = {v or src.operand(val)}  # write-back")
+    return lines
 
 
 def cache_dir() -> str:
@@ -132,12 +140,21 @@ def cache_dir() -> str:
 
 
 def load(source, name, namespace, kernels):
-    """The step function of generated source: exec'd, or (with numba kernels, which cache only
-    from files) imported from a file named after the source's hash."""
-    if not kernels:
-        ns = dict(namespace)
-        exec(compile(source, f"<cr.compile {name}>", "exec"), ns)   # noqa: S102 - generated
-        return ns[name]
+    """(step function, _run) of generated source, exec'd in a namespace of their own. numba
+    caches kernels only from files: with kernels, the source is also imported from a file named
+    after its hash, and the exec'd `@njit` definitions take that module's (cached) kernels, so
+    two steps with the same source share kernels but never buffers, constants or tensors."""
+    ns = dict(namespace)
+    text = source
+    if kernels:
+        mod = _kernel_module(source)
+        ns["_njit_from_file"] = lambda **kw: (lambda f: getattr(mod, f.__name__))
+        text = source.replace("from numba import njit\n", "njit = _njit_from_file\n", 1)
+    exec(compile(text, f"<cr.compile {name}>", "exec"), ns)   # noqa: S102 - generated
+    return ns[name], ns["_run"]
+
+
+def _kernel_module(source):
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     path = os.path.join(cache_dir(), f"step_{digest}.py")
     if not os.path.exists(path):
@@ -151,10 +168,7 @@ def load(source, name, namespace, kernels):
         mod = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = mod   # numba's cache finds a kernel's globals by module name
         spec.loader.exec_module(mod)
-    for k, v in namespace.items():
-        if k != "np":
-            setattr(mod, k, v)
-    return getattr(mod, name)
+    return mod
 
 
 def check(kind, obj):

@@ -14,6 +14,36 @@ from ..viz import flat
 
 # print forms that skip a NumPy Python wrapper (the same call the primitive's forward makes)
 FASTER = {"sum": "np.add.reduce({0}, axis={axis}, keepdims={keepdims})"}
+# primitives whose print form computes differently from their forward: called as the forward
+CALL_FORWARD = {"sum_of_squares"}
+
+
+def _sum_of_squares(e, operands):
+    """sum_of_squares' forward unrolled (0.0 + Σ np.dot(x, x), in its order and dtype)."""
+    if not e.inputs or not all(isinstance(x, Var) for x in e.inputs):
+        return None
+    terms = " + ".join(f"np.dot({o}.ravel(), {o}.ravel())" for o in operands)
+    return f"np.asarray(0.0 + {terms}, dtype=np.{e.out.dtype.name})"
+
+
+def _fast_form(e):
+    """np.mean of a float32/float64 array as `add.reduce(x) / n`: what np.mean computes (its
+    float64 division of a float sum, rounded back, is the correctly rounded float division),
+    without np.mean's Python wrapper."""
+    if e.prim.name != "mean" or set(e.params) - {"axis", "keepdims"} or not e.inputs:
+        return None
+    x = e.inputs[0]
+    if not isinstance(x, Var) or x.dtype not in (np.float32, np.float64) or e.out.dtype != x.dtype:
+        return None
+    axis = e.params.get("axis")
+    axes = range(len(x.shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    try:
+        n = int(np.prod([x.shape[a] for a in axes]))
+    except (IndexError, TypeError):
+        return None
+    if n == 0 or n >= 2 ** 24:
+        return None
+    return f"np.add.reduce({{0}}, axis={{axis}}, keepdims={{keepdims}}) / {n}"
 
 
 class Source:
@@ -54,8 +84,15 @@ class Source:
     def expression(self, e) -> str:
         """The right-hand side of equation e."""
         prim, params, ins = e.prim, e.params, list(e.inputs)
+        if prim.name in CALL_FORWARD:
+            return _sum_of_squares(e, [self.operand(x) for x in ins]) or self._call(e)
+        if prim.name == "one_hot" and set(params) <= {"num_classes", "dtype"} and ins \
+                and isinstance(ins[0], Var):   # the identity matrix made once, not per call
+            eye = np.eye(params["num_classes"], dtype=params.get("dtype", np.float32))
+            return f"{self.constant(eye, 'eye')}[{ins[0].name}]"
         try:
-            form = FASTER.get(prim.name) or flat.print_form(prim, params, len(ins))
+            form = _fast_form(e) or FASTER.get(prim.name) or flat.print_form(prim, params,
+                                                                              len(ins))
             if "(" in form and form.startswith("_"):
                 self.helpers.update(flat.helper_source(prim))
             filled = {k: self.constant(v, "p") for k, v in _full_params(prim, params).items()}

@@ -33,14 +33,15 @@ def _scalar(tracer, x, dtype):
 
 
 def _sgd(tracer, opt, group, p, g, state):
-    lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
+    lr, mu, damp = tracer.hyper_input(opt, group, "lr"), group["momentum"], group["dampening"]
     wd, maximize = group["weight_decay"], group["maximize"]
+    lr_p = _scalar(tracer, lr, p.dtype)   # eager: the Python float meets p's dtype
     if not (mu or wd or maximize):
-        _set(tracer, p, p - lr * g)
+        _set(tracer, p, p - lr_p * g)
         return
     d = _direction(p, g, wd, maximize)
     if not mu:
-        _set(tracer, p, p - d * lr)
+        _set(tracer, p, p - d * lr_p)
         return
     if "momentum_buffer" not in state:   # b₁ = d
         buf = tracer.new_state(opt, p, "momentum_buffer", np.zeros_like(p.data))
@@ -50,14 +51,14 @@ def _sgd(tracer, opt, group, p, g, state):
         b = buf * mu
         _set(tracer, buf, b + d * (1 - damp) if damp else b + d)
     if group["nesterov"]:
-        q = p - d * lr
-        _set(tracer, p, q - buf * (lr * mu))
+        q = p - d * lr_p
+        _set(tracer, p, q - buf * _scalar(tracer, lr * mu, p.dtype))
     else:
-        _set(tracer, p, p - buf * lr)
+        _set(tracer, p, p - buf * lr_p)
 
 
 def _adam(tracer, opt, group, p, g, state):
-    lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+    lr, (b1, b2), eps = tracer.hyper_input(opt, group, "lr"), group["betas"], group["eps"]
     wd, amsgrad = group["weight_decay"], group["amsgrad"]
     keys = ["step", "exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
     if not state:
@@ -72,7 +73,7 @@ def _adam(tracer, opt, group, p, g, state):
     decoupled = type(opt).decoupled
     d = _direction(p, g, 0.0 if decoupled else wd, group["maximize"])
     if decoupled and wd:
-        _set(tracer, p, p * (1 - lr * wd))
+        _set(tracer, p, p * _scalar(tracer, 1 - lr * wd, p.dtype))
     _set(tracer, m, m * b1 + d * (1 - b1))
     _set(tracer, v, v * b2 + (d * d) * (1 - b2))
     vv = v
@@ -128,6 +129,7 @@ def state_keys(opt) -> tuple:
 
 
 def hyper(opt) -> tuple:
-    """The hyper-parameters, baked into the compiled update (a change retraces)."""
+    """The hyper-parameters, baked into the compiled update (a change retraces), except the
+    learning rate: a program input read at every call (schedulers change it every step)."""
     return tuple(tuple((k, v) for k, v in sorted(g.items()) if k != "params")
                  for g in opt.param_groups)

@@ -1,4 +1,5 @@
-"""Optimizations on a step's equations: dead-code elimination, common subexpressions, constants.
+"""Optimizations on a step's equations: dead-code elimination, common subexpressions, constants,
+and two rewrites that undo what tracing a backward adds (`residuals`, `identities`).
 
 Each pass takes the equation list and the Vars that must survive (outputs and write-backs) and
 returns new lists; equations of effectful primitives (random draws) are never removed, merged or
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd
-from ..program import Var
+from ..program import Eqn, Var
 
 
 def effectful(e) -> bool:
@@ -99,17 +100,119 @@ def fold(eqns):
     return kept, consts
 
 
+class Residual:
+    """`softmax(x)` taken from the cross-entropy of x computed earlier: that forward keeps the
+    same softmax (the same NumPy operations) as its residual, so the backward needs no second
+    exp/max/sum. The equation reads the cross-entropy's output only to stay after it."""
+    name = "residual"
+    flat_forward = "{0}_residual"
+    effectful = False
+    saves_ans = saves_inputs = residual = False
+
+
+RESIDUAL = Residual()
+
+
+def residuals(eqns):
+    """Replace softmax(x) over the last axis by the residual of an earlier cross_entropy(x)."""
+    ce, out = {}, []
+    for e in eqns:
+        out.append(e)
+        x = e.inputs[0] if e.inputs else None
+        if not isinstance(x, Var):
+            continue
+        if e.prim.name == "cross_entropy" and getattr(e.prim, "residual", False) \
+                and len(x.shape) == 2:
+            ce.setdefault(id(x), e)
+        elif e.prim.name == "softmax" and id(x) in ce and e.out.shape == x.shape \
+                and e.out.dtype == x.dtype and e.params.get("axis", -1) in (-1, 1):
+            r = Eqn(RESIDUAL, (ce[id(x)].out,), e.out, {})
+            r.backward_of = e.backward_of
+            out[-1] = r   # a new equation: the traced program keeps its softmax
+    return out
+
+
+def _all(value, v) -> bool:
+    return isinstance(value, (int, float, np.ndarray, np.generic)) and \
+        not isinstance(value, bool) and bool(np.all(np.asarray(value) == v))
+
+
+def identities(eqns, roots):
+    """Drop `x * 1`, `1 * x`, `x + 0`, `0 + x`, `x - 0` when the result is x itself (same shape
+    and dtype, not a value leaving the step): exact in IEEE arithmetic. The seeded backward of a
+    sum starts with a multiply by an all-ones array, which this removes."""
+    keep = {id(v) for v in roots if isinstance(v, Var)}
+    repl, kept = {}, []
+    for e in eqns:
+        if repl:
+            e.inputs = tuple(repl.get(id(x), x) if isinstance(x, Var) else x for x in e.inputs)
+        name, ins = e.prim.name, e.inputs
+        same = None
+        if len(ins) == 2 and not e.params and id(e.out) not in keep:
+            a, b = ins
+            for x, c, ok in ((a, b, True), (b, a, name != "sub")):
+                unit = 1 if name == "mul" else 0 if name in ("add", "sub") else None
+                if ok and unit is not None and isinstance(x, Var) and not isinstance(c, Var) \
+                        and x.shape == e.out.shape and x.dtype == e.out.dtype \
+                        and np.ndim(c) <= len(x.shape) and _all(c, unit) \
+                        and np.asarray(c).dtype.kind in "fiu" \
+                        and (not isinstance(c, np.ndarray) or c.dtype == x.dtype
+                             or c.dtype.kind != "f"):
+                    same = x
+                    break
+        if same is not None and not (name == "add" and _negzero(e, same)):
+            repl[id(e.out)] = same
+            continue
+        kept.append(e)
+    return kept, repl
+
+
+_ELEMENTWISE = {"add", "sub", "mul", "div", "maximum", "minimum"}
+
+
+def uniform(eqns):
+    """A constant array of one repeated value (a broadcast seed such as the mean's 1/N) beside
+    an array of the output's shape becomes a scalar of its dtype: the same values and dtype,
+    nothing to read per element (and no array to hold)."""
+    for e in eqns:
+        if e.prim.name not in _ELEMENTWISE or e.params or len(e.inputs) != 2:
+            continue
+        if not any(isinstance(x, Var) and x.shape == e.out.shape for x in e.inputs):
+            continue
+        ins = list(e.inputs)
+        for i, c in enumerate(ins):
+            if isinstance(c, np.ndarray) and c.size > 1 and c.dtype.kind in "fiu" \
+                    and c.ndim <= len(e.out.shape):
+                v = c.flat[0]
+                if v == v and bool(np.all(c == v)):
+                    ins[i] = c.dtype.type(v)
+        e.inputs = tuple(ins)
+    return eqns
+
+
+def _negzero(e, x) -> bool:
+    """x + 0 turns -0.0 into +0.0: not an identity for floats (x - 0 and x * 1 are)."""
+    return x.dtype.kind == "f"
+
+
 def optimize(eqns, roots):
-    """DCE, CSE, constant folding, DCE again. Returns (eqns, lookup) where lookup(v) is what
-    stands for Var v now (itself, the Var it was merged into, or a constant array)."""
+    """DCE, CSE, constant folding, identities, residual reuse, DCE again. Returns
+    (eqns, lookup) where lookup(v) is what stands for Var v now (itself, the Var it was merged
+    into, or a constant array)."""
     eqns = dce(eqns, roots)
     eqns, repl = cse(eqns)
     eqns, consts = fold(eqns)
 
-    def lookup(v):
+    def base(v):
         if not isinstance(v, Var):
             return v
         v = repl.get(id(v), v)
         return consts.get(id(v), v)
+    eqns, same = identities(eqns, [base(v) for v in roots])
+    eqns = residuals(uniform(eqns))
+
+    def lookup(v):
+        v = base(v)
+        return same.get(id(v), v) if isinstance(v, Var) else v
     eqns = dce(eqns, [lookup(v) for v in roots])
     return eqns, lookup

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..program import Var
-from . import fuse
+from . import fuse, passes
 
 # primitive name -> (ufunc, number of array inputs)
 UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
@@ -38,7 +38,9 @@ def _bufferable(e, escaping) -> bool:
     if e.prim.name not in UFUNCS or id(e.out) in escaping or e.params or not e.out.shape:
         return False
     for x in e.inputs:
-        if isinstance(x, Var) and x.dtype != e.out.dtype:
+        # a bool mask meets a float array in the float loop, with or without out=
+        if isinstance(x, Var) and x.dtype != e.out.dtype and not (
+                x.dtype.kind == "b" and e.out.dtype.kind == "f" and x.shape == e.out.shape):
             return False
         if isinstance(x, np.ndarray) and (x.dtype != e.out.dtype or x.ndim):
             return False
@@ -53,6 +55,12 @@ def _lifetimes(eqns, roots, candidates, viewing):
     last = _last_uses(eqns, roots)
     groups, members = {}, {}
     for e in eqns:
+        if getattr(e, "kernel", None) is not None:
+            for v in e.outputs:
+                if id(v) in candidates:
+                    groups[id(v)] = {id(v)}
+                    members.setdefault(id(v), []).append(id(v))
+            continue
         o = id(e.out)
         if o in candidates:
             groups[o] = {o}
@@ -85,7 +93,8 @@ def emit(src, eqns, roots, inputs, options):
     # value (and every view of it) is dead by then, is computed straight into the target's array
     writes = options.get("writes", {}) if options.get("inplace", True) else {}
     targets = {id(r) for r in writes.values()}
-    t_end, t_esc = _lifetimes(eqns, [], targets, viewing)
+    # the write-back values count as read at the end (copies there read them)
+    t_end, t_esc = _lifetimes(eqns, roots[options.get("n_out", 0):], targets, viewing)
     returned = {id(v) for v in roots[:options.get("n_out", 0)] if isinstance(v, Var)}
     src.inplace = {}
     pos = {}
@@ -100,17 +109,74 @@ def emit(src, eqns, roots, inputs, options):
             continue
         if getattr(e, "kernel", None) is not None or (planning and _bufferable(e, set())):
             src.inplace[vid] = r
+    src.directed = _direct(src, options.get("outs", {}), pos, returned, viewing)
     cands = {id(e.out) for e in eqns if planning and getattr(e, "kernel", None) is None
              and _bufferable(e, escaping) and id(e.out) not in src.inplace}
-    end, escapes = _lifetimes(eqns, roots, cands, viewing)
+    # matmuls (and linear layers) into buffers; kernel outputs that stay inside the step too
+    mm = {id(e.out) for e in eqns if planning and getattr(e, "kernel", None) is None
+          and id(e.out) not in escaping and id(e.out) not in src.directed
+          and (_matmul_form(e) is not None or e.prim.name == "sum" and _out_form(e))}
+    kouts = {id(v) for e in eqns if planning and getattr(e, "kernel", None) is not None
+             for v in e.outputs if id(v) not in escaping and id(v) not in src.inplace}
+    end, escapes = _lifetimes(eqns, roots, cands | mm | kouts, viewing)
     cands -= escapes
+    mm -= escapes
+    kouts -= escapes
+    residual_of = {id(e.inputs[0]) for e in eqns if e.prim is passes.RESIDUAL}
     release = {}       # equation index -> [(key, buffer)] freed after it
     free = {}          # (shape, dtype) -> [buffer names]
     holder = {}        # id(Var) -> buffer name
     n_buf = 0
+
+    def acquire(v):
+        nonlocal n_buf
+        key = (v.shape, v.dtype.str)
+        pool = free.get(key)
+        if pool:
+            buf, reused = pool.pop(), "reuses "
+        else:
+            buf, reused = f"_buf{n_buf}", ""
+            n_buf += 1
+            src.namespace[buf] = np.empty(v.shape, v.dtype)
+            src.consts.append((buf, f"buffer {v.dtype.name}{list(v.shape)}"))
+        holder[id(v)] = buf
+        release.setdefault(max(end.get(id(v), k), k), []).append((key, buf))
+        return buf, reused + buf if reused else ""
+
     for k, e in enumerate(eqns):
         if getattr(e, "kernel", None) is not None:
+            lent = set()
+            for v in e.outputs:
+                if id(v) not in kouts:
+                    continue
+                # a kernel reads element i of every input before writing element i of its
+                # outputs (as it does updating a parameter in place): an input dying here
+                # may lend its buffer
+                x = next((x for x in e.inputs if isinstance(x, Var) and id(x) in holder
+                          and end.get(id(x)) == k and id(x) not in lent
+                          and x.shape == v.shape and x.dtype == v.dtype), None)
+                if x is not None:
+                    lent.add(id(x))
+                    buf = holder[id(x)]
+                    release[k] = [r for r in release.get(k, []) if r[1] != buf]
+                    holder[id(v)] = buf
+                    release.setdefault(max(end.get(id(v), k), k), []).append(
+                        ((v.shape, v.dtype.str), buf))
+                else:
+                    buf = acquire(v)[0]
+                src.inplace[id(v)] = Var(v.shape, v.dtype, buf)
             src.body += e.kernel_lines(src)
+        elif id(e.out) in mm:
+            buf, reused = acquire(e.out)
+            note = f"{e.prim.name}{' (backward)' if e.backward_of is not None else ''}" \
+                   f"{', ' + reused if reused else ''}"
+            form = _matmul_form(e) or _out_form(e)
+            params = {"axis": repr(e.params.get("axis")),
+                      "keepdims": repr(e.params.get("keepdims", False))}
+            src.body.append(f"{e.out.name} = " + form.format(
+                *(src.operand(x) for x in e.inputs), out=buf, **params) + f"  # {note}")
+        elif id(e.out) in src.directed:
+            src.body.append(_directed_line(src, e, src.directed[id(e.out)]))
         elif id(e.out) in src.inplace:
             r = src.inplace[id(e.out)]
             args = ", ".join(src.operand(x) for x in e.inputs)
@@ -125,29 +191,93 @@ def emit(src, eqns, roots, inputs, options):
                     buf = holder[id(x)]
                     release[k] = [r for r in release.get(k, []) if r[1] != buf]
                     reused = f"in place over {x.name}"
+                    holder[id(e.out)] = buf
+                    release.setdefault(max(end.get(id(e.out), k), k), []).append((key, buf))
                     break
             else:
-                pool = free.get(key)
-                if pool:
-                    buf = pool.pop()
-                    reused = f"reuses {buf}"
-                else:
-                    buf = f"_buf{n_buf}"
-                    n_buf += 1
-                    src.namespace[buf] = np.empty(e.out.shape, e.out.dtype)
-                    src.consts.append((buf, f"buffer {e.out.dtype.name}{list(e.out.shape)}"))
-                    reused = ""
+                buf, reused = acquire(e.out)
             args = ", ".join(src.operand(x) for x in e.inputs)
             note = f"{e.prim.name}{' (backward)' if e.backward_of is not None else ''}" \
                    f"{', ' + reused if reused else ''}"
             src.body.append(f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, "
                             f"out={buf})  # {note}")
-            holder[id(e.out)] = buf
-            release.setdefault(max(end.get(id(e.out), k), k), []).append((key, buf))
+        elif e.prim is passes.RESIDUAL:
+            src.body.append(f"{e.out.name} = {e.inputs[0].name}_residual  # softmax (backward): "
+                            f"the cross-entropy's residual")
         else:
             comment = "" if e.backward_of is None else "  # backward"
-            src.body.append(f"{e.out.name} = {src.expression(e)}{comment}")
+            expr = src.expression(e)
+            if id(e.out) in residual_of and expr.endswith("[0]"):
+                src.body.append(f"{e.out.name}, {e.out.name}_residual = {expr[:-3]}{comment}")
+            else:
+                src.body.append(f"{e.out.name} = {expr}{comment}")
         for key, buf in release.pop(k, ()):
             free.setdefault(key, []).append(buf)
     src.buffers = n_buf
     return [src.operand(v) for v in roots]
+
+
+def _direct(src, outs, pos, returned, viewing):
+    """Values written straight into a `.grad` array the step is given (`out=`): kernel outputs,
+    ufuncs, matmuls and sums of the array's shape and dtype. Returns {id(Var): target}; kernel
+    outputs go into src.inplace instead (the kernel writes them through a flat view)."""
+    directed = {}
+    for vid, g in outs.items():
+        k, e = pos.get(vid, (None, None))
+        if e is None or vid in returned or vid in src.inplace or vid in viewing:
+            continue
+        if getattr(e, "kernel", None) is not None:
+            var = next(o for o in e.outputs if id(o) == vid)
+            if var.shape == g.shape and var.dtype == g.dtype:
+                src.inplace[vid] = g
+            continue
+        if e.out.shape != g.shape or e.out.dtype != g.dtype:
+            continue
+        if _bufferable(e, set()) or e.prim.name in ("matmul", "sum") and _out_form(e):
+            directed[vid] = g
+    return directed
+
+
+def _out_form(e):
+    """The `out=` form of a matmul or a sum equation, or None."""
+    ins = e.inputs
+    if e.prim.name == "matmul" and len(ins) == 2 and all(isinstance(x, Var) and x.shape
+                                                        for x in ins):
+        return "np.matmul({0}, {1}, out={out})"
+    if e.prim.name == "sum" and isinstance(ins[0], Var) and ins[0].dtype == e.out.dtype \
+            and set(e.params) <= {"axis", "keepdims"} and e.out.shape:
+        return "np.add.reduce({0}, axis={axis}, keepdims={keepdims}, out={out})"
+    return None
+
+
+def _directed_line(src, e, g):
+    note = f"  # {e.prim.name}{' (backward)' if e.backward_of is not None else ''}, " \
+           f"into {g.name}"
+    if e.prim.name in UFUNCS:
+        args = ", ".join(src.operand(x) for x in e.inputs)
+        return f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, out={g.name}){note}"
+    params = {"axis": e.params.get("axis"), "keepdims": e.params.get("keepdims", False)}
+    form = _out_form(e).format(*(src.operand(x) for x in e.inputs), out=g.name,
+                               **{k: repr(v) for k, v in params.items()})
+    return f"{e.out.name} = {form}{note}"
+
+
+def _matmul_form(e):
+    """`np.matmul(..., out=)` for a matmul or a linear layer (then the bias added in place): the
+    same BLAS call and the same addition as the eager expression, without allocating."""
+    ins = e.inputs
+    if not e.out.shape or e.params:
+        return None
+    if e.prim.name == "matmul" and len(ins) == 2 and all(isinstance(x, Var) and x.shape
+                                                        and x.dtype == e.out.dtype for x in ins):
+        return "np.matmul({0}, {1}, out={out})"
+    if e.prim.name == "linear" and len(ins) == 3 and all(isinstance(x, Var) and
+                                                          x.dtype == e.out.dtype
+                                                          for x in ins[:2]) \
+            and len(ins[1].shape) == 2 and len(ins[0].shape) >= 1:
+        if ins[2] is None:
+            return "np.matmul({0}, {1}.T, out={out})"
+        b = ins[2]
+        if isinstance(b, Var) and b.dtype == e.out.dtype and len(b.shape) <= len(e.out.shape):
+            return "np.add(np.matmul({0}, {1}.T, out={out}), {2}, out={out})"
+    return None

@@ -69,13 +69,13 @@ class StepTracer(Tracer):
         self.guards = []           # (kind, obj, expected) checked before every compiled call
         self.inits = []            # (opt, p, key, shape, dtype): state the step creates
         self.viewing = set()       # id(Var) of outputs that may share memory with an input
-        self.reachable = {}        # id(array) -> Tensor: tensors fn can reach (find_objects)
+        self.hypers = {}           # (id(opt), group index, key) -> 0-d Tensor read every call
+        self.reachable = {}        # id(array) -> Tensor the step can reach (find_objects)
 
     def record(self, prim, inputs, params, result):
-        for x in inputs:   # a bare array of a tensor fn can reach: read it live, not as a constant
+        for x in inputs:   # a reachable tensor's array passed bare (class targets): read live
             if type(x) is np.ndarray and id(x) not in self.arrays and id(x) in self.reachable:
-                t = self.reachable[id(x)]
-                self.source_input(t, t.name, ("tensor", t))
+                self.var_of(self.reachable[id(x)])
         super().record(prim, inputs, params, result)
         out = result.data
         for x in inputs:
@@ -262,6 +262,18 @@ class StepTracer(Tracer):
         self.source_input(t, None, ("state", opt, p, key))
         return t
 
+    def hyper_input(self, opt, group, key):
+        """A hyper-parameter (the learning rate) as a float64 0-d program input, read from the
+        param group at every call: a new value needs no new trace."""
+        gi = next(i for i, g in enumerate(opt.param_groups) if g is group)
+        k = (id(opt), gi, key)
+        t = self.hypers.get(k)
+        if t is None:
+            t = Tensor._make(np.array(float(group[key])), False)
+            self.source_input(t, key if gi == 0 else f"{key}{gi}", ("hyper", opt, gi, key))
+            self.hypers[k] = t
+        return t
+
     def state_tensor(self, opt, p, key):
         t = opt.state[p][key]
         if id(t) not in self.vars:
@@ -279,6 +291,8 @@ def resolve(source, args):
     if kind == "state":
         st = source[1].state.get(source[2])
         return None if st is None else st.get(source[3])
+    if kind == "hyper":
+        return Tensor._make(np.array(float(source[1].param_groups[source[2]][source[3]])), False)
     return args[source[1]]
 
 
@@ -291,17 +305,20 @@ def describe(source) -> str:
         return "p.grad of a parameter"
     if kind == "state":
         return f"optimizer state {source[3]!r}"
+    if kind == "hyper":
+        return f"param_groups[{source[2]}][{source[3]!r}], read at every call"
     return f"argument {source[1]}"
 
 
 # ---------------------------------------------------------------- what a step touches
 
-def find_objects(fn, args, depth: int = 4):
-    """Modules, optimizers and tensors `fn` can reach: its arguments, closure cells, the globals
-    its code names, bound `self`, attributes of plain objects (depth-limited, no recursion)."""
+def find_objects(fn, args, depth: int = 4, tensors=None):
+    """Modules and optimizers `fn` can reach: its arguments, closure cells, the globals its code
+    names, bound `self`, attributes of plain objects (depth-limited, no recursion). Tensors met
+    on the way go into `tensors` (id of array -> Tensor) when given."""
     from ..nn.module import Module
     from ..optim.optimizer import Optimizer
-    modules, opts, tensors, seen = {}, {}, {}, set()
+    modules, opts, seen = {}, {}, set()
     stack = [(fn, 0)] + [(a, 0) for a in args]
     while stack:
         obj, d = stack.pop()
@@ -311,17 +328,17 @@ def find_objects(fn, args, depth: int = 4):
         if isinstance(obj, Module):
             for m in obj.modules():
                 modules[id(m)] = m
-                for v in list(vars(m).values()) + list(getattr(m, "_buffers", {}).values()):
-                    if isinstance(v, Tensor):
-                        tensors[id(v)] = v
+                if tensors is not None:   # plain tensor attributes and buffers of modules too
+                    for v in list(vars(m).values()) + list(getattr(m, "_buffers", {}).values()):
+                        if isinstance(v, Tensor):
+                            tensors[id(v.data)] = v
             continue
         if isinstance(obj, Optimizer):
             opts[id(obj)] = obj
             continue
-        if isinstance(obj, Tensor):
-            tensors[id(obj)] = obj
-            continue
-        if isinstance(obj, (np.ndarray, str, bytes, int, float, type, types.ModuleType)) \
+        if isinstance(obj, Tensor) and tensors is not None:
+            tensors[id(obj.data)] = obj
+        if isinstance(obj, (Tensor, np.ndarray, str, bytes, int, float, type, types.ModuleType)) \
                 or obj is None:
             continue
         nxt = []
@@ -348,7 +365,7 @@ def find_objects(fn, args, depth: int = 4):
                 hasattr(obj, "__dict__") and not isinstance(obj, types.BuiltinFunctionType):
             nxt += list(vars(obj).values())[:100]
         stack += [(o, d + 1) for o in nxt]
-    return list(modules.values()), list(opts.values()), list(tensors.values())
+    return list(modules.values()), list(opts.values())
 
 
 def _has(cell) -> bool:
