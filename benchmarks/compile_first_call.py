@@ -37,10 +37,17 @@ def measure(name: str, cache: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    import argparse
+
     from . import WORKLOADS
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="", help="comma-separated workload keys, e.g. W1,W5")
+    keys = [k.strip().upper() for k in ap.parse_args(argv).only.split(",") if k.strip()]
     print("workload            cache  1st call s  2nd call s  steady ms/step")
     for name in WORKLOADS:
+        if keys and not any(name.upper().startswith(k + "_") for k in keys):
+            continue
         with tempfile.TemporaryDirectory() as cache:
             for label in ("cold", "warm"):
                 r = measure(name, cache)

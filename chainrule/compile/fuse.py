@@ -29,12 +29,25 @@ _FLOAT_ONLY = {"exp", "log", "tanh", "sqrt", "log1p", "sin", "cos"}
 _COMPARE = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal"}
 
 
+# fuse="auto" (the default with numba installed) makes a kernel only where it was measured to
+# pay: numba costs ~1.5 s CPU once per process (import 0.6 s, first compile 0.9 s) and ~0.2 s per
+# kernel, and a call of a 2-4 op kernel on small arrays is no faster than its NumPy `out=` calls
+# (W1, W3, W4 steady state: fused/unfused 1.01, 0.98, 1.03). It pays for long chains (W5: one
+# NumPy call per op saved) and for large arrays (W2's SGD update: one pass over 64 MB saved, 0.95).
+AUTO_MIN_OPS = 16         # a chain of at least this many ops
+AUTO_MIN_WORK = 1 << 20   # or (ops - 1) x elements at least this
+
+
 def available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """numba is installed (found without importing it: the import alone takes ~0.6 s)."""
+    import importlib.util
+    return importlib.util.find_spec("numba") is not None
+
+
+def pays(kernel) -> bool:
+    """Whether fuse="auto" compiles this kernel (see AUTO_MIN_OPS, AUTO_MIN_WORK)."""
+    ops = len(kernel.eqns)
+    return ops >= AUTO_MIN_OPS or (ops - 1) * int(np.prod(kernel.shape)) >= AUTO_MIN_WORK
 
 
 def _fusible(e) -> bool:
@@ -69,6 +82,31 @@ def _array(x) -> bool:
     return isinstance(x, np.ndarray) and x.ndim > 0
 
 
+def _value(x) -> bool:
+    """An input read per element (a Var or a constant array), not a scalar constant."""
+    return isinstance(x, Var) or _array(x)
+
+
+def _statement(e, operand, const) -> str:
+    """Scalar source of equation e; operand(x) gives an input's source, const(v, dtype) a
+    typed constant's name."""
+    kinds = [x.dtype for x in e.inputs if _value(x)]
+    num = next((k for k in kinds if k.kind != "b"), e.out.dtype)
+    ops = []
+    for x in e.inputs:
+        if _value(x):
+            s = operand(x)
+            if x.dtype.kind == "b" and e.out.dtype.kind == "f" and e.prim.name != "where":
+                s = f"np.{e.out.dtype.name}({s})"
+            ops.append(s)
+        else:
+            v = x.item() if isinstance(x, (np.ndarray, np.generic)) else x
+            want = num if e.prim.name in _COMPARE else e.out.dtype
+            ops.append(const(v, want if np.dtype(want).kind != "b" else np.int64))
+    form = SCALAR[e.prim.name]
+    return form.format(*ops, zero=const(0, e.out.dtype) if "{zero}" in form else None)
+
+
 class Kernel:
     """One fused group: its equations, external inputs, outputs and generated loop."""
 
@@ -76,6 +114,7 @@ class Kernel:
         self.idx = idx
         self.eqns = eqns
         self.kernel = self   # marks the placeholder equation for plan.emit
+        self.rolled = []     # loop.Run objects when the kernel holds loops
 
     def build(self, used_outside):
         members = {id(e.out) for e in self.eqns}
@@ -93,39 +132,38 @@ class Kernel:
         self.name = "fused"
 
     def source(self, name):
-        """The numba function's source (and its typed constants)."""
+        """The numba function's source (and its typed constants); long runs of identical
+        blocks become loops (loop.py), the rest one statement per equation."""
+        consts, table = [], {}
+
+        def const(v, dtype):
+            dt = np.dtype(dtype)
+            lit = float(v) if dt.kind == "f" else int(v)
+            key = (dt.str, repr(lit))
+            if key not in table:   # one name per typed value: 0.01 is one constant, not 1000
+                table[key] = f"_{name}_c{len(consts)}"
+                consts.append(f"{table[key]} = np.{dt.name}({lit!r})")
+            return table[key]
+
+        def statement(e, operand):
+            return _statement(e, operand, const)
+        outs = [f"o{k}" for k in range(len(self.outputs))]
+        from . import loop
+        runs = loop.find_runs(self.eqns, _value)
+        if runs:
+            self.rolled = runs
+            return consts, loop.rolled_source(self, name, runs, statement, _value, outs)
         local = {}
-        consts, lines = [], []
         args = []
         for k, x in enumerate(self.inputs):
             a = f"a{k}"
             args.append(a)
             local[id(x)] = f"{a}[i]" if x.shape else a
-        outs = [f"o{k}" for k in range(len(self.outputs))]
-
-        def const(v, dtype):
-            c = f"_{name}_c{len(consts)}"
-            dt = np.dtype(dtype)
-            consts.append(f"{c} = np.{dt.name}({float(v) if dt.kind == 'f' else int(v)!r})")
-            return c
+        lines = []
         for j, e in enumerate(self.eqns):
-            kinds = [x.dtype for x in e.inputs if isinstance(x, Var) or _array(x)]
-            num = next((k for k in kinds if k.kind != "b"), e.out.dtype)
-            ops = []
-            for x in e.inputs:
-                if isinstance(x, Var) or _array(x):
-                    s = local[id(x)]
-                    if x.dtype.kind == "b" and e.out.dtype.kind == "f" and e.prim.name != "where":
-                        s = f"np.{e.out.dtype.name}({s})"
-                    ops.append(s)
-                else:
-                    v = x.item() if isinstance(x, (np.ndarray, np.generic)) else x
-                    want = num if e.prim.name in _COMPARE else e.out.dtype
-                    ops.append(const(v, want if np.dtype(want).kind != "b" else np.int64))
-            text = SCALAR[e.prim.name].format(*ops, zero=const(0, e.out.dtype)
-                                              if "{zero}" in SCALAR[e.prim.name] else None)
             v = f"v{j}"
-            lines.append(f"        {v} = {text}  # {e.out.name} = {e.prim.name}")
+            lines.append(f"        {v} = {statement(e, lambda x: local[id(x)])}  "
+                         f"# {e.out.name} = {e.prim.name}")
             local[id(e.out)] = v
         for o, var in zip(outs, self.outputs):
             lines.append(f"        {o}[i] = {local[id(var)]}")
@@ -213,7 +251,7 @@ def fuse(src, eqns, escaping, options):
     for g in sorted(real):
         k = Kernel(len(kernels), members[g])
         k.build(used_outside)
-        if k.outputs:
+        if k.outputs and (options.get("fuse") != "auto" or pays(k)):
             kernels[g] = k
     if not kernels:
         return eqns
