@@ -1,0 +1,174 @@
+"""cr.compile's numba kernels: loop rolling of repeated blocks (compile/loop.py) and the fuse="auto"
+policy. Every compiled result is checked against eager execution of the same step."""
+import importlib
+import re
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+fuse = importlib.import_module("chainrule.compile.fuse")
+loop = importlib.import_module("chainrule.compile.loop")
+needs_numba = pytest.mark.skipif(not fuse.available(), reason="no numba")
+TOL = {np.float32: 1e-6, np.float64: 1e-12}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def _leaves(dtype, n=10, k=1, seed=0):
+    rng = np.random.default_rng(seed)
+    return [cr.tensor(0.5 * rng.standard_normal(n), dtype=dtype, requires_grad=True)
+            for _ in range(k)]
+
+
+def _run(body_of, dtype, steps=5, k=1, fuse_opt=True, lr=1e-2):
+    """The same step eagerly and compiled: losses and leaves (and their .grad) must agree."""
+    pairs = []
+    for compiled in (False, True):
+        leaves = _leaves(dtype, k=k)
+        opt = cr.optim.SGD(leaves, lr=lr)
+        loss_fn = body_of(*leaves)
+
+        def step(loss_fn=loss_fn, opt=opt):
+            loss = loss_fn()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        pairs.append((leaves, cr.compile(step, fuse=fuse_opt) if compiled else step))
+    (le, eager), (lc, comp) = pairs
+    for i in range(steps):
+        a, b = eager().item(), comp().item()
+        assert abs(a - b) <= TOL[dtype] * abs(a), (i, a, b)
+    for p, q in zip(le, lc):
+        assert _rel(q.data, p.data) <= TOL[dtype]
+        assert _rel(q.grad.data, p.grad.data) <= TOL[dtype]
+    return comp, lc
+
+
+def _chain(links, c=0.01):
+    def body_of(x0):
+        def loss():
+            x = x0
+            for _ in range(links):
+                x = x + c * cr.tanh(x)
+            return (x * x).sum()
+        return loss
+    return body_of
+
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chain_becomes_two_loops_and_matches_eager(dtype):
+    step, _ = _run(_chain(12), dtype, steps=3)
+    src = step.source
+    loops = re.findall(r"for r in range\((\d+)\):", src)
+    # forward links 2..30 and their mirrored backward (the first link is peeled off each)
+    assert loops == ["11", "11"], loops
+    assert "[10 - r, i]" in src          # the backward reads the forward's saved tanh in reverse
+    assert src.count("np.tanh(") == 2    # one peeled link, one loop body
+
+
+@needs_numba
+def test_kernel_size_does_not_grow_with_the_chain():
+    sizes = []
+    for links in (6, 40):
+        step, _ = _run(_chain(links), np.float32, steps=2)
+        src = step.source
+        sizes.append(len(src.splitlines()))
+        assert f"for r in range({links - 1}):" in src
+    assert sizes[0] == sizes[1]
+
+
+@needs_numba
+def test_rolled_and_unrolled_kernels_give_identical_bits(monkeypatch):
+    dtype = np.float32
+    rolled, lr = _run(_chain(8), dtype, steps=3)
+    monkeypatch.setattr(loop, "MIN_REPEATS", 10 ** 9)
+    unrolled, lu = _run(_chain(8), dtype, steps=3)
+    assert "for r in range(" in rolled.source and "for r in range(" not in unrolled.source
+    for p, q in zip(lr, lu):   # the same scalar operations in the same order
+        assert np.array_equal(p.data, q.data) and np.array_equal(p.grad.data, q.grad.data)
+
+
+@needs_numba
+def test_two_carried_values_and_a_fixed_operand():
+    """x, y = y, x + w·tanh(y): two values carried per link, w read by every link (its gradient
+    accumulates over the backward loop)."""
+    def body_of(x0, y0, w):
+        def loss():
+            x, y = x0, y0
+            for _ in range(12):   # two links per block: x reads two links back
+                x, y = y, x + w * cr.tanh(y)
+            return (x * y).sum()
+        return loss
+    step, _ = _run(body_of, np.float64, k=3, lr=1e-3, steps=3)
+    assert len(re.findall(r"for r in range\(\d+\):", step.source)) == 2
+
+
+@needs_numba
+def test_a_loop_reading_another_loop_in_the_same_order():
+    """A second chain reads the first chain's values in order: the `+ r` walk of a saved row."""
+    def body_of(x0, y0):
+        def loss():
+            x, xs = x0, []
+            for _ in range(6):
+                x = x + 0.1 * cr.tanh(x)
+                xs.append(x)
+            y = y0
+            for xk in xs:
+                y = 0.5 * y + cr.sin(xk)
+            return (y * y).sum()
+        return loss
+    step, _ = _run(body_of, np.float64, k=2, steps=3)
+    assert re.search(r"\[\d+ \+ r, i\]", step.source), step.source
+
+
+@needs_numba
+def test_links_with_different_constants_stay_unrolled():
+    def body_of(x0):
+        def loss():
+            x = x0
+            for k in range(5):
+                x = x + (0.01 * (k + 1)) * cr.tanh(x)
+            return (x * x).sum()
+        return loss
+    step, _ = _run(body_of, np.float64, steps=2)
+    assert "@njit" in step.source and "for r in range(" not in step.source
+
+
+def test_auto_fuses_only_kernels_that_pay():
+    """fuse=None: no kernel for a 2-op update of a small array (it would not beat NumPy), one
+    for a long chain (when numba is installed)."""
+    small, _ = _run(lambda x0: lambda: (x0 * x0).sum(), np.float64, fuse_opt=None)
+    assert "@njit" not in small.source and "numba" not in small.source
+    chain, _ = _run(_chain(8), np.float64, fuse_opt=None, steps=2)
+    assert ("@njit" in chain.source) == fuse.available()
+
+
+def test_find_runs_periods():
+    """The runs found in a traced chain's equations: period 3 forward, 5 backward."""
+    x0 = cr.tensor(np.ones(4), dtype=np.float64, requires_grad=True)
+    opt = cr.optim.SGD([x0], lr=0.1)
+
+    def step():
+        loss = _chain(9)(x0)()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    c = cr.compile(step, fuse=False)
+    c()
+    eqns = [e for e in c.program.eqns if fuse._fusible(e)]
+    runs = loop.find_runs(eqns, fuse._value)
+    assert [(r.period, r.repeats) for r in runs] == [(3, 8), (5, 8)]
