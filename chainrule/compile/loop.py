@@ -221,7 +221,8 @@ def rolled_source(kernel, name, runs, statement, is_value, outs):
         return f"s{run.index}_{j}[{k}, i]"
 
     args = [f"a{k}" for k in range(len(inputs))] + outs
-    lines = [f"@njit(cache=True)", f"def {name}({', '.join(args)}):", f"    n = {outs[0]}.size"]
+    from .fuse import DECORATOR
+    lines = [DECORATOR, f"def {name}({', '.join(args)}):", f"    n = {outs[0]}.size"]
     for b in sorted(scratch):
         lines.append(f"    w{b} = np.empty(n, {_dt(eqns[b].out.dtype)})")
     for run in runs:
