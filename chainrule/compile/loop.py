@@ -34,6 +34,8 @@ def _key(e, is_value):
     for x in e.inputs:
         if is_value(x):
             parts.append(x.dtype.str)
+        elif type(x) in (float, int, bool):
+            parts.append((type(x), x))
         else:
             v = np.asarray(x)
             parts.append((type(x).__name__, v.dtype.str, v.item()))
@@ -75,6 +77,8 @@ def _describe(eqns, pos, owner, a, p, idx, is_value):
 
 def _repeats(eqns, keys, pos, owner, a, p, is_value):
     """How many blocks of period p starting at a repeat block 0, and each saved read's walk."""
+    if keys[a:a + p] != keys[a + p:a + 2 * p]:   # cheap test first: most tries fail here
+        return 1, {}
     base = [_describe(eqns, pos, owner, a, p, a + j, is_value) for j in range(p)]
     order = {}
     k = 1
