@@ -176,46 +176,55 @@ def test_find_runs_periods():
     assert [(r.period, r.repeats) for r in runs] == [(3, 8), (5, 8)]
 
 
+_KEEP = {}   # numba's dispatchers stay alive: a dead one leaves a weak proxy in gc's objects
+
+
 def _tanh32(jit):
+    """fuse.TANH32 as plain Python (njit a no-op), or compiled with an element loop _apply."""
+    if jit in _KEEP:
+        return _KEEP[jit]
     ns = {"np": np}
     if jit:
         from numba import njit
         ns["njit"] = njit
-    else:   # the same source as plain Python
+    else:
         ns["njit"] = lambda **kw: (lambda f: f)
     # chainrule's own source; numba caches only functions from files
-    exec(fuse.TANH32.replace("cache=True", "cache=False"), ns)   # noqa: S102
-    return ns["_tanh32"]
+    exec(fuse.TANH32.replace("cache=True", "cache=False") + """
+
+@njit(error_model="numpy")
+def _apply(x, o):
+    for i in range(x.size):
+        o[i] = _tanh32(x[i])
+""", ns)   # noqa: S102
+    _KEEP[jit] = ns
+    return ns
 
 
 SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-30, 9.0, 9.01, 10.0, 10.5,
                     88.0, -1e30, 0.5, -0.5493, 3.0], np.float32)
 
 
-def _check_tanh32(f, x):
-    got = np.array([f(v) for v in x], np.float32) if not hasattr(f, "py_func") else \
-        np.empty_like(x)
-    if hasattr(f, "py_func"):
-        from numba import njit
-
-        @njit(error_model="numpy")
-        def apply(x, o):
-            for i in range(x.size):
-                o[i] = f(x[i])
-        apply(x, got)
+def _check_tanh32(ns, x, jit):
+    got = np.empty_like(x)
+    if jit:
+        ns["_apply"](x, got)
+    else:
+        got[:] = [ns["_tanh32"](v) for v in x]
     exact = np.tanh(x.astype(np.float64))
     fin = np.isfinite(x)
     assert np.array_equal(got[~fin], np.tanh(x[~fin]), equal_nan=True)   # nan, ±inf
     assert np.array_equal(np.signbit(got), np.signbit(exact))             # -0.0 stays -0.0
     ulp = np.spacing(np.abs(exact[fin]).astype(np.float32)).astype(np.float64)
     assert np.max(np.abs(got[fin] - exact[fin]) / ulp) <= 0.5 + 1e-6      # correctly rounded
-    assert np.max(np.abs(got[fin] - np.tanh(x[fin])) / ulp) <= 1.5        # NumPy's: within 1.4
+    # NumPy's own float32 tanh differs by CPU (1.4 ulp measured here); a loose sanity bound
+    assert np.max(np.abs(got[fin] - np.tanh(x[fin])) / ulp) <= 3
 
 
 def test_tanh32_is_correctly_rounded_plain_python():
     rng = np.random.default_rng(0)
     x = np.concatenate([SPECIAL, (rng.standard_normal(300) * 4).astype(np.float32)])
-    _check_tanh32(_tanh32(False), x)
+    _check_tanh32(_tanh32(False), x, False)
 
 
 @needs_numba
@@ -223,4 +232,4 @@ def test_tanh32_is_correctly_rounded_compiled():
     rng = np.random.default_rng(1)
     x = np.concatenate([SPECIAL, rng.standard_normal(200_000) * 4, rng.standard_normal(20_000)
                         * 1e-3, rng.uniform(-12, 12, 100_000)]).astype(np.float32)
-    _check_tanh32(_tanh32(True), x)
+    _check_tanh32(_tanh32(True), x, True)

@@ -197,8 +197,8 @@ def rolled_source(kernel, name, runs, statement, is_value, outs):
                     if isinstance(x, Var) and id(x) in pos:
                         home(pos[id(x)], s)
             continue
-        for b in inits[body.index].values():
-            home(b, s)
+        for b in inits[body.index].values():   # copied at the end of the previous loop
+            home(b, s - 1 if s and segs[s - 1][0] == "s" else s)
         for j in range(body.period):
             for x, d, b, walk in reads(body, j):
                 if b is None or d[0] == "d":
@@ -250,17 +250,22 @@ def rolled_source(kernel, name, runs, statement, is_value, outs):
                 lines.append(f"        v{idx} = {text}  # {e.out.name} = {e.prim.name}")
                 if idx in scratch:
                     lines.append(f"        w{idx}[i] = v{idx}")
+            if s + 1 < len(segs):    # the next loop's carried values start here
+                for jj, b in inits[segs[s + 1][1].index].items():
+                    lines.append(f"        c{segs[s + 1][1].index}_{jj}[i] = "
+                                 f"{read(eqns[b].out, s)}")
             if s == final:
                 write_outputs(s)
             continue
         run = body
-        if inits[run.index]:
+        if inits[run.index] and not (s and segs[s - 1][0] == "s"):
             lines.append("    for i in range(n):")
             for jj, b in inits[run.index].items():
                 lines.append(f"        c{run.index}_{jj}[i] = {read(eqns[b].out, s)}")
         end = eqns[run.start + run.period * run.repeats - 1].out.name
-        lines.append(f"    for r in range({run.repeats}):  # {run.period} ops repeated "
-                     f"{run.repeats} times: {eqns[run.start].out.name} .. {end}")
+        lines.append(f"    for r in range({run.repeats}):  # {eqns[run.start].out.name} .. "
+                     f"{eqns[run.start + run.period - 1].out.name} and {run.repeats - 1} "
+                     f"repeats, the last ending at {end}")
         lines.append("        for i in range(n):")
         for j in range(run.period):
             idx = run.start + j
