@@ -9,6 +9,11 @@ kernel reads each element once, does the whole chain in registers, and writes it
 constants are typed like the arrays (float32 stays float32, as NumPy's scalar rules keep it).
 Kernels are compiled with `cache=True` from a file in the cache directory, so a later process
 loads them from disk instead of compiling again.
+
+Long runs of identical blocks inside a kernel (a chain of layers and its backward) become loops
+(loop.py), so kernel size and numba compile time do not grow with the chain. float32 tanh is a
+vectorizable helper (`_tanh32`, correctly rounded) instead of libm's scalar call. With the
+default fuse="auto" a group becomes a kernel only when it is expected to pay (`pays`).
 """
 from __future__ import annotations
 
