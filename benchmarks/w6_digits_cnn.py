@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .common import softmax_ce_head, torch_threads, train_step
+from .common import compiled, softmax_ce_head, torch_threads, train_step
 
 KEY = "W6"
 TITLE = "digits CNN 1×8×8 → conv3×3 16 → ReLU → conv3×3 32 → ReLU → max-pool 2 → fc 10, batch 64"
@@ -143,4 +143,5 @@ def make_torch(s: dict):
     return train_step(lambda: torch.nn.functional.cross_entropy(model(X), y), opt)
 
 
-IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule, "torch": make_torch}
+IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
+         "chainrule-compiled": compiled(make_chainrule), "torch": make_torch}

@@ -2,7 +2,7 @@
 max-pool 2 → fc 10, softmax CE, SGD; one training step. Reference: the hand-written im2col NumPy CNN."""
 from __future__ import annotations
 
-from .common import train_step  # noqa: F401  (same step shape as every workload)
+from .common import compiled, train_step  # noqa: F401  (same step shape as every workload)
 from .w6_digits_cnn import cnn_setup, make_chainrule, make_torch, numpy_cnn_step
 
 KEY = "W7"
@@ -23,4 +23,5 @@ def make_numpy(s: dict):
     return numpy_cnn_step(s, LR)
 
 
-IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule, "torch": make_torch}
+IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
+         "chainrule-compiled": compiled(make_chainrule), "torch": make_torch}

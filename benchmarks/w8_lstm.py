@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import linear_init, torch_threads, train_step
+from .common import compiled, linear_init, torch_threads, train_step
 
 KEY = "W8"
 TITLE = "LSTM step: batch 32, seq 50, input 32, hidden 128, linear head 10 + MSE on h_T"
@@ -114,4 +114,5 @@ def make_torch(s: dict):
     return train_step(lambda: torch.nn.functional.mse_loss(head(lstm(X)[1][0][-1]), Y), opt)
 
 
-IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule, "torch": make_torch}
+IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
+         "chainrule-compiled": compiled(make_chainrule), "torch": make_torch}

@@ -270,11 +270,33 @@ class Tracer:
                 ins.append(self.var_of(x))
             elif isinstance(x, np.ndarray) and id(x) in self.arrays:
                 ins.append(self.arrays[id(x)])
+            elif isinstance(x, np.ndarray) and x.base is not None:
+                ins.append(self._view(prim, x))
             else:
                 ins.append(x)
         out = Var(result.data.shape, result.data.dtype)
         self.eqns.append(Eqn(prim, tuple(ins), out, params))
         self._bind(result, out)
+
+    def _view(self, prim, x):
+        """A bare-array input that is a view of a traced value, made outside primitives: a
+        reshape is recorded as one; any other view would freeze the trace's values, so it is an
+        error (a constant array that views no traced value is returned as it is)."""
+        b = x.base
+        while b is not None and id(b) not in self.arrays:
+            b = b.base if isinstance(b, np.ndarray) else None
+        if b is None:
+            return x
+        if x.size == b.size and x.flags.c_contiguous and b.flags.c_contiguous:
+            from .ops.shape import Reshape
+            v = Var(x.shape, x.dtype)
+            self.eqns.append(Eqn(Reshape, (self.arrays[id(b)],), v, {"shape": x.shape}))
+            self.arrays[id(x)] = v
+            self.keep.append(x)
+            return v
+        raise RuntimeError(f"trace: {prim.name} got a view (shape {x.shape}) of a traced value of "
+                           f"shape {b.shape} made outside chainrule's ops; a traced program would "
+                           f"keep this call's values — index with the tensor itself")
 
     def start_backward(self) -> int:
         """Mark where the backward equations begin; returns the number of forward equations."""

@@ -292,7 +292,7 @@ class _Methods:
 
         def run():
             self.data[index] = vd
-        self._inplace("setitem", lambda s, v: shp.IndexPut(s, v, index=index), run, value)
+        self._inplace("setitem", lambda s, v: shp.index_put(s, v, index=index), run, value)
 
     # ---------------------------------------------------------------- scatter family, in place (issue 10)
     def _inplace_call(self, name, fn, args, other=None):

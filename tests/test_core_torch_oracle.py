@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.ops.shape import fill_index
 
 torch = pytest.importorskip("torch")
 
@@ -150,8 +151,8 @@ TORCH = {
     "sign": lambda t, x, p: t.sign(x[0]),
     "norm": lambda t, x, p: t.linalg.vector_norm(x[0], dim=p.get("axis"),
                                                   keepdim=bool(p.get("keepdims", False))),
-    "getitem": lambda t, x, p: x[0][_torch_index(t, p["index"])],
-    "embedding": lambda t, x, p: t.nn.functional.embedding(t.tensor(p["indices"]), x[0]),
+    "getitem": lambda t, x, p: x[0][_torch_index(t, fill_index(p["index"], x))],
+    "embedding": lambda t, x, p: t.nn.functional.embedding(x[1], x[0]),
 }
 
 

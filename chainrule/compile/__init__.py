@@ -128,7 +128,7 @@ class CompiledFunction:
         entries = self.cache.setdefault(key, [])
         if len(entries) >= self.cache_size:
             entries.pop(0)
-        modules, opts = find_objects(self.fn, args)
+        modules, opts, reachable = find_objects(self.fn, args)
         params = {}
         for m in modules:
             for p in m._parameters.values():
@@ -140,6 +140,7 @@ class CompiledFunction:
                     params[id(p)] = p
         names = arg_names(self.fn, len(args))
         tracer = StepTracer(fallback=self.fallback == "eager")
+        tracer.reachable = {id(t.data): t for t in reachable}
         call_args, k = [], 0
         for nm, a in zip(names, args):
             if isinstance(a, (Tensor, np.ndarray)):

@@ -69,8 +69,13 @@ class StepTracer(Tracer):
         self.guards = []           # (kind, obj, expected) checked before every compiled call
         self.inits = []            # (opt, p, key, shape, dtype): state the step creates
         self.viewing = set()       # id(Var) of outputs that may share memory with an input
+        self.reachable = {}        # id(array) -> Tensor: tensors fn can reach (find_objects)
 
     def record(self, prim, inputs, params, result):
+        for x in inputs:   # a bare array of a tensor fn can reach: read it live, not as a constant
+            if type(x) is np.ndarray and id(x) not in self.arrays and id(x) in self.reachable:
+                t = self.reachable[id(x)]
+                self.source_input(t, t.name, ("tensor", t))
         super().record(prim, inputs, params, result)
         out = result.data
         for x in inputs:
@@ -281,11 +286,11 @@ def describe(source) -> str:
 # ---------------------------------------------------------------- what a step touches
 
 def find_objects(fn, args, depth: int = 4):
-    """Modules and optimizers `fn` can reach: its arguments, closure cells, the globals its code
-    names, bound `self`, attributes of plain objects (depth-limited, no recursion)."""
+    """Modules, optimizers and tensors `fn` can reach: its arguments, closure cells, the globals
+    its code names, bound `self`, attributes of plain objects (depth-limited, no recursion)."""
     from ..nn.module import Module
     from ..optim.optimizer import Optimizer
-    modules, opts, seen = {}, {}, set()
+    modules, opts, tensors, seen = {}, {}, {}, set()
     stack = [(fn, 0)] + [(a, 0) for a in args]
     while stack:
         obj, d = stack.pop()
@@ -295,11 +300,17 @@ def find_objects(fn, args, depth: int = 4):
         if isinstance(obj, Module):
             for m in obj.modules():
                 modules[id(m)] = m
+                for v in list(vars(m).values()) + list(getattr(m, "_buffers", {}).values()):
+                    if isinstance(v, Tensor):
+                        tensors[id(v)] = v
             continue
         if isinstance(obj, Optimizer):
             opts[id(obj)] = obj
             continue
-        if isinstance(obj, (Tensor, np.ndarray, str, bytes, int, float, type, types.ModuleType)) \
+        if isinstance(obj, Tensor):
+            tensors[id(obj)] = obj
+            continue
+        if isinstance(obj, (np.ndarray, str, bytes, int, float, type, types.ModuleType)) \
                 or obj is None:
             continue
         nxt = []
@@ -326,7 +337,7 @@ def find_objects(fn, args, depth: int = 4):
                 hasattr(obj, "__dict__") and not isinstance(obj, types.BuiltinFunctionType):
             nxt += list(vars(obj).values())[:100]
         stack += [(o, d + 1) for o in nxt]
-    return list(modules.values()), list(opts.values())
+    return list(modules.values()), list(opts.values()), list(tensors.values())
 
 
 def _has(cell) -> bool:

@@ -21,7 +21,9 @@ def _idx(op, index):
     i = np.asarray(_data(index))
     if i.size and i.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer tensor, got dtype {i.dtype}")
-    return i.astype(np.int64, copy=False)
+    # NOTE: the caller's own array (no copy, no wrap of negatives: NumPy indexing does that), so
+    # a traced program finds it as an input and indexes with each call's values
+    return i
 
 
 def _grid(op, x, dim, index, src=None):
@@ -39,7 +41,7 @@ def _grid(op, x, dim, index, src=None):
                            f"{np.shape(_data(src))}")
     grid = list(np.ogrid[tuple(slice(n) for n in index.shape)]) if index.ndim else []
     if grid:
-        grid[a] = index % s[a] if s[a] else index
+        grid[a] = index
     return tuple(grid), a
 
 
@@ -47,7 +49,7 @@ def _src_part(src, index):
     """src cut to index's shape (PyTorch reads only that corner of src)."""
     if np.shape(_data(src)) == index.shape:
         return _t(src)
-    return shp.GetItem(_t(src), index=tuple(slice(n) for n in index.shape))
+    return shp.getitem(_t(src), index=tuple(slice(n) for n in index.shape))
 
 
 @expose(method=True)
@@ -66,7 +68,7 @@ def scatter(x, dim, index, src=None, *, value=None, reduce=None):
                               {"add": "sum", "multiply": "prod"}[reduce])
     grid, a = _grid("scatter", x, dim, index, src if np.ndim(_data(src)) else None)
     v = _src_part(src, index) if np.ndim(_data(src)) else src
-    return shp.IndexPut(_t(x), v, index=grid)
+    return shp.index_put(_t(x), v, index=grid)
 
 
 @expose(method=True)
@@ -77,7 +79,7 @@ def scatter_add(x, dim, index, src):
     """
     index = _idx("scatter_add", index)
     grid, a = _grid("scatter_add", x, dim, index, src)
-    return _t(x) + shp.ScatterAdd(_src_part(src, index), shape=np.shape(_data(x)), index=grid)
+    return _t(x) + shp.scatter_add(_src_part(src, index), shape=np.shape(_data(x)), index=grid)
 
 
 _PAD = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "amax": -np.inf, "amin": np.inf}
@@ -120,7 +122,7 @@ def scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
             np.array([np.iinfo(xt.data.dtype).min if reduce == "amax" else
                       np.iinfo(xt.data.dtype).max if reduce == "amin" else 0], xt.data.dtype)
     flat = shp.Concatenate(xt.reshape(-1), st.reshape(-1), _const(pad), axis=0)
-    table = shp.GetItem(flat, index=rows)
+    table = shp.getitem(flat, index=rows)
     if reduce in ("sum", "mean"):
         out = red.Sum(table, axis=1)
         if reduce == "mean":
@@ -140,7 +142,7 @@ def index_add(x, dim, index, source, *, alpha=1):
     a = _dim("index_add", x, dim) if np.ndim(_data(x)) else 0
     idx = _idx("index_add", index).reshape(-1)
     src = _t(source) if alpha == 1 else _t(source) * alpha
-    return _t(x) + shp.ScatterAdd(src, shape=np.shape(_data(x)), index=(slice(None),) * a + (idx,))
+    return _t(x) + shp.scatter_add(src, shape=np.shape(_data(x)), index=(slice(None),) * a + (idx,))
 
 
 @expose(method=True)
@@ -151,7 +153,7 @@ def index_copy(x, dim, index, source):
     """
     a = _dim("index_copy", x, dim) if np.ndim(_data(x)) else 0
     idx = _idx("index_copy", index).reshape(-1)
-    return shp.IndexPut(_t(x), _t(source), index=(slice(None),) * a + (idx,))
+    return shp.index_put(_t(x), _t(source), index=(slice(None),) * a + (idx,))
 
 
 @expose(method=True)
@@ -162,7 +164,7 @@ def index_fill(x, dim, index, value):
     """
     a = _dim("index_fill", x, dim) if np.ndim(_data(x)) else 0
     idx = _idx("index_fill", index).reshape(-1)
-    return shp.IndexPut(_t(x), value, index=(slice(None),) * a + (idx,))
+    return shp.index_put(_t(x), value, index=(slice(None),) * a + (idx,))
 
 
 @expose(method=True)
@@ -195,8 +197,8 @@ def masked_scatter(x, mask, source):
     if k > np.size(_data(source)):
         raise RuntimeError(f"masked_scatter: mask selects {k} elements but source has only "
                            f"{np.size(_data(source))} (shape {np.shape(_data(source))})")
-    vals = shp.GetItem(_t(source).reshape(-1), index=slice(0, k))
-    return shp.IndexPut(_t(x), vals, index=(m,))
+    vals = shp.getitem(_t(source).reshape(-1), index=slice(0, k))
+    return shp.index_put(_t(x), vals, index=(m,))
 
 
 def _flat_index(op, x, index):
@@ -205,7 +207,7 @@ def _flat_index(op, x, index):
     if i.size and (i.max() >= n or i.min() < -n):
         raise IndexError(f"{op}: index {i.min()}..{i.max()} is out of range for a tensor of "
                          f"{n} elements (shape {np.shape(_data(x))})")
-    return i % n if n else i
+    return i
 
 
 @expose(method=True)
@@ -214,7 +216,7 @@ def take(x, index):
 
     >>> cr.take(cr.tensor([[1.0, 2.0], [3.0, 4.0]]), cr.tensor([0, 3])).tolist()  # [1., 4.]
     """
-    return shp.GetItem(_t(x).reshape(-1), index=_flat_index("take", x, index))
+    return shp.getitem(_t(x).reshape(-1), index=_flat_index("take", x, index))
 
 
 @expose(method=True)
@@ -228,7 +230,7 @@ def put(x, index, source, accumulate=False):
     src = _t(source).reshape(-1)
     flat = _t(x).reshape(-1)
     if accumulate:
-        out = flat + shp.ScatterAdd(src, shape=flat.shape, index=i)
+        out = flat + shp.scatter_add(src, shape=flat.shape, index=i)
     else:
-        out = shp.IndexPut(flat, src, index=i)
+        out = shp.index_put(flat, src, index=i)
     return out.reshape(s)

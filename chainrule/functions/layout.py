@@ -38,7 +38,7 @@ def flip(x, dims=None, *, axis=_MISSING):
     axes = tuple(range(nd)) if dims is None else _axes("flip", x, dims)
     if not nd:
         return _t(x) * 1
-    return shp.GetItem(_t(x), index=tuple(slice(None, None, -1) if a in axes else slice(None)
+    return shp.getitem(_t(x), index=tuple(slice(None, None, -1) if a in axes else slice(None)
                                           for a in range(nd)))
 
 
@@ -75,7 +75,7 @@ def roll(x, shifts, dims=None, *, axis=_MISSING):
         raise RuntimeError(f"roll: {len(shifts)} shifts for {len(axes)} dims (shape {s})")
     for k, a in zip(shifts, axes):
         idx = (np.arange(s[a]) - k) % s[a] if s[a] else np.arange(0)
-        x = shp.GetItem(x, index=(slice(None),) * a + (idx,))
+        x = shp.getitem(x, index=(slice(None),) * a + (idx,))
     return x
 
 
@@ -126,8 +126,8 @@ def repeat_interleave(x, repeats, dim=None, *, axis=_MISSING, output_size=None):
         raise RuntimeError(f"repeat_interleave: repeats must be non-negative, got {r.tolist()}")
     idx = np.repeat(np.arange(n), np.broadcast_to(r, (n,)) if r.ndim == 0 else r)
     if not _shape(x):
-        return shp.GetItem(x.reshape(1), index=idx)
-    return shp.GetItem(x, index=(slice(None),) * ax + (idx,))
+        return shp.getitem(x.reshape(1), index=idx)
+    return shp.getitem(x, index=(slice(None),) * ax + (idx,))
 
 
 def _tri(op, x, diagonal, lower):
@@ -179,7 +179,7 @@ def diagonal(x, offset=0, dim1=0, dim2=1, *, axis1=_MISSING, axis2=_MISSING):
     order = [i for i in range(len(s)) if i not in (a, b)] + [a, b]
     y = transpose(_t(x), tuple(order))
     rows, cols = _diag_index(s[a], s[b], offset)
-    return shp.GetItem(y, index=(Ellipsis, rows, cols))
+    return shp.getitem(y, index=(Ellipsis, rows, cols))
 
 
 @expose(method=True)
@@ -193,7 +193,7 @@ def diag_embed(x, offset=0, dim1=-2, dim2=-1):
     nd = len(s) + 1
     a, b = (_dim("diag_embed", np.empty((1,) * nd), d) for d in (dim1, dim2))
     rows, cols = _diag_index(n, n, offset)
-    out = shp.ScatterAdd(_t(x), shape=s[:-1] + (n, n), index=(Ellipsis, rows, cols))
+    out = shp.scatter_add(_t(x), shape=s[:-1] + (n, n), index=(Ellipsis, rows, cols))
     # out has the new dims last; move them to (a, b)
     rest = [i for i in range(nd) if i not in (a, b)]
     perm = [0] * nd
@@ -244,7 +244,7 @@ def _unfold_method(x, dimension, size, step):
                            f"size {s[a]} (shape {s})")
     starts = np.arange(0, s[a] - size + 1, step)
     idx = starts[:, None] + np.arange(size)[None, :]
-    y = shp.GetItem(_t(x), index=(slice(None),) * a + (idx,))
+    y = shp.getitem(_t(x), index=(slice(None),) * a + (idx,))
     return moveaxis(y, a + 1, -1)
 
 
@@ -292,7 +292,7 @@ def narrow(x, dim, start, length):
     if not (0 <= start <= s[a] and 0 <= length and start + length <= s[a]):
         raise IndexError(f"narrow: start {start} + length {length} exceeds dimension {a} of size "
                          f"{s[a]} (shape {s})")
-    return shp.GetItem(_t(x), index=(slice(None),) * a + (slice(start, start + length),))
+    return shp.getitem(_t(x), index=(slice(None),) * a + (slice(start, start + length),))
 
 
 @expose(method=True)
@@ -302,7 +302,7 @@ def select(x, dim, index):
     a = _dim("select", x, dim)
     if not -s[a] <= index < s[a]:
         raise IndexError(f"select: index {index} is out of range for dimension {a} of size {s[a]}")
-    return shp.GetItem(_t(x), index=(slice(None),) * a + (int(index),))
+    return shp.getitem(_t(x), index=(slice(None),) * a + (int(index),))
 
 
 @expose(method=True)
@@ -316,12 +316,12 @@ def index_select(x, dim, index):
         raise IndexError(f"index_select: index must be 0-d or 1-d, got shape {idx.shape}")
     s = _shape(x)
     if not s:
-        return shp.GetItem(_t(x).reshape(1), index=idx.reshape(-1)).reshape(s if idx.ndim == 0 else (-1,))
+        return shp.getitem(_t(x).reshape(1), index=idx.reshape(-1)).reshape(s if idx.ndim == 0 else (-1,))
     a = _dim("index_select", x, dim)
     if idx.size and (idx.max() >= s[a] or idx.min() < -s[a]):
         raise IndexError(f"index_select: index {idx.tolist()} out of range for dimension {a} of "
                          f"size {s[a]} (shape {s})")
-    return shp.GetItem(_t(x), index=(slice(None),) * a + (idx.reshape(-1),))
+    return shp.getitem(_t(x), index=(slice(None),) * a + (idx.reshape(-1),))
 
 
 @expose(method=True)
@@ -333,7 +333,7 @@ def masked_select(x, mask):
     m = np.asarray(_data(mask), dtype=bool)
     shape = np.broadcast_shapes(_shape(x), m.shape)
     xb = _t(x) if _shape(x) == shape else shp.BroadcastTo(_t(x), shape=shape)
-    return shp.GetItem(xb, index=(np.broadcast_to(m, shape),))
+    return shp.getitem(xb, index=(np.broadcast_to(m, shape),))
 
 
 @expose(method=True)
@@ -440,5 +440,5 @@ def tensor_split(x, indices_or_sections, dim=0):
         cuts = [int(i) for i in np.asarray(ios).reshape(-1)]
     bounds = [0] + cuts + [n]
     pre = (slice(None),) * a
-    return tuple(shp.GetItem(_t(x), index=pre + (slice(builtins.min(lo, n), builtins.min(builtins.max(lo, hi), n)),))
+    return tuple(shp.getitem(_t(x), index=pre + (slice(builtins.min(lo, n), builtins.min(builtins.max(lo, hi), n)),))
                  for lo, hi in zip(bounds[:-1], bounds[1:]))

@@ -155,11 +155,7 @@ def stack(tensors, axis=0, *, dim=_MISSING):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expects a non-empty sequence of tensors, got an empty one")
-    shapes = {np.shape(t) for t in tensors}
-    if len(shapes) > 1:
-        raise ValueError(f"stack: expects tensors of one shape, got shapes "
-                         f"{' and '.join(str(np.shape(t)) for t in tensors)}")
-    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
+    return shp.Stack(*tensors, axis=axis)
 
 
 @expose(method=True)
@@ -228,7 +224,7 @@ def getitem(x, index):
 
     >>> cr.arange(5.0)[[0, 0]].tolist()  # [0., 0.]
     """
-    return shp.GetItem(x, index=_index(index))
+    return shp.getitem(x, index=_index(index))
 
 
 def _index(index):
@@ -238,8 +234,8 @@ def _index(index):
 
 
 def _index_item(i):
-    if _T(i):
-        return i.data
+    if _T(i):   # kept a Tensor: getitem records it as an input, so traced programs read it
+        return i
     if isinstance(i, list):
         return np.asarray(i)
     return i
@@ -268,7 +264,7 @@ def _take_along(op, x, indices, axis):
                          f"is out of range for axis {axis} of size {n} (input shape {s})")
     grid = list(np.ogrid[tuple(slice(k) for k in idx.shape)])
     grid[axis] = idx
-    return shp.GetItem(x, index=tuple(grid))
+    return shp.getitem(x, index=tuple(grid))
 
 
 @expose(method=True)

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import functions as _f
 from ..ops import nn as _nnops
+from ..ops.compare import OneHot
 from ..tensor import Tensor, get_default_dtype
 
 
@@ -101,6 +102,14 @@ def _class_targets(fn, input, target, ignore_index=None):
     return t.astype(np.int64, copy=False), c, ignored
 
 
+def _targets(target, t):
+    """The checked int64 targets as a Tensor made from `target` by primitives: index math on it
+    is recorded, so a traced program (cr.compile, make_program) reads each call's targets."""
+    if isinstance(target, Tensor):
+        return target if target.dtype == np.int64 else target.astype(np.int64)
+    return Tensor._make(t, False)
+
+
 def _rows(input, t):
     """(M, C) view of input with the class axis last, and the matching (M,) targets."""
     x = input
@@ -114,11 +123,11 @@ def _rows(input, t):
 
 def _nll_rows(logp, t, c, weight, ignore_index, label_smoothing):
     """Per-row loss and per-row weight for log-probabilities logp (M, C) and targets t (M,)."""
-    valid = t != ignore_index
-    safe = np.where(valid, t, 0)
+    valid = _f.ne(t, ignore_index)
+    safe = _f.where(valid, t, 0)
     dt = _arr(logp).dtype
     picked = _f.take_along_axis(logp, safe[:, None], 1)[:, 0]
-    w_cls = None if weight is None else _arr(weight).astype(dt)
+    w_cls = None if weight is None else Tensor._make(_arr(weight).astype(dt), False)
     w_row = valid.astype(dt) if w_cls is None else w_cls[safe] * valid
     loss = -picked * w_row
     if label_smoothing:
@@ -134,10 +143,11 @@ def _finish(loss, w_row, reduction, out_shape):
     total = _f.sum(loss)
     if reduction == "sum":
         return total
-    weight = np.asarray(w_row.sum(), dtype=w_row.dtype)
-    if weight == 0:   # an empty batch, or every target ignored: nan with zero gradients (PyTorch)
-        return total * np.asarray(0, dtype=w_row.dtype) + np.asarray(np.nan, dtype=w_row.dtype)
-    return total / weight
+    # an empty batch, or every target ignored: nan with zero gradients (PyTorch); no Python
+    # branch on the data, so a traced program decides per call
+    weight = _f.sum(w_row)
+    none = _f.eq(weight, 0)
+    return total / _f.where(none, 1, weight) + _f.where(none, np.nan, 0).astype(_arr(w_row).dtype)
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
@@ -162,13 +172,14 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
                                   reduction, label_smoothing)
     else:
         t, c, ignored = _class_targets(fn, input, target, ignore_index)
-        if x.ndim == 2 and weight is None and not label_smoothing and not ignored and t.size:
+        shape, t = t.shape, _targets(target, t)
+        if x.ndim == 2 and weight is None and not label_smoothing and not ignored and math.prod(shape):
             out = _nnops.CrossEntropy(input, t, reduction=reduction)
         else:
             rows, tr = _rows(input, t)
             loss, w_row = _nll_rows(_f.log_softmax(rows, axis=-1), tr, c, weight, ignore_index,
                                     label_smoothing)
-            out = _finish(loss, w_row, reduction, t.shape)
+            out = _finish(loss, w_row, reduction, shape)
     # A NaN anywhere in a row of logits makes that row's softmax, and so the loss, NaN: the
     # (small) result is checked, and the input searched only when it is NaN.
     o = _arr(out)
@@ -205,7 +216,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     input, weight = _floating(input), _floating(weight)
     _check_nan(fn, input)
     t, c, _ = _class_targets(fn, input, target, ignore_index)
-    rows, tr = _rows(input, t)
+    rows, tr = _rows(input, _targets(target, t))
     loss, w_row = _nll_rows(rows, tr, c, weight, ignore_index, 0.0)
     return _finish(loss, w_row, reduction, t.shape)
 
@@ -230,15 +241,15 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     x = _arr(input)
     if x.ndim > 2:
         raise ValueError(f"{fn}: expected input of shape (N, C) or (C,), got {x.shape}")
-    rows, tr = _rows(input, t)
+    rows, tr = _rows(input, _targets(target, t))
     sy = _f.take_along_axis(rows, tr[:, None], 1)
     h = _f.relu(rows - sy + margin)
     if p == 2:
         h = h * h
-    mask = np.ones(_arr(rows).shape, dtype=x.dtype)
-    mask[np.arange(tr.size), tr] = 0          # the j = y_i term is not part of the sum
+    # the j = y_i term is not part of the sum (a one-hot primitive: traced programs recompute it)
+    mask = 1 - OneHot(tr, num_classes=c, dtype=x.dtype)
     if weight is not None:
-        mask *= _arr(weight).astype(x.dtype)[tr][:, None]
+        mask = mask * Tensor._make(_arr(weight).astype(x.dtype), False)[tr][:, None]
     loss = _f.sum(h * (mask / c), axis=1)
     if x.ndim == 1 and reduction == "none":
         return _f.reshape(loss, ())

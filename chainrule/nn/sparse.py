@@ -46,11 +46,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
         w[rows] *= scale[:, None].astype(w.dtype)
         weight._bump()
-    out = _Lookup(weight, indices=idx)
+    ids = input if isinstance(input, Tensor) else idx   # a Tensor: traced programs read it
+    out = _Lookup(weight, ids)
     if padding_idx is not None and isinstance(weight, Tensor) and weight.requires_grad:
-        keep = (idx != padding_idx)[..., None]
-        if not keep.all():   # the padding row's value, as a constant: no gradient reaches it
-            out = _f.where(keep, out, weight.data[idx])
+        # the padding row's value as a constant: no gradient reaches it (primitives only, so a
+        # traced program finds each call's padding positions)
+        keep = _f.unsqueeze(_f.ne(ids, padding_idx), -1)
+        out = _f.where(keep, out, _Lookup(weight.detach(), ids))
     return out
 
 

@@ -6,6 +6,7 @@ from typing import Iterable
 import numpy as np
 
 from .. import autograd
+from .. import functions as _f
 from ..tensor import Tensor
 from . import rnn_utils as rnn  # noqa: F401  (cr.nn.utils.rnn.pad_sequence, as torch.nn.utils.rnn)
 
@@ -23,30 +24,32 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
 
     >>> total = cr.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
     """
-    grads = [p.grad.data for p in _params(parameters) if p.grad is not None]
+    # Tensor ops throughout, no Python branch on the norm: cr.compile records the clipping
+    grads = [p.grad for p in _params(parameters) if p.grad is not None]
     if not grads:
         return Tensor._make(np.zeros(()), False)
-    if norm_type == float("inf"):
-        total = max(float(np.abs(g).max()) for g in grads if g.size)
-    else:
-        total = float(sum(float(np.sum(np.abs(g, dtype=np.float64) ** norm_type))
-                          for g in grads)) ** (1.0 / norm_type)
-    if error_if_nonfinite and not np.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
-                           f"gradients is {total}; set error_if_nonfinite=False to clip anyway")
-    coef = max_norm / (total + 1e-6)
-    if coef < 1:
-        with autograd.no_grad():
-            for g in grads:
-                g *= coef
-    return Tensor._make(np.asarray(total), False)
+    with autograd.no_grad():
+        if norm_type == float("inf"):
+            total = _f.stack([_f.max(_f.abs(g)).astype(np.float64) for g in grads if g.numel()]).max()
+        else:
+            total = _f.stack([_f.sum(_f.abs(g).astype(np.float64) ** norm_type)
+                              for g in grads]).sum() ** (1.0 / norm_type)
+        if error_if_nonfinite and not bool(_f.isfinite(total)):
+            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                               f"gradients is {total.item()}; set error_if_nonfinite=False to clip "
+                               f"anyway")
+        coef = _f.clamp(max_norm / (total + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(coef.astype(g.dtype))
+    return total
 
 
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clamp every gradient element in place to [−clip_value, clip_value]."""
-    for p in _params(parameters):
-        if p.grad is not None:
-            np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+    with autograd.no_grad():
+        for p in _params(parameters):
+            if p.grad is not None:
+                p.grad.clamp_(-clip_value, clip_value)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:

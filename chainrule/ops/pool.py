@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 
-from .. import autograd
 from .base import Primitive, Sample, register
 from .conv import pad_spatial, scratch, windows
 
@@ -141,18 +140,53 @@ class MaxPool(Primitive):
         return max_pool_arg(x, kernel, stride, padding, dilation)
 
     def vjp(self, g, ans, needs, x, *, kernel, stride, padding, dilation):
-        # ans is the saved arg-max offset (array mode); under create_graph it is recomputed from x
-        arg = ans if ans is not None else max_pool_arg(_data(x), kernel, stride, padding, dilation)[1]
-        idx = arg_to_plane(arg, x.shape[2:], kernel, stride, padding, dilation)
+        # ans is the saved arg-max offset (array mode); under create_graph the indices are
+        # recomputed from x by a primitive, so a traced program finds each new input's arg-max
+        if ans is not None:
+            idx = arg_to_plane(ans, x.shape[2:], kernel, stride, padding, dilation)
+        else:
+            idx = MaxPoolIndex(x, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
         return (PlaneScatterAdd(g, idx, size=tuple(x.shape[2:]),
                                 unique=not _overlapping(kernel, stride, dilation)),)
 
     def jvp(self, tangents, ans, x, *, kernel, stride, padding, dilation):
-        return PlaneGather(tangents[0], max_pool_indices(_data(x), kernel, stride, padding, dilation)[1])
+        return PlaneGather(tangents[0], MaxPoolIndex(x, kernel=kernel, stride=stride, padding=padding,
+                                                     dilation=dilation))
 
 
-def _data(x):
-    return x.data if isinstance(x, autograd.Tensor) else x
+class PoolIndex(Primitive):
+    """The arg-max plane indices of a max pool (ints): no gradient, an equation of its own so that
+    traced gradient programs recompute them for new inputs."""
+    constant_output = True
+    saves_inputs = False
+    flat_reason = _FLAT
+
+    def vjp(self, g, ans, needs, x, **params):
+        return (None,)
+
+    def jvp(self, tangents, ans, x, **params):
+        return None
+
+
+@register
+class MaxPoolIndex(PoolIndex):
+    """idx = flat (H·W) plane index of each max_pool window's arg-max (first on ties)."""
+    name = "max_pool_index"
+    samples = (Sample((2, 3, 5, 5), kernel=(2, 2), stride=(2, 2), padding=((0, 1), (0, 1)),
+                      dilation=(1, 1), smooth=False),)
+
+    def forward(self, x, *, kernel, stride, padding, dilation):
+        return max_pool_indices(x, kernel, stride, padding, dilation)[1]
+
+
+@register
+class AdaptiveMaxPoolIndex(PoolIndex):
+    """idx = flat plane index of each adaptive_max_pool window's arg-max (first on ties)."""
+    name = "adaptive_max_pool_index"
+    samples = (Sample((2, 3, 5, 7), output_size=(3, 4), smooth=False),)
+
+    def forward(self, x, *, output_size):
+        return adaptive_max_pool_indices(x, output_size)[1]
 
 
 @register
@@ -168,11 +202,11 @@ class AdaptiveMaxPool(Primitive):
         return adaptive_max_pool_indices(x, output_size)[0]
 
     def vjp(self, g, ans, needs, x, *, output_size):
-        idx = adaptive_max_pool_indices(_data(x), output_size)[1]
+        idx = AdaptiveMaxPoolIndex(x, output_size=output_size)
         return (PlaneScatterAdd(g, idx, size=tuple(x.shape[2:])),)
 
     def jvp(self, tangents, ans, x, *, output_size):
-        return PlaneGather(tangents[0], adaptive_max_pool_indices(_data(x), output_size)[1])
+        return PlaneGather(tangents[0], AdaptiveMaxPoolIndex(x, output_size=output_size))
 
 
 @register

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Primitive, Sample, register
-from .shape import GetItem, ScatterAdd
+from .shape import GetItem, IndexSlot, ScatterAdd
 
 
 def _sig(x):
@@ -361,10 +361,10 @@ class Embedding(Primitive):
     name = "embedding"
     linear = True
     saves_inputs = False
-    samples = (Sample((6, 3), indices=np.array([[0, 2, 2], [5, 1, 0]])),
-               Sample((5, 2), indices=np.array([1, 3, 1, 4])), Sample((4, 3), indices=np.array(2)))
+    samples = (Sample((6, 3), np.array([[0, 2, 2], [5, 1, 0]])),
+               Sample((5, 2), np.array([1, 3, 1, 4])), Sample((4, 3), np.array(2)))
 
-    def forward(self, w, indices):
+    def forward(self, w, indices):   # indices is an input (no gradient): traced programs read it
         try:
             return w[indices]
         except IndexError:
@@ -373,7 +373,7 @@ class Embedding(Primitive):
                              f"[{np.min(indices)}, {np.max(indices)}]") from None
 
     def vjp(self, g, ans, needs, w, indices):
-        return (ScatterAdd(g, shape=w.shape, index=indices),)
+        return ScatterAdd(g, indices, shape=w.shape, index=IndexSlot(1)), None
 
     def jvp(self, tangents, ans, w, indices):
-        return GetItem(tangents[0], index=indices)
+        return GetItem(tangents[0], indices, index=IndexSlot(1))

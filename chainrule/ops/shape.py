@@ -1,9 +1,10 @@
-"""Shape and indexing primitives: reshape, transpose, broadcast, getitem/scatter, concatenate, pad."""
+"""Shape and indexing primitives: reshape, transpose, broadcast, getitem/scatter, concatenate, stack, pad."""
 from __future__ import annotations
 
 import numpy as np
 
-from .base import Primitive, Sample, register, shape_error
+from .. import autograd
+from .base import Primitive, Sample, ShapeError, register, shape_error, zeros_like_any
 
 
 class ShapeOp(Primitive):
@@ -100,23 +101,102 @@ def is_basic_index(index):
     return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) for i in items)
 
 
+class IndexSlot:
+    """Marks an index array in an index template by its position among the primitive's inputs:
+    getitem(x, i) records the array i as input 1 of its equation (not a constant), so a traced
+    program indexes with each call's indices."""
+    __slots__ = ("slot",)
+
+    def __init__(self, k: int):
+        self.slot = k
+
+    def __repr__(self):
+        return f"IndexSlot({self.slot})"
+
+    def __eq__(self, other):
+        return isinstance(other, IndexSlot) and other.slot == self.slot
+
+    def __hash__(self):
+        return hash(("IndexSlot", self.slot))
+
+
+def fill_index(index, inputs):
+    """The index with each IndexSlot replaced by the input it names."""
+    # NOTE: duck-typed (no IndexSlot name): flat code copies this function without the class
+    if not isinstance(index, tuple):
+        return inputs[index.slot] if getattr(index, "slot", None) is not None else index
+    return tuple(inputs[i.slot] if getattr(i, "slot", None) is not None else i for i in index)
+
+
+def shift_index(index, by):
+    """The template with every IndexSlot moved by `by` inputs (for a primitive with fewer or more
+    leading inputs)."""
+    if not isinstance(index, tuple):
+        return IndexSlot(index.slot + by) if isinstance(index, IndexSlot) else index
+    return tuple(IndexSlot(i.slot + by) if isinstance(i, IndexSlot) else i for i in index)
+
+
+def split_index(index, first=1):
+    """(template, arrays): an index with its array entries (ndarrays, Tensors) moved out as inputs
+    (the primitive's inputs `first`, `first` + 1, ...)."""
+    items = index if isinstance(index, tuple) else (index,)
+    parts, out = [], []
+    for i in items:
+        if isinstance(i, np.ndarray) and i.ndim or isinstance(i, autograd.Tensor):
+            out.append(IndexSlot(first + len(parts)))
+            parts.append(i)
+        else:
+            out.append(i)
+    if not parts:
+        return index, ()
+    return (tuple(out) if isinstance(index, tuple) else out[0]), tuple(parts)
+
+
+def getitem(x, index):
+    """x[index] recorded as one getitem, with the index arrays as inputs."""
+    template, parts = split_index(index)
+    return GetItem(x, *parts, index=template)
+
+
+def scatter_add(x, shape, index):
+    """zeros(shape) with x added at index (repeats add), the index arrays as inputs."""
+    template, parts = split_index(index)
+    return ScatterAdd(x, *parts, shape=shape, index=template)
+
+
+def index_put(x, v, index):
+    """x with [index] = v, the index arrays as inputs."""
+    template, parts = split_index(index, 2)
+    return IndexPut(x, v, *parts, index=template)
+
+
 @register
 class GetItem(ShapeOp):
-    """Z = X[index].   dL/dX = zeros with dL/dZ added at index (repeated indices accumulate)."""
+    """Z = X[index].   dL/dX = zeros with dL/dZ added at index (repeated indices accumulate).
+
+    Index arrays are inputs after X (IndexSlot marks their places in `index`); no gradient flows
+    to them.
+    """
     name = "getitem"
     flat_forward = "{0}[{index}]"
     samples = (Sample((5, 4), index=(slice(1, 4), 2)), Sample((5, 4), index=np.array([0, 2, 2, 4])),
                Sample((3, 4), index=(np.array([[True, False, True, True]] * 3),)),
-               Sample((2, 3, 4), index=(Ellipsis, None, 1)), Sample((4, 3), index=(np.array([1, 1]), slice(None))))
+               Sample((2, 3, 4), index=(Ellipsis, None, 1)), Sample((4, 3), index=(np.array([1, 1]), slice(None))),
+               Sample((5, 4), np.array([0, 2, 2, 4]), np.array([1, 1, 3, 0]),
+                      index=(IndexSlot(1), IndexSlot(2))))
 
-    def forward(self, x, index):
+    def forward(self, x, *parts, index):
         try:
-            return x[index]
+            return x[fill_index(index, (x,) + parts) if parts else index]
         except IndexError as e:
-            raise IndexError(f"getitem: index {_show(index)} does not fit shape {np.shape(x)}: {e}") from None
+            raise IndexError(f"getitem: index {_show(fill_index(index, (x,) + parts))} does not fit shape "
+                             f"{np.shape(x)}: {e}") from None
 
-    def vjp(self, g, ans, needs, x, index):
-        return (ScatterAdd(g, shape=x.shape, index=index),)
+    def vjp(self, g, ans, needs, x, *parts, index):
+        return (ScatterAdd(g, *parts, shape=x.shape, index=index),) + (None,) * len(parts)
+
+    def jvp(self, tangents, ans, x, *parts, index):
+        return GetItem(tangents[0], *parts, index=index)
 
 
 @register
@@ -124,9 +204,13 @@ class ScatterAdd(ShapeOp):
     """Z = zeros(shape) with X added at index: the adjoint of getitem.   dL/dX = dL/dZ[index]."""
     name = "scatter_add"
     flat_forward = None   # exported as a call of its own forward
-    samples = (Sample((3,), shape=(5, 4), index=(slice(1, 4), 2)), Sample((4, 4), shape=(5, 4), index=np.array([0, 2, 2, 4])))
+    samples = (Sample((3,), shape=(5, 4), index=(slice(1, 4), 2)), Sample((4, 4), shape=(5, 4), index=np.array([0, 2, 2, 4])),
+               Sample((4,), np.array([0, 2, 2, 4]), np.array([1, 1, 3, 1]), shape=(5, 4),
+                      index=(IndexSlot(1), IndexSlot(2))))
 
-    def forward(self, x, shape, index):
+    def forward(self, x, *parts, shape, index):
+        if parts:
+            index = fill_index(index, (x,) + parts)
         out = np.zeros(shape, dtype=x.dtype)
         if is_basic_index(index):
             out[index] = x
@@ -134,8 +218,11 @@ class ScatterAdd(ShapeOp):
             np.add.at(out, index, x)
         return out
 
-    def vjp(self, g, ans, needs, x, shape, index):
-        return (GetItem(g, index=index),)
+    def vjp(self, g, ans, needs, x, *parts, shape, index):
+        return (GetItem(g, *parts, index=index),) + (None,) * len(parts)
+
+    def jvp(self, tangents, ans, x, *parts, shape, index):
+        return ScatterAdd(tangents[0], *parts, shape=shape, index=index)
 
 
 @register
@@ -143,22 +230,27 @@ class IndexPut(ShapeOp):
     """Z = X with Z[index] = V (x[index] = v under autograd).   dL/dX = g zeroed at index, dL/dV = g[index]."""
     name = "index_put"
     flat_forward = None   # exported as a call of its own forward
-    samples = (Sample((5, 4), (4,), index=(slice(1, 3),)), Sample((5, 4), (), index=(np.array([0, 3]), 1)))
+    samples = (Sample((5, 4), (4,), index=(slice(1, 3),)), Sample((5, 4), (), index=(np.array([0, 3]), 1)),
+               Sample((5, 4), (2,), np.array([0, 3]), index=(IndexSlot(2), 1)))
 
-    def forward(self, x, v, index):
+    def forward(self, x, v, *parts, index):
         out = np.array(x, copy=True)
-        out[index] = v
+        out[fill_index(index, (x, v) + parts) if parts else index] = v
         return out
 
-    def vjp(self, g, ans, needs, x, v, index):
+    def vjp(self, g, ans, needs, x, v, *parts, index):
         gx = gv = None
-        if needs[0]:
-            keep = np.ones(x.shape, dtype=bool)
-            keep[index] = False
-            gx = g * keep
+        if needs[0]:   # g with zeros where v was written: itself an index_put, so it traces
+            gx = IndexPut(g, np.zeros((), g.dtype), *parts, index=index)
         if needs[1]:
-            gv = GetItem(g, index=index)
-        return gx, gv
+            gv = GetItem(g, *parts, index=shift_index(index, -1))
+        return (gx, gv) + (None,) * len(parts)
+
+    def jvp(self, tangents, ans, x, v, *parts, index):
+        tx, tv = tangents[0], tangents[1]
+        tx = zeros_like_any(x) if tx is None else tx
+        tv = zeros_like_any(v) if tv is None else tv
+        return IndexPut(tx, tv, *parts, index=index)
 
 
 @register
@@ -185,6 +277,34 @@ class Concatenate(ShapeOp):
             grads.append(g[(slice(None),) * ax + (slice(start, stop),)] if need else None)
             start = stop
         return grads
+
+
+@register
+class Stack(ShapeOp):
+    """Z = [X1, X2, ...] along a new axis.   dL/dXi = dL/dZ at index i of that axis.
+
+    One node for any number of inputs (stacking 1000 tensors records one node, not 1000 unsqueezes
+    and a concatenate); each input's gradient is a view of dL/dZ.
+    """
+    name = "stack"
+    flat_forward = "np.stack([{inputs}], axis={axis})"
+    samples = (Sample((2, 3), (2, 3), axis=0), Sample((2, 3), (2, 3), (2, 3), axis=2),
+               Sample((), (), axis=0))
+
+    def forward(self, *xs, axis=0):
+        try:
+            return np.stack(xs, axis=axis)
+        except np.exceptions.AxisError:
+            raise IndexError(f"stack: axis {axis} is out of range for tensors of shape "
+                             f"{np.shape(xs[0])} (expected -{np.ndim(xs[0]) + 1} to "
+                             f"{np.ndim(xs[0])})") from None
+        except ValueError:
+            raise ShapeError(f"stack: expects tensors of one shape, got shapes "
+                             f"{' and '.join(str(np.shape(x)) for x in xs)}") from None
+
+    def vjp(self, g, ans, needs, *xs, axis=0):
+        lead = (slice(None),) * (axis % g.ndim)
+        return [g[lead + (i,)] if need else None for i, need in enumerate(needs)]
 
 
 @register

@@ -16,6 +16,7 @@ import textwrap
 import numpy as np
 
 from .. import autograd
+from ..ops.shape import IndexSlot
 from ..program import Program, Var, arg_names, make_program
 from ..tensor import Tensor
 
@@ -38,6 +39,8 @@ def literal(v) -> str:
         return f"np.{v.name}"
     if isinstance(v, type) and issubclass(v, np.generic):
         return f"np.{np.dtype(v).name}"
+    if isinstance(v, IndexSlot):   # an index array input of getitem/scatter: fill() names it
+        return f"__op{v.slot}__"
     if isinstance(v, Tensor):
         v = v.data
     if isinstance(v, np.ndarray):
