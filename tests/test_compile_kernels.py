@@ -233,3 +233,24 @@ def test_tanh32_is_correctly_rounded_compiled():
     x = np.concatenate([SPECIAL, rng.standard_normal(200_000) * 4, rng.standard_normal(20_000)
                         * 1e-3, rng.uniform(-12, 12, 100_000)]).astype(np.float32)
     _check_tanh32(_tanh32(True), x, True)
+
+
+@needs_numba
+def test_identical_kernels_are_one_function():
+    """A recurrence through a matmul (as an RNN's cell): each step's elementwise chain is its
+    own kernel call, but the same function, compiled once."""
+    rng = np.random.default_rng(3)
+    w = cr.tensor(0.3 * rng.standard_normal((10, 10)), dtype=np.float64)
+
+    def body_of(h0):
+        def loss():
+            h = h0.reshape(1, 10)
+            for _ in range(6):
+                h = 0.5 * cr.tanh(h @ w) + h * 0.9
+            return (h * h).sum()
+        return loss
+    step, _ = _run(body_of, np.float64, steps=3)
+    src = step.source
+    defs = len(re.findall(r"^def _kernel\d+\(", src, flags=re.M))
+    calls = len(re.findall(r"^    _kernel\d+\(", src, flags=re.M))
+    assert 1 <= defs < calls and calls >= 10, (defs, calls)

@@ -17,6 +17,8 @@ default fuse="auto" a group becomes a kernel only when it is expected to pay (`p
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..program import Var
@@ -228,12 +230,22 @@ class Kernel:
         return lines
 
     def kernel_lines(self, src):
-        name = f"_kernel{self.idx}"
-        consts, body = self.source(name)
+        consts, body = self.source(_SELF)
         if any("_tanh32(" in ln for ln in body) and TANH32 not in src.kernels:
             src.kernels.insert(0, TANH32)
-        src.kernels.append("\n".join(consts + [""] + body if consts else body))
+        text = "\n".join(consts + [""] + body if consts else body)
+        # identical kernels (an RNN's cell at every time step) are one function, compiled once;
+        # they differ only in the comments naming their values (the first one's are shown)
+        key = re.sub(r"  # .*", "", text)
+        names = src.__dict__.setdefault("kernel_names", {})
+        name = names.get(key)
+        if name is None:
+            name = names[key] = f"_kernel{self.idx}"
+            src.kernels.append(text.replace(_SELF, name))
         return self.call(src, name)
+
+
+_SELF = "_kernel_SELF_"   # stands for the kernel's name until it is known
 
 
 def fuse(src, eqns, escaping, options):
