@@ -40,8 +40,11 @@ _COMPARE = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equa
 # pay: numba costs ~1.5 s CPU once per process (import 0.6 s, first compile 0.9 s) and ~0.2 s per
 # kernel, and a call of a 2-4 op kernel on small arrays is no faster than its NumPy `out=` calls
 # (W1, W3, W4 steady state: fused/unfused 1.01, 0.98, 1.03). It pays for long chains (W5: one
-# NumPy call per op saved) and for large arrays (W2's SGD update: one pass over 64 MB saved, 0.95).
-AUTO_MIN_OPS = 16         # a chain of at least this many ops
+# NumPy call per op saved) and for large arrays (W2's SGD update: one pass over 64 MB saved, 0.43
+# in one run). It does not pay for a 16-op kernel reading 14 arrays and writing 5 (W8's LSTM
+# cell backward on 32x128: fused/unfused 1.14): every argument costs a reshape and numba's
+# argument dispatch, every output a fresh array.
+AUTO_MIN_OPS = 16         # a chain of at least this many ops, and 2 per argument,
 AUTO_MIN_WORK = 1 << 20   # or (ops - 1) x elements at least this
 
 
@@ -83,7 +86,9 @@ def available() -> bool:
 def pays(kernel) -> bool:
     """Whether fuse="auto" compiles this kernel (see AUTO_MIN_OPS, AUTO_MIN_WORK)."""
     ops = len(kernel.eqns)
-    return ops >= AUTO_MIN_OPS or (ops - 1) * int(np.prod(kernel.shape)) >= AUTO_MIN_WORK
+    args = len(kernel.inputs) + len(kernel.outputs)
+    return ops >= max(AUTO_MIN_OPS, 2 * args) or \
+        (ops - 1) * int(np.prod(kernel.shape)) >= AUTO_MIN_WORK
 
 
 def _fusible(e) -> bool:
