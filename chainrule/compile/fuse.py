@@ -43,9 +43,11 @@ _COMPARE = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equa
 # NumPy call per op saved) and for large arrays (W2's SGD update: one pass over 64 MB saved, 0.43
 # in one run). It does not pay for a 16-op kernel reading 14 arrays and writing 5 (W8's LSTM
 # cell backward on 32x128: fused/unfused 1.14): every argument costs a reshape and numba's
-# argument dispatch, every output a fresh array.
+# argument dispatch, every output a fresh array. Nor for a large kernel writing fresh arrays
+# (W7's relu+mask on 2-4 M elements: 1.12): a new 16 MB array each call costs its page faults,
+# where NumPy's statements write planned buffers; an update written back in place (W2) pays.
 AUTO_MIN_OPS = 16         # a chain of at least this many ops, and 2 per argument,
-AUTO_MIN_WORK = 1 << 20   # or (ops - 1) x elements at least this
+AUTO_MIN_WORK = 1 << 20   # or (ops - 1) x elements at least this, writing back in place
 
 
 # error_model="numpy": x / 0 gives inf/nan as in NumPy (numba's default raises
@@ -83,12 +85,14 @@ def available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def pays(kernel) -> bool:
-    """Whether fuse="auto" compiles this kernel (see AUTO_MIN_OPS, AUTO_MIN_WORK)."""
+def pays(kernel, writes=()) -> bool:
+    """Whether fuse="auto" compiles this kernel (see AUTO_MIN_OPS, AUTO_MIN_WORK); writes: ids
+    of the values written back into captured tensors."""
     ops = len(kernel.eqns)
     args = len(kernel.inputs) + len(kernel.outputs)
     return ops >= max(AUTO_MIN_OPS, 2 * args) or \
-        (ops - 1) * int(np.prod(kernel.shape)) >= AUTO_MIN_WORK
+        (ops - 1) * int(np.prod(kernel.shape)) >= AUTO_MIN_WORK and \
+        all(id(o) in writes for o in kernel.outputs)
 
 
 def _fusible(e) -> bool:
@@ -306,7 +310,7 @@ def fuse(src, eqns, escaping, options):
     for g in sorted(real):
         k = Kernel(len(kernels), members[g])
         k.build(used_outside)
-        if k.outputs and (options.get("fuse") != "auto" or pays(k)):
+        if k.outputs and (options.get("fuse") != "auto" or pays(k, options.get("writes", {}))):
             kernels[g] = k
     if not kernels:
         return eqns
