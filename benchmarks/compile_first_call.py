@@ -3,13 +3,16 @@
 For each workload, a fresh process builds the `chainrule-compiled` step and times its first call
 (trace while running eagerly + passes + code generation) and second call (the first run of the
 generated code, which compiles the numba kernels or loads them from the disk cache). Cold: an
-empty kernel cache directory; warm: a second process on the same directory.
+empty kernel cache directory; warm: a second process on the same directory. CPU seconds (the
+process's own) are printed too: on a shared machine wall time includes waiting for a core.
+`--only W1,W5` picks workloads.
 """
 import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
+import importlib  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -21,11 +24,17 @@ t0 = time.perf_counter()
 mod = importlib.import_module("benchmarks." + sys.argv[1])
 s = mod.setup(False)
 step = mod.IMPLS["chainrule-compiled"](s)
-t1 = time.perf_counter(); step(); t2 = time.perf_counter(); step(); t3 = time.perf_counter()
+c1 = time.process_time(); t1 = time.perf_counter()
+step()
+c2 = time.process_time(); t2 = time.perf_counter()
+step()
+c3 = time.process_time(); t3 = time.perf_counter()
 for _ in range(3):
     step()
 t4 = time.perf_counter()
-print(json.dumps({"first": t2 - t1, "second": t3 - t2, "steady": (t4 - t3) / 3}))
+print(json.dumps({"first": t2 - t1, "second": t3 - t2, "steady": (t4 - t3) / 3,
+                  "first_cpu": c2 - c1, "second_cpu": c3 - c2,
+                  "numba": "numba" in sys.modules}))
 """
 
 
@@ -37,15 +46,26 @@ def measure(name: str, cache: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    import argparse
+
     from . import WORKLOADS
-    print("workload            cache  1st call s  2nd call s  steady ms/step")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="", help="comma-separated workload keys, e.g. W1,W5")
+    keys = [k.strip().upper() for k in ap.parse_args(argv).only.split(",") if k.strip()]
+    print("workload            cache  1st call s  2nd call s  1st+2nd CPU s  steady ms/step  numba")
     for name in WORKLOADS:
+        if keys and not any(name.upper().startswith(k + "_") for k in keys):
+            continue
+        if "chainrule-compiled" not in importlib.import_module(f"benchmarks.{name}").IMPLS:
+            print(f"{name:<19} (no chainrule-compiled row)")
+            continue
         with tempfile.TemporaryDirectory() as cache:
             for label in ("cold", "warm"):
                 r = measure(name, cache)
                 print(f"{name:<19} {label:<5}  {r['first']:10.3f}  {r['second']:10.3f}  "
-                      f"{r['steady'] * 1e3:14.3f}")
+                      f"{r['first_cpu'] + r['second_cpu']:13.3f}  {r['steady'] * 1e3:14.3f}  "
+                      f"{'yes' if r['numba'] else 'no'}")
 
 
 if __name__ == "__main__":

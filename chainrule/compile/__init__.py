@@ -179,7 +179,7 @@ class CompiledFunction:
         options["viewing"] = tracer.viewing
         if options["fuse"] is None:
             from .fuse import available
-            options["fuse"] = available()
+            options["fuse"] = "auto" if available() else False   # auto: kernels that pay
         entry = Entry(tracer, tensors, tree, _name(self.fn), doc, options)
         entry.single = tree == ("t", 0)
         entries.append(entry)
@@ -229,7 +229,8 @@ def _name(fn) -> str:
 def compile(fn=None, *, fallback=None, cache_size: int = 8, fuse=None, buffers: bool = True):  # noqa: A001
     """Compile a step: `step = cr.compile(fn)` or `@cr.compile` / `@cr.compile(fallback="eager")`.
 
-    fuse: fuse elementwise chains into numba kernels (default: when numba is installed);
+    fuse: fuse elementwise chains into numba kernels (default: when numba is installed, the
+    kernels expected to beat their NumPy calls, see fuse.pays);
     buffers: preallocated buffers with `out=` for elementwise temporaries.
     >>> step = cr.compile(lambda x: (x * x).sum())
     >>> step(cr.ones(3))          # tensor(3.)

@@ -9,8 +9,15 @@ kernel reads each element once, does the whole chain in registers, and writes it
 constants are typed like the arrays (float32 stays float32, as NumPy's scalar rules keep it).
 Kernels are compiled with `cache=True` from a file in the cache directory, so a later process
 loads them from disk instead of compiling again.
+
+Long runs of identical blocks inside a kernel (a chain of layers and its backward) become loops
+(loop.py), so kernel size and numba compile time do not grow with the chain. float32 tanh is a
+vectorizable helper (`_tanh32`, correctly rounded) instead of libm's scalar call. With the
+default fuse="auto" a group becomes a kernel only when it is expected to pay (`pays`).
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -29,12 +36,63 @@ _FLOAT_ONLY = {"exp", "log", "tanh", "sqrt", "log1p", "sin", "cos"}
 _COMPARE = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal"}
 
 
+# fuse="auto" (the default with numba installed) makes a kernel only where it was measured to
+# pay: numba costs ~1.5 s CPU once per process (import 0.6 s, first compile 0.9 s) and ~0.2 s per
+# kernel, and a call of a 2-4 op kernel on small arrays is no faster than its NumPy `out=` calls
+# (W1, W3, W4 steady state: fused/unfused 1.01, 0.98, 1.03). It pays for long chains (W5: one
+# NumPy call per op saved) and for large arrays (W2's SGD update: one pass over 64 MB saved, 0.43
+# in one run). It does not pay for a 16-op kernel reading 14 arrays and writing 5 (W8's LSTM
+# cell backward on 32x128: fused/unfused 1.14): every argument costs a reshape and numba's
+# argument dispatch, every output a fresh array. Nor for a large kernel writing fresh arrays
+# (W7's relu+mask on 2-4 M elements: 1.12): a new 16 MB array each call costs its page faults,
+# where NumPy's statements write planned buffers; an update written back in place (W2) pays.
+AUTO_MIN_OPS = 16         # a chain of at least this many ops, and 2 per argument,
+AUTO_MIN_WORK = 1 << 20   # or (ops - 1) x elements at least this, writing back in place
+
+
+# error_model="numpy": x / 0 gives inf/nan as in NumPy (numba's default raises
+# ZeroDivisionError), and without that check LLVM can vectorize the element loops
+DECORATOR = '@njit(cache=True, error_model="numpy")'
+
+# float32 tanh without a library call, so LLVM vectorizes the element loop (libm's tanhf is a
+# scalar call: ~25 ns, most of W5's kernel); correctly rounded (max 0.5 ulp measured on 2.2M
+# samples; NumPy's own float32 tanh is within 1.4 ulp), NaN, ±inf and -0.0 as np.tanh.
+TANH32 = '''P1, P2, P3 = 17325 / 135135, 378 / 135135, 1 / 135135
+Q1, Q2, Q3 = 62370 / 135135, 3150 / 135135, 28 / 135135
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _tanh32(x):
+    """float32 tanh in float64 arithmetic: the [7/6] Pade approximant of tanh(x/32), then
+    five doublings tanh(2u) = 2t/(1 + t*t) kept as a fraction p/q (one division at the end)."""
+    y = np.float64(x)
+    y = 10.0 if y > 10.0 else (-10.0 if y < -10.0 else y)   # tanh(10) rounds to 1.0f
+    z = y * 0.03125
+    z2 = z * z
+    p = z * (1.0 + z2 * (P1 + z2 * (P2 + z2 * P3)))
+    q = 1.0 + z2 * (Q1 + z2 * (Q2 + z2 * Q3))
+    p, q = 2.0 * p * q, p * p + q * q
+    p, q = 2.0 * p * q, p * p + q * q
+    p, q = 2.0 * p * q, p * p + q * q
+    p, q = 2.0 * p * q, p * p + q * q
+    p, q = 2.0 * p * q, p * p + q * q
+    return np.float32(p / q)'''
+
+
 def available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """numba is installed (found without importing it: the import alone takes ~0.6 s)."""
+    import importlib.util
+    return importlib.util.find_spec("numba") is not None
+
+
+def pays(kernel, writes=()) -> bool:
+    """Whether fuse="auto" compiles this kernel (see AUTO_MIN_OPS, AUTO_MIN_WORK); writes: ids
+    of the values written back into captured tensors."""
+    ops = len(kernel.eqns)
+    args = len(kernel.inputs) + len(kernel.outputs)
+    return ops >= max(AUTO_MIN_OPS, 2 * args) or \
+        (ops - 1) * int(np.prod(kernel.shape)) >= AUTO_MIN_WORK and \
+        all(id(o) in writes for o in kernel.outputs)
 
 
 def _fusible(e) -> bool:
@@ -69,6 +127,33 @@ def _array(x) -> bool:
     return isinstance(x, np.ndarray) and x.ndim > 0
 
 
+def _value(x) -> bool:
+    """An input read per element (a Var or a constant array), not a scalar constant."""
+    return isinstance(x, Var) or _array(x)
+
+
+def _statement(e, operand, const) -> str:
+    """Scalar source of equation e; operand(x) gives an input's source, const(v, dtype) a
+    typed constant's name."""
+    kinds = [x.dtype for x in e.inputs if _value(x)]
+    num = next((k for k in kinds if k.kind != "b"), e.out.dtype)
+    ops = []
+    for x in e.inputs:
+        if _value(x):
+            s = operand(x)
+            if x.dtype.kind == "b" and e.out.dtype.kind == "f" and e.prim.name != "where":
+                s = f"np.{e.out.dtype.name}({s})"
+            ops.append(s)
+        else:
+            v = x.item() if isinstance(x, (np.ndarray, np.generic)) else x
+            want = num if e.prim.name in _COMPARE else e.out.dtype
+            ops.append(const(v, want if np.dtype(want).kind != "b" else np.int64))
+    form = SCALAR[e.prim.name]
+    if e.prim.name == "tanh" and e.out.dtype == np.float32:
+        form = "_tanh32({0})"
+    return form.format(*ops, zero=const(0, e.out.dtype) if "{zero}" in form else None)
+
+
 class Kernel:
     """One fused group: its equations, external inputs, outputs and generated loop."""
 
@@ -76,6 +161,7 @@ class Kernel:
         self.idx = idx
         self.eqns = eqns
         self.kernel = self   # marks the placeholder equation for plan.emit
+        self.rolled = []     # loop.Run objects when the kernel holds loops
 
     def build(self, used_outside):
         members = {id(e.out) for e in self.eqns}
@@ -93,46 +179,43 @@ class Kernel:
         self.name = "fused"
 
     def source(self, name):
-        """The numba function's source (and its typed constants)."""
+        """The numba function's source (and its typed constants); long runs of identical
+        blocks become loops (loop.py), the rest one statement per equation."""
+        consts, table = [], {}
+
+        def const(v, dtype):
+            dt = np.dtype(dtype)
+            lit = float(v) if dt.kind == "f" else int(v)
+            key = (dt.str, repr(lit))
+            if key not in table:   # one name per typed value: 0.01 is one constant, not 1000
+                table[key] = f"_{name}_c{len(consts)}"
+                text = repr(lit) if dt.kind != "f" or np.isfinite(lit) else f"float({lit!r})"
+                consts.append(f"{table[key]} = np.{dt.name}({text})")   # nan/inf: no literal
+            return table[key]
+
+        def statement(e, operand):
+            return _statement(e, operand, const)
+        outs = [f"o{k}" for k in range(len(self.outputs))]
+        from . import loop
+        runs = loop.find_runs(self.eqns, _value)
+        if runs:
+            self.rolled = runs
+            return consts, loop.rolled_source(self, name, runs, statement, _value, outs)
         local = {}
-        consts, lines = [], []
         args = []
         for k, x in enumerate(self.inputs):
             a = f"a{k}"
             args.append(a)
             local[id(x)] = f"{a}[i]" if x.shape else a
-        outs = [f"o{k}" for k in range(len(self.outputs))]
-
-        def const(v, dtype):
-            c = f"_{name}_c{len(consts)}"
-            dt = np.dtype(dtype)
-            lit = repr(float(v)) if dt.kind == "f" else repr(int(v))
-            if dt.kind == "f" and not np.isfinite(v):   # nan / inf have no literal
-                lit = f"float({lit!r})"
-            consts.append(f"{c} = np.{dt.name}({lit})")
-            return c
+        lines = []
         for j, e in enumerate(self.eqns):
-            kinds = [x.dtype for x in e.inputs if isinstance(x, Var) or _array(x)]
-            num = next((k for k in kinds if k.kind != "b"), e.out.dtype)
-            ops = []
-            for x in e.inputs:
-                if isinstance(x, Var) or _array(x):
-                    s = local[id(x)]
-                    if x.dtype.kind == "b" and e.out.dtype.kind == "f" and e.prim.name != "where":
-                        s = f"np.{e.out.dtype.name}({s})"
-                    ops.append(s)
-                else:
-                    v = x.item() if isinstance(x, (np.ndarray, np.generic)) else x
-                    want = num if e.prim.name in _COMPARE else e.out.dtype
-                    ops.append(const(v, want if np.dtype(want).kind != "b" else np.int64))
-            text = SCALAR[e.prim.name].format(*ops, zero=const(0, e.out.dtype)
-                                              if "{zero}" in SCALAR[e.prim.name] else None)
             v = f"v{j}"
-            lines.append(f"        {v} = {text}  # {e.out.name} = {e.prim.name}")
+            lines.append(f"        {v} = {statement(e, lambda x: local[id(x)])}  "
+                         f"# {e.out.name} = {e.prim.name}")
             local[id(e.out)] = v
         for o, var in zip(outs, self.outputs):
             lines.append(f"        {o}[i] = {local[id(var)]}")
-        head = [f"@njit(cache=True)", f"def {name}({', '.join(args + outs)}):",
+        head = [DECORATOR, f"def {name}({', '.join(args + outs)}):",
                 f"    for i in range({outs[0]}.size):"]
         return consts, head + lines
 
@@ -157,10 +240,22 @@ class Kernel:
         return lines
 
     def kernel_lines(self, src):
-        name = f"_kernel{self.idx}"
-        consts, body = self.source(name)
-        src.kernels.append("\n".join(consts + [""] + body if consts else body))
+        consts, body = self.source(_SELF)
+        if any("_tanh32(" in ln for ln in body) and TANH32 not in src.kernels:
+            src.kernels.insert(0, TANH32)
+        text = "\n".join(consts + [""] + body if consts else body)
+        # identical kernels (an RNN's cell at every time step) are one function, compiled once;
+        # they differ only in the comments naming their values (the first one's are shown)
+        key = re.sub(r"  # .*", "", text)
+        names = src.__dict__.setdefault("kernel_names", {})
+        name = names.get(key)
+        if name is None:
+            name = names[key] = f"_kernel{self.idx}"
+            src.kernels.append(text.replace(_SELF, name))
         return self.call(src, name)
+
+
+_SELF = "_kernel_SELF_"   # stands for the kernel's name until it is known
 
 
 def fuse(src, eqns, escaping, options):
@@ -216,7 +311,7 @@ def fuse(src, eqns, escaping, options):
     for g in sorted(real):
         k = Kernel(len(kernels), members[g])
         k.build(used_outside)
-        if k.outputs:
+        if k.outputs and (options.get("fuse") != "auto" or pays(k, options.get("writes", {}))):
             kernels[g] = k
     if not kernels:
         return eqns
