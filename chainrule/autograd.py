@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import threading
 import weakref
 from heapq import heappop, heappush
@@ -36,6 +37,8 @@ class _State(threading.local):
     tracer = None     # make_program / compile: every op on a Tensor is reported to it
     watch = False     # fwd or anomaly or tracer: `_wrap` takes its slow path
     special = False   # this thread is counted in _special_threads
+    offer = None      # backward: per input of the rule now running, a leaf whose spare buffer
+                      # the rule may write that input's gradient into (see grad_buffer)
 
 
 _tls = _State()
@@ -236,6 +239,37 @@ def _keep(inputs, arrays, keep):
 NO_NODE = {}   # `keeps` of primitives whose output never requires grad (comparisons)
 
 
+def plans(prim):
+    """(plan1, plan2) of a registered primitive: what `apply`'s one- and two-input paths keep.
+
+    plan1[na] and plan2[na][nb] (na, nb: whether the input requires grad) are (needs, keep per
+    input, keep ans), or None where no node is made; None for a primitive that is never recorded
+    that way (residual outputs, no node, another number of inputs): `apply` then takes `_wrap`.
+    """
+    if prim.residual or prim.keeps is NO_NODE:
+        return None, None
+    out = []
+    for n in (1, 2):
+        if prim.reads is not None and len(prim.reads) != n:
+            out.append(None)
+            continue
+        table = {}
+        for needs in itertools.product((False, True), repeat=n):
+            if True not in needs:
+                continue
+            if prim.keeps is not None:
+                keep, keep_ans = prim.keeps[needs]
+                keep = keep or (True,) * n
+            else:
+                keep, keep_ans = (bool(prim.saves_inputs),) * n, bool(prim.saves_ans)
+            table[needs] = (needs if n == 1 else _NEEDS2[needs[0]][needs[1]], *keep, keep_ans)
+        if n == 1:
+            out.append([None, table[(True,)]])
+        else:
+            out.append([[None, table[(False, True)]], [table[(True, False)], table[(True, True)]]])
+    return tuple(out)
+
+
 def keep_table(prim, n_inputs):
     """For a primitive declaring `reads`: needs tuple -> (inputs to keep, whether to keep ans)."""
     table = {}
@@ -353,16 +387,11 @@ def apply(prim, inputs, params=NO_PARAMS):
     same rule code serves arrays (fast backward) and Tensors (recorded, for higher order).
     One- and two-input calls, nearly every op, take a path that builds no lists.
     """
+    # NOTE: the recorded one- and two-input paths build the Tensor and its Node here (what
+    # `_wrap` does, inlined from the primitive's precomputed plan): one Python call less per op,
+    # and `inputs`/`arrays` share one tuple where they hold the same objects.
     n = len(inputs)
-    if n == 1:
-        x = inputs[0]
-        if isinstance(x, Tensor):
-            d = x.data
-            out = prim.forward(d, **params) if params else prim.forward(d)
-            if x.requires_grad and (_fast or _tls.grad):
-                return _wrap(prim, inputs, params, (d,), out, _ONE, (x.grad_fn or x,))
-            return _wrap(prim, inputs, params, (d,), out, None, None)
-    elif n == 2:
+    if n == 2:
         a, b = inputs
         ta = isinstance(a, Tensor)
         tb = isinstance(b, Tensor)
@@ -373,9 +402,90 @@ def apply(prim, inputs, params=NO_PARAMS):
             na = ta and a.requires_grad
             nb = tb and b.requires_grad
             if (na or nb) and (_fast or _tls.grad):
-                return _wrap(prim, inputs, params, (da, db), out, _NEEDS2[na][nb],
-                             ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None))
+                try:
+                    plan = prim.plan2
+                except AttributeError:   # a duck-typed primitive (not a registered Primitive)
+                    plan = None
+                if plan is None:
+                    return _wrap(prim, inputs, params, (da, db), out, _NEEDS2[na][nb],
+                                 ((a.grad_fn or a) if na else None,
+                                  (b.grad_fn or b) if nb else None))
+                needs, ka, kb, keep_ans = plan[na][nb]
+                if type(out) is not np.ndarray:
+                    out = np.asarray(out)
+                result = _new(Tensor)
+                result.data = out
+                result._grad = result._tangent = result._hooks = result.name = None
+                node = _new(Node)
+                node.prim = prim
+                node.edges = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None)
+                sa = a if ka else _meta(da) if na else da
+                sb = b if kb else _meta(db) if nb else db
+                if sa is a and sb is b and ta and tb:   # both Tensors, both kept
+                    node.inputs = inputs
+                    node.arrays = (da, db)
+                else:
+                    arrs = (da if ka else sa, db if kb else sb)
+                    node.arrays = arrs
+                    node.inputs = arrs if (sa is arrs[0] and sb is arrs[1]) else (sa, sb)
+                node.params = params
+                node.needs = needs
+                if keep_ans:
+                    node.ans = out
+                    result._vc = node.out_vc = [0]
+                else:
+                    node.ans = node.out_vc = result._vc = None
+                node.epoch = _epoch
+                node.tangent = node.buf = node.hooks = None
+                node.seq = _next_seq()
+                result.requires_grad = True
+                result.grad_fn = node
+                if not _fast and _tls.watch:
+                    _observe(prim, inputs, params, (da, db), out, result)
+                return result
             return _wrap(prim, inputs, params, (da, db), out, None, None)
+    elif n == 1:
+        x = inputs[0]
+        if isinstance(x, Tensor):
+            d = x.data
+            out = prim.forward(d, **params) if params else prim.forward(d)
+            if x.requires_grad and (_fast or _tls.grad):
+                try:
+                    plan = prim.plan1
+                except AttributeError:   # a duck-typed primitive (not a registered Primitive)
+                    plan = None
+                if plan is None:
+                    return _wrap(prim, inputs, params, (d,), out, _ONE, (x.grad_fn or x,))
+                needs, keep, keep_ans = plan[1]
+                if type(out) is not np.ndarray:
+                    out = np.asarray(out)
+                result = _new(Tensor)
+                result.data = out
+                result._grad = result._tangent = result._hooks = result.name = None
+                node = _new(Node)
+                node.prim = prim
+                node.edges = (x.grad_fn or x,)
+                if keep:
+                    node.inputs = inputs
+                    node.arrays = (d,)
+                else:
+                    node.inputs = node.arrays = (_meta(d),)
+                node.params = params
+                node.needs = needs
+                if keep_ans:
+                    node.ans = out
+                    result._vc = node.out_vc = [0]
+                else:
+                    node.ans = node.out_vc = result._vc = None
+                node.epoch = _epoch
+                node.tangent = node.buf = node.hooks = None
+                node.seq = _next_seq()
+                result.requires_grad = True
+                result.grad_fn = node
+                if not _fast and _tls.watch:
+                    _observe(prim, inputs, params, (d,), out, result)
+                return result
+            return _wrap(prim, inputs, params, (d,), out, None, None)
     arrays = [t.data if isinstance(t, Tensor) else _constant(t) for t in inputs]
     out = prim.forward(*arrays, **params)
     for t in inputs:
@@ -424,6 +534,71 @@ def _push_tangent(prim, inputs, params, arrays, out, result):
     result._tangent = jvp
     if result.grad_fn is not None:
         result.grad_fn.tangent = jvp
+
+
+# ---------------------------------------------------------------- spare gradient buffers
+
+SPARE_MIN = 1 << 20   # bytes: below this a fresh gradient comes cheaply from malloc's free lists
+_spares = 0           # leaves holding a spare now (0: backward offers nothing, checks nothing)
+_spare_lock = threading.Lock()
+
+
+def recycle_grad(t):
+    """`zero_grad(set_to_none=True)` on tensor t: drop `t.grad`, but keep its array as t's spare
+    when it is large and nothing else can see it (no other reference to the grad tensor or the
+    array, no view of it), so the next backward can write t's gradient there instead of
+    allocating (and page-faulting) a fresh one, as a caching allocator would."""
+    global _spares
+    g = t._grad
+    t._grad = None
+    probe = object()   # held as `g` is (one local): the reference count "nobody else" shows
+    if g is None or g.grad_fn is not None or sys.getrefcount(g) != sys.getrefcount(probe):
+        return
+    a = g.data
+    if (type(a) is not np.ndarray or a.nbytes < SPARE_MIN or a.base is not None
+            or not a.flags.writeable or not a.flags.c_contiguous
+            or sys.getrefcount(a) != sys.getrefcount(probe) + 1):   # + g.data
+        return
+    with _spare_lock:
+        if getattr(t, "_spare", None) is None:
+            _spares += 1
+        t._spare = a
+
+
+def _offer(node):
+    """Before node's rule runs: offer it the spares of the leaves it sends gradients to."""
+    offer = None
+    for i, e in enumerate(node.edges):
+        if (e is not None and e.__class__ is not Node and e._grad is None and not e._hooks
+                and getattr(e, "_spare", None) is not None):
+            if offer is None:
+                offer = [None] * len(node.edges)
+            offer[i] = e
+    _tls.offer = offer
+
+
+def grad_buffer(i, shape, *operands):
+    """For a rule (array mode): an array the engine offers for input i's gradient, of exactly this
+    shape and of the dtype NumPy gives `operands`, that nothing else references; None when there
+    is none. A rule writes its gradient there with `out=` and returns it.
+
+    >>> buf = grad_buffer(1, w.shape, x, g)   # in MatMul.vjp: np.matmul(x.T, g, out=buf)
+    """
+    global _spares
+    if not _spares:
+        return None
+    offer = _tls.offer
+    if offer is None or offer[i] is None:
+        return None
+    leaf = offer[i]
+    with _spare_lock:
+        b = getattr(leaf, "_spare", None)
+        if b is None or b.shape != shape or b.dtype != np.result_type(*operands):
+            return None
+        leaf._spare = None
+        _spares = max(0, _spares - 1)   # a deep-copied tensor carries a spare it never counted
+    offer[i] = None
+    return b
 
 
 # ---------------------------------------------------------------- backward
@@ -560,13 +735,27 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     prev_mode = _tls.grad
     anomaly = _tls.anomaly
     _set_grad(create_graph)
+    spares = _spares and capture is None and not create_graph
+    # every node takes _step's checks unless nothing calls for them (then the rule runs inline)
+    slow = capture is not None or retain_graph or create_graph or anomaly
     try:
         while heap:
             node = heappop(heap)[1]
             g = node.buf
             node.buf = None
             arrays = node.arrays
-            grads = _step(node, g, sink, retain_graph, create_graph, anomaly)
+            if spares:
+                _offer(node)
+            if slow or arrays is None or node.hooks or node.epoch != _epoch:
+                grads = _step(node, g, sink, retain_graph, create_graph, anomaly)
+            else:   # _step's array-mode rule call, inlined
+                if type(g) is not np.ndarray:
+                    g = g.data if isinstance(g, Tensor) else np.asarray(g)
+                if node.params:
+                    grads = node.prim.vjp(g, node.ans, node.needs, *arrays, **node.params)
+                else:
+                    grads = node.prim.vjp(g, node.ans, node.needs, *arrays)
+                node.inputs = node.arrays = node.ans = None
             if observer is not None:
                 grads = _shaped(grads, arrays, node.edges)
                 observer(node, g, grads)
@@ -587,6 +776,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             grads = g = gi = arrays = arr = None   # drop this node's arrays now
     finally:
         _set_grad(prev_mode)
+        if spares:
+            _tls.offer = None
         for _, n in heap:   # after an error, leave no pending gradients behind
             n.buf = None
     return None if capture is None else sink.grads

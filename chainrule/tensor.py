@@ -89,7 +89,11 @@ class _Methods:
         return _Handle(self, "_post_acc_hooks", fn)
 
     def zero_grad_(self, set_to_none: bool = True):
-        """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do)."""
+        """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do).
+
+        With set_to_none, a large gradient array nothing else references is kept hidden for the
+        next backward to write into (autograd.recycle_grad): `.grad` is None, as in PyTorch.
+        """
         tracer = autograd.current_tracer()
         if tracer is not None and hasattr(tracer, "zero_grad"):
             tracer.zero_grad(self, set_to_none)   # cr.compile records it as a write of .grad
@@ -98,7 +102,8 @@ class _Methods:
         if g is None:
             return
         if set_to_none:
-            self._grad = None
+            del g   # so recycle_grad sees the only reference to the gradient
+            autograd.recycle_grad(self)
         elif g.grad_fn is not None or not g.data.flags.writeable:
             self._grad = Tensor._make(np.zeros_like(self.data), False)
         else:
