@@ -156,9 +156,27 @@ def bump_version(t):
         _epoch += 1
         e = _epoch
     if t._vc is None:
-        t._vc = [e]
+        _link(t, [e])
     else:
         t._vc[0] = e
+
+
+def _link(t, cell):
+    """Give t the version cell `cell`, shared with the node that saved t's array (if one did).
+
+    Nodes get their output's cell only here, when something first needs it (an in-place change,
+    a detach): recording makes none, so a node that keeps its output adds no list to the graph.
+    """
+    t._vc = cell
+    n = t.grad_fn
+    if n is not None and n.out_vc is None and n.ans is t.data and not n.prim.residual:
+        n.out_vc = cell
+    return cell
+
+
+def version_cell(t):
+    """t's version counter cell (made, and shared with the node that saved t, on first use)."""
+    return t._vc if t._vc is not None else _link(t, [0])
 
 
 class Meta:
@@ -168,7 +186,9 @@ class Meta:
     rule reads, so e.g. relu's pre-activation is freed as soon as the user drops it (as PyTorch
     saves only what backward reads). Shared between nodes; holds no data.
     """
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("shape", "dtype", "one", "two")   # one = (self,), two = (self, self): shared by
+    # nodes as their inputs tuple, so a unary op or a same-shape binary op whose inputs are both
+    # stripped adds no tuple the cyclic collector has to track and promote
 
     @property
     def ndim(self) -> int:
@@ -199,6 +219,8 @@ def _meta(a) -> Meta:
         m = _new(Meta)
         m.shape = shape
         m.dtype = a.dtype
+        m.one = (m,)
+        m.two = (m, m)
         _METAS[shape] = m
     return m
 
@@ -330,11 +352,9 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
         if prim.residual:
             node.ans = res
             node.out_vc = None
-        elif keep_ans:
-            node.ans = out
-            result._vc = node.out_vc = [0]
         else:
-            node.ans = node.out_vc = None
+            node.ans = out if keep_ans else None
+            node.out_vc = None   # made on first use (version_cell)
         node.epoch = _epoch
         node.tangent = node.buf = node.hooks = None
         node.seq = _next_seq()
@@ -424,17 +444,16 @@ def apply(prim, inputs, params=NO_PARAMS):
                 if sa is a and sb is b and ta and tb:   # both Tensors, both kept
                     node.inputs = inputs
                     node.arrays = (da, db)
+                elif sa is sb and sa.__class__ is Meta:   # both stripped, same shape and dtype
+                    node.inputs = node.arrays = sa.two
                 else:
                     arrs = (da if ka else sa, db if kb else sb)
                     node.arrays = arrs
                     node.inputs = arrs if (sa is arrs[0] and sb is arrs[1]) else (sa, sb)
                 node.params = params
                 node.needs = needs
-                if keep_ans:
-                    node.ans = out
-                    result._vc = node.out_vc = [0]
-                else:
-                    node.ans = node.out_vc = result._vc = None
+                node.ans = out if keep_ans else None
+                node.out_vc = result._vc = None   # made on first use: version_cell
                 node.epoch = _epoch
                 node.tangent = node.buf = node.hooks = None
                 node.seq = _next_seq()
@@ -469,14 +488,11 @@ def apply(prim, inputs, params=NO_PARAMS):
                     node.inputs = inputs
                     node.arrays = (d,)
                 else:
-                    node.inputs = node.arrays = (_meta(d),)
+                    node.inputs = node.arrays = _meta(d).one
                 node.params = params
                 node.needs = needs
-                if keep_ans:
-                    node.ans = out
-                    result._vc = node.out_vc = [0]
-                else:
-                    node.ans = node.out_vc = result._vc = None
+                node.ans = out if keep_ans else None
+                node.out_vc = result._vc = None   # made on first use: version_cell
                 node.epoch = _epoch
                 node.tangent = node.buf = node.hooks = None
                 node.seq = _next_seq()

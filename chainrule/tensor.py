@@ -38,9 +38,7 @@ class _Methods:
     def detach(self):
         """Same data, cut from the graph (in-place changes to either are seen by both)."""
         t = Tensor._make(self.data, False)
-        if self._vc is None:
-            self._vc = [0]
-        t._vc = self._vc
+        t._vc = autograd.version_cell(self)
         return t
 
     def detach_(self):
@@ -231,6 +229,7 @@ class _Methods:
                     f"clone")
             # The op's node must save the value *before* the change: record it on an alias that
             # keeps the old array and node (self's version is bumped below, the alias's never is).
+            autograd.version_cell(self)   # before self is rebound: the node that saved it sees it
             old = Tensor._make(self.data, self.requires_grad)
             old.grad_fn = self.grad_fn
             old._tangent = self._tangent
