@@ -122,3 +122,65 @@ def test_linear_layer_and_optimizer_reuse_the_buffer():
         del g
         opt.step()
     assert len(set(addrs)) == 1
+
+
+# ---------------------------------------------------------------- fan-in accumulated in place
+
+def _t(values, grad=True):
+    return cr.tensor(np.asarray(values, dtype=np.float64), requires_grad=grad, dtype=np.float64)
+
+
+def test_fan_in_of_a_thousand_uses_sums_exactly():
+    x = _t(np.linspace(-1, 1, 10))
+    h = x * 1.0
+    s = None
+    for i in range(1000):
+        term = h * float(i)
+        s = term if s is None else s + term
+    s.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.full(10, float(sum(range(1000)))))
+
+
+def test_fan_in_never_writes_into_the_gradient_the_user_passed():
+    x = _t([1.0, 2.0, 3.0])
+    h = x * 2.0
+    y = h + h                       # add sends the user's gradient itself to h twice
+    G = np.array([1.0, 10.0, 100.0])
+    kept = G.copy()
+    y.backward(gradient=G)
+    np.testing.assert_array_equal(G, kept)
+    np.testing.assert_array_equal(x.grad.data, 4 * kept)
+
+
+def test_fan_in_never_writes_into_a_gradient_a_hook_kept():
+    x = _t([1.0, 2.0, 3.0])
+    h = x * 2.0
+    b = h * 5.0
+    a = h + 0.0                     # add passes its upstream gradient on unchanged, and its
+    seen = []                       # node runs before b's: h's buffer starts as what the hook saw
+    a.register_hook(lambda g: seen.append(g))
+    loss = b.sum() + (a * 3.0).sum()
+    loss.backward()
+    np.testing.assert_array_equal(seen[0].data, [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(x.grad.data, [16.0, 16.0, 16.0])
+
+
+def test_fan_in_keeps_dtype_promotion_as_out_of_place():
+    x = cr.tensor(np.ones(4, np.float32), requires_grad=True)
+    h = x * 1.0
+    loss = (h * 2.0).sum() + (h.double() * 3.0).sum()   # a float32 and a float64 arrival
+    loss.backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, np.full(4, 5.0, np.float32))
+
+
+def test_fan_in_under_retain_graph_twice_gives_the_same_gradient():
+    x = _t([0.5, -1.0])
+    h = cr.tanh(x)
+    loss = sum(((h * float(k)).sum() for k in range(1, 6)), cr.tensor(0.0, dtype=np.float64))
+    loss.backward(retain_graph=True)
+    first = x.grad.data.copy()
+    x.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.data, first)
+    np.testing.assert_allclose(first, 15 * (1 - np.tanh(x.data) ** 2), rtol=1e-12)
