@@ -262,33 +262,34 @@ NO_NODE = {}   # `keeps` of primitives whose output never requires grad (compari
 
 
 def plans(prim):
-    """(plan1, plan2) of a registered primitive: what `apply`'s one- and two-input paths keep.
-
-    plan1[na] and plan2[na][nb] (na, nb: whether the input requires grad) are (needs, keep per
-    input, keep ans), or None where no node is made; None for a primitive that is never recorded
-    that way (residual outputs, no node, another number of inputs): `apply` then takes `_wrap`.
+    """(plan1, plan2, plan3) of a registered primitive: what `apply`'s 1-, 2- and 3-input paths
+    keep, indexed by whether each input requires grad: plan2[na][nb] = (needs, keep per input,
+    keep ans), None where no node is made. A plan is None for a primitive never recorded that way
+    (residual outputs, no node, another number of inputs): `apply` then takes `_wrap`.
     """
     if prim.residual or prim.keeps is NO_NODE:
-        return None, None
+        return None, None, None
     out = []
-    for n in (1, 2):
+    for n in (1, 2, 3):
         if prim.reads is not None and len(prim.reads) != n:
             out.append(None)
             continue
-        table = {}
+        flat = {}
         for needs in itertools.product((False, True), repeat=n):
             if True not in needs:
+                flat[needs] = None
                 continue
             if prim.keeps is not None:
                 keep, keep_ans = prim.keeps[needs]
                 keep = keep or (True,) * n
             else:
                 keep, keep_ans = (bool(prim.saves_inputs),) * n, bool(prim.saves_ans)
-            table[needs] = (needs if n == 1 else _NEEDS2[needs[0]][needs[1]], *keep, keep_ans)
-        if n == 1:
-            out.append([None, table[(True,)]])
-        else:
-            out.append([[None, table[(False, True)]], [table[(True, False)], table[(True, True)]]])
+            flat[needs] = (_NEEDS.setdefault(needs, needs), *keep, keep_ans)
+        nested = [flat[(a,)] if n == 1 else
+                  [flat[(a, b)] if n == 2 else [flat[(a, b, c)] for c in (False, True)]
+                   for b in (False, True)]
+                  for a in (False, True)]
+        out.append(nested)
     return tuple(out)
 
 
@@ -392,6 +393,7 @@ _ONE = (True,)
 # needs tuples for two inputs, shared rather than built per op (fewer objects for the GC to track)
 _NEEDS2 = {False: {False: (False, False), True: (False, True)},
            True: {False: (True, False), True: (True, True)}}
+_NEEDS = {(True,): _ONE, **{n: n for d in _NEEDS2.values() for n in d.values()}}   # interned
 
 
 def _constant(v):
@@ -502,6 +504,56 @@ def apply(prim, inputs, params=NO_PARAMS):
                     _observe(prim, inputs, params, (d,), out, result)
                 return result
             return _wrap(prim, inputs, params, (d,), out, None, None)
+    elif n == 3:   # linear(x, w, b), where, clamp...: as two inputs, one more of everything
+        a, b, c = inputs
+        ta = isinstance(a, Tensor)
+        tb = isinstance(b, Tensor)
+        tc = isinstance(c, Tensor)
+        if ta or tb or tc:
+            da = a.data if ta else _constant(a)
+            db = b.data if tb else _constant(b)
+            dc = c.data if tc else _constant(c)
+            out = prim.forward(da, db, dc, **params) if params else prim.forward(da, db, dc)
+            na = ta and a.requires_grad
+            nb = tb and b.requires_grad
+            nc = tc and c.requires_grad
+            if (na or nb or nc) and (_fast or _tls.grad):
+                try:
+                    plan = prim.plan3
+                except AttributeError:   # a duck-typed primitive (not a registered Primitive)
+                    plan = None
+                if plan is None:
+                    return record(prim, inputs, params, (da, db, dc), out)
+                needs, ka, kb, kc, keep_ans = plan[na][nb][nc]
+                if type(out) is not np.ndarray:
+                    out = np.asarray(out)
+                result = _new(Tensor)
+                result.data = out
+                result._grad = result._tangent = result._hooks = result.name = None
+                node = _new(Node)
+                node.prim = prim
+                node.edges = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None,
+                              (c.grad_fn or c) if nc else None)
+                sa = a if ka else _meta(da) if na else da
+                sb = b if kb else _meta(db) if nb else db
+                sc = c if kc else _meta(dc) if nc else dc
+                arrs = (da if ka else sa, db if kb else sb, dc if kc else sc)
+                node.arrays = arrs
+                node.inputs = (arrs if (sa is arrs[0] and sb is arrs[1] and sc is arrs[2])
+                               else (sa, sb, sc))
+                node.params = params
+                node.needs = needs
+                node.ans = out if keep_ans else None
+                node.out_vc = result._vc = None   # made on first use: version_cell
+                node.epoch = _epoch
+                node.tangent = node.buf = node.hooks = None
+                node.seq = _next_seq()
+                result.requires_grad = True
+                result.grad_fn = node
+                if not _fast and _tls.watch:
+                    _observe(prim, inputs, params, (da, db, dc), out, result)
+                return result
+            return _wrap(prim, inputs, params, (da, db, dc), out, None, None)
     arrays = [t.data if isinstance(t, Tensor) else _constant(t) for t in inputs]
     out = prim.forward(*arrays, **params)
     for t in inputs:

@@ -92,14 +92,18 @@ class _Methods:
         With set_to_none, a large gradient array nothing else references is kept hidden for the
         next backward to write into (autograd.recycle_grad): `.grad` is None, as in PyTorch.
         """
-        tracer = autograd.current_tracer()
-        if tracer is not None and hasattr(tracer, "zero_grad"):
-            tracer.zero_grad(self, set_to_none)   # cr.compile records it as a write of .grad
-            return
+        if not autograd._fast:   # some thread is in a special mode: maybe tracing (compile)
+            tracer = autograd.current_tracer()
+            if tracer is not None and hasattr(tracer, "zero_grad"):
+                tracer.zero_grad(self, set_to_none)   # cr.compile records it as a write of .grad
+                return
         g = self._grad
         if g is None:
             return
         if set_to_none:
+            if g.data.nbytes < autograd.SPARE_MIN:
+                self._grad = None
+                return
             del g   # so recycle_grad sees the only reference to the gradient
             autograd.recycle_grad(self)
         elif g.grad_fn is not None or not g.data.flags.writeable:

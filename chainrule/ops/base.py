@@ -57,7 +57,7 @@ class Primitive:
     reads = None           # per input: what its gradient rule reads (input indices, "ans"); None =
                            # saves_inputs/saves_ans for every call
     keeps = None           # made by @register from `reads`: needs -> (inputs kept, ans kept)
-    plan1 = plan2 = None   # made by @register: what autograd.apply keeps for 1 and 2 inputs
+    plan1 = plan2 = plan3 = None   # made by @register: what autograd.apply keeps for 1-3 inputs
     residual = False       # forward returns (out, residual); rules get the residual as `ans`
                            # (array-mode only: with create_graph they recompute from inputs)
     saves_inputs = True    # rules read input values, so in-place changes to them are errors
@@ -99,7 +99,7 @@ class Primitive:
     def __setattr__(self, name, value):
         object.__setattr__(self, name, value)
         if name in _PLANNED and "plan1" in self.__dict__:   # a registered primitive changed what
-            self.plan1, self.plan2 = autograd.plans(self)   # it keeps: apply's plans follow
+            self.plan1, self.plan2, self.plan3 = autograd.plans(self)   # apply's plans follow
 
     def __call__(self, *inputs, **params):
         """Apply to Tensors (recorded) or to arrays (plain NumPy result)."""
@@ -123,7 +123,7 @@ def register(cls):
         prim.keeps = autograd.NO_NODE
     elif prim.reads is not None:
         prim.keeps = autograd.keep_table(prim, len(prim.reads))
-    prim.plan1, prim.plan2 = autograd.plans(prim)
+    prim.plan1, prim.plan2, prim.plan3 = autograd.plans(prim)
     if prim.name in REGISTRY:
         raise ValueError(f"primitive {prim.name!r} registered twice")
     REGISTRY[prim.name] = prim
