@@ -418,8 +418,9 @@ def apply(prim, inputs, params=NO_PARAMS):
         ta = isinstance(a, Tensor)
         tb = isinstance(b, Tensor)
         if ta or tb:
-            da = a.data if ta else _constant(a)
-            db = b.data if tb else _constant(b)
+            # _constant, inlined (a Python number, as in 0.01 * x, is the common constant)
+            da = a.data if ta else a.item() if isinstance(a, np.floating) else a
+            db = b.data if tb else b.item() if isinstance(b, np.floating) else b
             out = prim.forward(da, db, **params) if params else prim.forward(da, db)
             na = ta and a.requires_grad
             nb = tb and b.requires_grad
