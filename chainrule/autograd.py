@@ -18,7 +18,7 @@ import math
 import sys
 import threading
 import weakref
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heappushpop
 
 import numpy as np
 
@@ -807,9 +807,18 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     spares = _spares and capture is None and not create_graph
     # every node takes _step's checks unless nothing calls for them (then the rule runs inline)
     slow = capture is not None or retain_graph or create_graph or anomaly
+    # `nxt`: the first node scheduled by the last step, kept out of the heap; it runs next unless
+    # a pending node was made after it (a chain then never touches the heap)
+    nxt = None
     try:
-        while heap:
-            node = heappop(heap)[1]
+        while heap or nxt is not None:
+            if nxt is None:
+                node = heappop(heap)[1]
+            elif not heap or heap[0][0] > -nxt.seq:
+                node = nxt
+            else:
+                node = heappushpop(heap, (-nxt.seq, nxt))[1]
+            nxt = None
             g = node.buf
             node.buf = None
             arrays = node.arrays
@@ -837,7 +846,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     buf = edge.buf
                     if buf is None:
                         edge.buf = gi
-                        heappush(heap, (-edge.seq, edge))
+                        if nxt is None:
+                            nxt = edge
+                        else:
+                            heappush(heap, (-edge.seq, edge))
                     elif (buf.__class__ is np.ndarray and _refcount(buf) == _OWNED
                           and buf.base is None and buf.flags.writeable
                           and gi.__class__ is np.ndarray and gi.dtype == buf.dtype
@@ -854,6 +866,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             _tls.offer = None
         for _, n in heap:   # after an error, leave no pending gradients behind
             n.buf = None
+        if nxt is not None:
+            nxt.buf = None
     return None if capture is None else sink.grads
 
 

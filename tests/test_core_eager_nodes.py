@@ -90,3 +90,32 @@ def test_graph_is_freed_by_reference_counting_alone():
         assert not [o for o in gc.get_objects() if type(o) is Node]
     finally:
         gc.enable()
+
+
+def test_backward_runs_nodes_in_reverse_creation_order_on_a_random_graph():
+    rng = np.random.default_rng(3)
+    x = _x(5)
+    vals = [x]
+    for _ in range(300):   # each op reads one or two earlier values: fan-out, chains, diamonds
+        a = vals[rng.integers(len(vals))]
+        if rng.random() < 0.5:
+            vals.append(cr.tanh(a) * 0.5)
+        else:
+            vals.append(a + vals[rng.integers(len(vals))] * 0.1)
+    loss = sum((v.sum() for v in vals[-20:]), cr.tensor(0.0, dtype=np.float64))
+    seen = []
+    autograd.run_backward([loss], [np.ones(())], observer=lambda node, g, grads: seen.append(node))
+    seqs = [n.seq for n in seen]
+    assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == len(seqs)
+    assert len(seen) == len(autograd.toposort([loss.grad_fn]))
+    # and the gradient matches a numerical one
+    def f(v):
+        vs = [v]
+        rng2 = np.random.default_rng(3)
+        for _ in range(300):
+            a = vs[rng2.integers(len(vs))]
+            vs.append(np.tanh(a) * 0.5 if rng2.random() < 0.5 else a + vs[rng2.integers(len(vs))] * 0.1)
+        return sum(w.sum() for w in vs[-20:])
+    eps = 1e-6
+    num = np.array([(f(x.data + eps * e) - f(x.data - eps * e)) / (2 * eps) for e in np.eye(5)])
+    np.testing.assert_allclose(x.grad.data, num, rtol=1e-6, atol=1e-9)
