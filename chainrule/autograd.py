@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import threading
 import weakref
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heappushpop
 
 import numpy as np
 
@@ -36,6 +37,8 @@ class _State(threading.local):
     tracer = None     # make_program / compile: every op on a Tensor is reported to it
     watch = False     # fwd or anomaly or tracer: `_wrap` takes its slow path
     special = False   # this thread is counted in _special_threads
+    offer = None      # backward: per input of the rule now running, a leaf whose spare buffer
+                      # the rule may write that input's gradient into (see grad_buffer)
 
 
 _tls = _State()
@@ -153,9 +156,27 @@ def bump_version(t):
         _epoch += 1
         e = _epoch
     if t._vc is None:
-        t._vc = [e]
+        _link(t, [e])
     else:
         t._vc[0] = e
+
+
+def _link(t, cell):
+    """Give t the version cell `cell`, shared with the node that saved t's array (if one did).
+
+    Nodes get their output's cell only here, when something first needs it (an in-place change,
+    a detach): recording makes none, so a node that keeps its output adds no list to the graph.
+    """
+    t._vc = cell
+    n = t.grad_fn
+    if n is not None and n.out_vc is None and n.ans is t.data and not n.prim.residual:
+        n.out_vc = cell
+    return cell
+
+
+def version_cell(t):
+    """t's version counter cell (made, and shared with the node that saved t, on first use)."""
+    return t._vc if t._vc is not None else _link(t, [0])
 
 
 class Meta:
@@ -165,7 +186,9 @@ class Meta:
     rule reads, so e.g. relu's pre-activation is freed as soon as the user drops it (as PyTorch
     saves only what backward reads). Shared between nodes; holds no data.
     """
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("shape", "dtype", "one", "two")   # one = (self,), two = (self, self): shared by
+    # nodes as their inputs tuple, so a unary op or a same-shape binary op whose inputs are both
+    # stripped adds no tuple the cyclic collector has to track and promote
 
     @property
     def ndim(self) -> int:
@@ -196,6 +219,8 @@ def _meta(a) -> Meta:
         m = _new(Meta)
         m.shape = shape
         m.dtype = a.dtype
+        m.one = (m,)
+        m.two = (m, m)
         _METAS[shape] = m
     return m
 
@@ -234,6 +259,38 @@ def _keep(inputs, arrays, keep):
 
 
 NO_NODE = {}   # `keeps` of primitives whose output never requires grad (comparisons)
+
+
+def plans(prim):
+    """(plan1, plan2, plan3) of a registered primitive: what `apply`'s 1-, 2- and 3-input paths
+    keep, indexed by whether each input requires grad: plan2[na][nb] = (needs, keep per input,
+    keep ans), None where no node is made. A plan is None for a primitive never recorded that way
+    (residual outputs, no node, another number of inputs): `apply` then takes `_wrap`.
+    """
+    if prim.residual or prim.keeps is NO_NODE:
+        return None, None, None
+    out = []
+    for n in (1, 2, 3):
+        if prim.reads is not None and len(prim.reads) != n:
+            out.append(None)
+            continue
+        flat = {}
+        for needs in itertools.product((False, True), repeat=n):
+            if True not in needs:
+                flat[needs] = None
+                continue
+            if prim.keeps is not None:
+                keep, keep_ans = prim.keeps[needs]
+                keep = keep or (True,) * n
+            else:
+                keep, keep_ans = (bool(prim.saves_inputs),) * n, bool(prim.saves_ans)
+            flat[needs] = (_NEEDS.setdefault(needs, needs), *keep, keep_ans)
+        nested = [flat[(a,)] if n == 1 else
+                  [flat[(a, b)] if n == 2 else [flat[(a, b, c)] for c in (False, True)]
+                   for b in (False, True)]
+                  for a in (False, True)]
+        out.append(nested)
+    return tuple(out)
 
 
 def keep_table(prim, n_inputs):
@@ -296,11 +353,9 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
         if prim.residual:
             node.ans = res
             node.out_vc = None
-        elif keep_ans:
-            node.ans = out
-            result._vc = node.out_vc = [0]
         else:
-            node.ans = node.out_vc = None
+            node.ans = out if keep_ans else None
+            node.out_vc = None   # made on first use (version_cell)
         node.epoch = _epoch
         node.tangent = node.buf = node.hooks = None
         node.seq = _next_seq()
@@ -338,6 +393,7 @@ _ONE = (True,)
 # needs tuples for two inputs, shared rather than built per op (fewer objects for the GC to track)
 _NEEDS2 = {False: {False: (False, False), True: (False, True)},
            True: {False: (True, False), True: (True, True)}}
+_NEEDS = {(True,): _ONE, **{n: n for d in _NEEDS2.values() for n in d.values()}}   # interned
 
 
 def _constant(v):
@@ -353,29 +409,152 @@ def apply(prim, inputs, params=NO_PARAMS):
     same rule code serves arrays (fast backward) and Tensors (recorded, for higher order).
     One- and two-input calls, nearly every op, take a path that builds no lists.
     """
+    # NOTE: the recorded one- and two-input paths build the Tensor and its Node here (what
+    # `_wrap` does, inlined from the primitive's precomputed plan): one Python call less per op,
+    # and `inputs`/`arrays` share one tuple where they hold the same objects.
     n = len(inputs)
-    if n == 1:
+    if n == 2:
+        a, b = inputs
+        ta = isinstance(a, Tensor)
+        tb = isinstance(b, Tensor)
+        if ta or tb:
+            # _constant, inlined (a Python number, as in 0.01 * x, is the common constant)
+            da = a.data if ta else a.item() if isinstance(a, np.floating) else a
+            db = b.data if tb else b.item() if isinstance(b, np.floating) else b
+            out = prim.forward(da, db, **params) if params else prim.forward(da, db)
+            na = ta and a.requires_grad
+            nb = tb and b.requires_grad
+            if (na or nb) and (_fast or _tls.grad):
+                try:
+                    plan = prim.plan2
+                except AttributeError:   # a duck-typed primitive (not a registered Primitive)
+                    plan = None
+                if plan is None:
+                    return _wrap(prim, inputs, params, (da, db), out, _NEEDS2[na][nb],
+                                 ((a.grad_fn or a) if na else None,
+                                  (b.grad_fn or b) if nb else None))
+                needs, ka, kb, keep_ans = plan[na][nb]
+                if type(out) is not np.ndarray:
+                    out = np.asarray(out)
+                result = _new(Tensor)
+                result.data = out
+                result._grad = result._tangent = result._hooks = result.name = None
+                node = _new(Node)
+                node.prim = prim
+                node.edges = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None)
+                sa = a if ka else _meta(da) if na else da
+                sb = b if kb else _meta(db) if nb else db
+                if sa is a and sb is b and ta and tb:   # both Tensors, both kept
+                    node.inputs = inputs
+                    node.arrays = (da, db)
+                elif sa is sb and sa.__class__ is Meta:   # both stripped, same shape and dtype
+                    node.inputs = node.arrays = sa.two
+                else:
+                    arrs = (da if ka else sa, db if kb else sb)
+                    node.arrays = arrs
+                    node.inputs = arrs if (sa is arrs[0] and sb is arrs[1]) else (sa, sb)
+                node.params = params
+                node.needs = needs
+                node.ans = out if keep_ans else None
+                node.out_vc = result._vc = None   # made on first use: version_cell
+                node.epoch = _epoch
+                node.tangent = node.buf = node.hooks = None
+                node.seq = _next_seq()
+                result.requires_grad = True
+                result.grad_fn = node
+                if not _fast and _tls.watch:
+                    _observe(prim, inputs, params, (da, db), out, result)
+                return result
+            return _wrap(prim, inputs, params, (da, db), out, None, None)
+    elif n == 1:
         x = inputs[0]
         if isinstance(x, Tensor):
             d = x.data
             out = prim.forward(d, **params) if params else prim.forward(d)
             if x.requires_grad and (_fast or _tls.grad):
-                return _wrap(prim, inputs, params, (d,), out, _ONE, (x.grad_fn or x,))
+                try:
+                    plan = prim.plan1
+                except AttributeError:   # a duck-typed primitive (not a registered Primitive)
+                    plan = None
+                if plan is None:
+                    return _wrap(prim, inputs, params, (d,), out, _ONE, (x.grad_fn or x,))
+                needs, keep, keep_ans = plan[1]
+                if type(out) is not np.ndarray:
+                    out = np.asarray(out)
+                result = _new(Tensor)
+                result.data = out
+                result._grad = result._tangent = result._hooks = result.name = None
+                node = _new(Node)
+                node.prim = prim
+                node.edges = (x.grad_fn or x,)
+                if keep:
+                    node.inputs = inputs
+                    node.arrays = (d,)
+                else:
+                    node.inputs = node.arrays = _meta(d).one
+                node.params = params
+                node.needs = needs
+                node.ans = out if keep_ans else None
+                node.out_vc = result._vc = None   # made on first use: version_cell
+                node.epoch = _epoch
+                node.tangent = node.buf = node.hooks = None
+                node.seq = _next_seq()
+                result.requires_grad = True
+                result.grad_fn = node
+                if not _fast and _tls.watch:
+                    _observe(prim, inputs, params, (d,), out, result)
+                return result
             return _wrap(prim, inputs, params, (d,), out, None, None)
-    elif n == 2:
-        a, b = inputs
+    elif n == 3:   # linear(x, w, b), where, clamp...: as two inputs, one more of everything
+        a, b, c = inputs
         ta = isinstance(a, Tensor)
         tb = isinstance(b, Tensor)
-        if ta or tb:
+        tc = isinstance(c, Tensor)
+        if ta or tb or tc:
             da = a.data if ta else _constant(a)
             db = b.data if tb else _constant(b)
-            out = prim.forward(da, db, **params) if params else prim.forward(da, db)
+            dc = c.data if tc else _constant(c)
+            out = prim.forward(da, db, dc, **params) if params else prim.forward(da, db, dc)
             na = ta and a.requires_grad
             nb = tb and b.requires_grad
-            if (na or nb) and (_fast or _tls.grad):
-                return _wrap(prim, inputs, params, (da, db), out, _NEEDS2[na][nb],
-                             ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None))
-            return _wrap(prim, inputs, params, (da, db), out, None, None)
+            nc = tc and c.requires_grad
+            if (na or nb or nc) and (_fast or _tls.grad):
+                try:
+                    plan = prim.plan3
+                except AttributeError:   # a duck-typed primitive (not a registered Primitive)
+                    plan = None
+                if plan is None:
+                    return record(prim, inputs, params, (da, db, dc), out)
+                needs, ka, kb, kc, keep_ans = plan[na][nb][nc]
+                if type(out) is not np.ndarray:
+                    out = np.asarray(out)
+                result = _new(Tensor)
+                result.data = out
+                result._grad = result._tangent = result._hooks = result.name = None
+                node = _new(Node)
+                node.prim = prim
+                node.edges = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None,
+                              (c.grad_fn or c) if nc else None)
+                sa = a if ka else _meta(da) if na else da
+                sb = b if kb else _meta(db) if nb else db
+                sc = c if kc else _meta(dc) if nc else dc
+                arrs = (da if ka else sa, db if kb else sb, dc if kc else sc)
+                node.arrays = arrs
+                node.inputs = (arrs if (sa is arrs[0] and sb is arrs[1] and sc is arrs[2])
+                               else (sa, sb, sc))
+                node.params = params
+                node.needs = needs
+                node.ans = out if keep_ans else None
+                node.out_vc = result._vc = None   # made on first use: version_cell
+                node.epoch = _epoch
+                node.tangent = node.buf = node.hooks = None
+                node.seq = _next_seq()
+                result.requires_grad = True
+                result.grad_fn = node
+                if not _fast and _tls.watch:
+                    _observe(prim, inputs, params, (da, db, dc), out, result)
+                return result
+            return _wrap(prim, inputs, params, (da, db, dc), out, None, None)
     arrays = [t.data if isinstance(t, Tensor) else _constant(t) for t in inputs]
     out = prim.forward(*arrays, **params)
     for t in inputs:
@@ -424,6 +603,71 @@ def _push_tangent(prim, inputs, params, arrays, out, result):
     result._tangent = jvp
     if result.grad_fn is not None:
         result.grad_fn.tangent = jvp
+
+
+# ---------------------------------------------------------------- spare gradient buffers
+
+SPARE_MIN = 1 << 20   # bytes: below this a fresh gradient comes cheaply from malloc's free lists
+_spares = 0           # leaves holding a spare now (0: backward offers nothing, checks nothing)
+_spare_lock = threading.Lock()
+
+
+def recycle_grad(t):
+    """`zero_grad(set_to_none=True)` on tensor t: drop `t.grad`, but keep its array as t's spare
+    when it is large and nothing else can see it (no other reference to the grad tensor or the
+    array, no view of it), so the next backward can write t's gradient there instead of
+    allocating (and page-faulting) a fresh one, as a caching allocator would."""
+    global _spares
+    g = t._grad
+    t._grad = None
+    probe = object()   # held as `g` is (one local): the reference count "nobody else" shows
+    if g is None or g.grad_fn is not None or sys.getrefcount(g) != sys.getrefcount(probe):
+        return
+    a = g.data
+    if (type(a) is not np.ndarray or a.nbytes < SPARE_MIN or a.base is not None
+            or not a.flags.writeable or not a.flags.c_contiguous
+            or sys.getrefcount(a) != sys.getrefcount(probe) + 1):   # + g.data
+        return
+    with _spare_lock:
+        if getattr(t, "_spare", None) is None:
+            _spares += 1
+        t._spare = a
+
+
+def _offer(node):
+    """Before node's rule runs: offer it the spares of the leaves it sends gradients to."""
+    offer = None
+    for i, e in enumerate(node.edges):
+        if (e is not None and e.__class__ is not Node and e._grad is None and not e._hooks
+                and getattr(e, "_spare", None) is not None):
+            if offer is None:
+                offer = [None] * len(node.edges)
+            offer[i] = e
+    _tls.offer = offer
+
+
+def grad_buffer(i, shape, *operands):
+    """For a rule (array mode): an array the engine offers for input i's gradient, of exactly this
+    shape and of the dtype NumPy gives `operands`, that nothing else references; None when there
+    is none. A rule writes its gradient there with `out=` and returns it.
+
+    >>> buf = grad_buffer(1, w.shape, x, g)   # in MatMul.vjp: np.matmul(x.T, g, out=buf)
+    """
+    global _spares
+    if not _spares:
+        return None
+    offer = _tls.offer
+    if offer is None or offer[i] is None:
+        return None
+    leaf = offer[i]
+    with _spare_lock:
+        b = getattr(leaf, "_spare", None)
+        if b is None or b.shape != shape or b.dtype != np.result_type(*operands):
+            return None
+        leaf._spare = None
+        _spares = max(0, _spares - 1)   # a deep-copied tensor carries a spare it never counted
+    offer[i] = None
+    return b
 
 
 # ---------------------------------------------------------------- backward
@@ -560,13 +804,36 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     prev_mode = _tls.grad
     anomaly = _tls.anomaly
     _set_grad(create_graph)
+    spares = _spares and capture is None and not create_graph
+    # every node takes _step's checks unless nothing calls for them (then the rule runs inline)
+    slow = capture is not None or retain_graph or create_graph or anomaly
+    # `nxt`: the first node scheduled by the last step, kept out of the heap; it runs next unless
+    # a pending node was made after it (a chain then never touches the heap)
+    nxt = None
     try:
-        while heap:
-            node = heappop(heap)[1]
+        while heap or nxt is not None:
+            if nxt is None:
+                node = heappop(heap)[1]
+            elif not heap or heap[0][0] > -nxt.seq:
+                node = nxt
+            else:
+                node = heappushpop(heap, (-nxt.seq, nxt))[1]
+            nxt = None
             g = node.buf
             node.buf = None
             arrays = node.arrays
-            grads = _step(node, g, sink, retain_graph, create_graph, anomaly)
+            if spares:
+                _offer(node)
+            if slow or arrays is None or node.hooks or node.epoch != _epoch:
+                grads = _step(node, g, sink, retain_graph, create_graph, anomaly)
+            else:   # _step's array-mode rule call, inlined
+                if type(g) is not np.ndarray:
+                    g = g.data if isinstance(g, Tensor) else np.asarray(g)
+                if node.params:
+                    grads = node.prim.vjp(g, node.ans, node.needs, *arrays, **node.params)
+                else:
+                    grads = node.prim.vjp(g, node.ans, node.needs, *arrays)
+                node.inputs = node.arrays = node.ans = None
             if observer is not None:
                 grads = _shaped(grads, arrays, node.edges)
                 observer(node, g, grads)
@@ -579,7 +846,15 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     buf = edge.buf
                     if buf is None:
                         edge.buf = gi
-                        heappush(heap, (-edge.seq, edge))
+                        if nxt is None:
+                            nxt = edge
+                        else:
+                            heappush(heap, (-edge.seq, edge))
+                    elif (buf.__class__ is np.ndarray and _refcount(buf) == _OWNED
+                          and buf.base is None and buf.flags.writeable
+                          and gi.__class__ is np.ndarray and gi.dtype == buf.dtype
+                          and gi.shape == buf.shape):
+                        buf += gi   # fan-in into a buffer only the engine holds: no allocation
                     else:   # fan-out: the copy gate adds
                         edge.buf = buf + gi
                 else:
@@ -587,9 +862,28 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             grads = g = gi = arrays = arr = None   # drop this node's arrays now
     finally:
         _set_grad(prev_mode)
+        if spares:
+            _tls.offer = None
         for _, n in heap:   # after an error, leave no pending gradients behind
             n.buf = None
+        if nxt is not None:
+            nxt.buf = None
     return None if capture is None else sink.grads
+
+
+_refcount = sys.getrefcount
+
+
+def _owned_refs():
+    """What _refcount shows for a buffer held only by one node's `buf` and one local, as in
+    run_backward's fan-in test (measured, so a Python that counts differently stays safe)."""
+    node = _new(Node)
+    node.buf = np.empty(1)
+    buf = node.buf
+    return _refcount(buf)
+
+
+_OWNED = _owned_refs()
 
 
 def _send(node, g, heap):

@@ -38,9 +38,7 @@ class _Methods:
     def detach(self):
         """Same data, cut from the graph (in-place changes to either are seen by both)."""
         t = Tensor._make(self.data, False)
-        if self._vc is None:
-            self._vc = [0]
-        t._vc = self._vc
+        t._vc = autograd.version_cell(self)
         return t
 
     def detach_(self):
@@ -89,16 +87,25 @@ class _Methods:
         return _Handle(self, "_post_acc_hooks", fn)
 
     def zero_grad_(self, set_to_none: bool = True):
-        """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do)."""
-        tracer = autograd.current_tracer()
-        if tracer is not None and hasattr(tracer, "zero_grad"):
-            tracer.zero_grad(self, set_to_none)   # cr.compile records it as a write of .grad
-            return
+        """Reset `.grad`: to None, or to zeros in place (what Module/Optimizer.zero_grad do).
+
+        With set_to_none, a large gradient array nothing else references is kept hidden for the
+        next backward to write into (autograd.recycle_grad): `.grad` is None, as in PyTorch.
+        """
+        if not autograd._fast:   # some thread is in a special mode: maybe tracing (compile)
+            tracer = autograd.current_tracer()
+            if tracer is not None and hasattr(tracer, "zero_grad"):
+                tracer.zero_grad(self, set_to_none)   # cr.compile records it as a write of .grad
+                return
         g = self._grad
         if g is None:
             return
         if set_to_none:
-            self._grad = None
+            if g.data.nbytes < autograd.SPARE_MIN:
+                self._grad = None
+                return
+            del g   # so recycle_grad sees the only reference to the gradient
+            autograd.recycle_grad(self)
         elif g.grad_fn is not None or not g.data.flags.writeable:
             self._grad = Tensor._make(np.zeros_like(self.data), False)
         else:
@@ -226,6 +233,7 @@ class _Methods:
                     f"clone")
             # The op's node must save the value *before* the change: record it on an alias that
             # keeps the old array and node (self's version is bumped below, the alias's never is).
+            autograd.version_cell(self)   # before self is rebound: the node that saved it sees it
             old = Tensor._make(self.data, self.requires_grad)
             old.grad_fn = self.grad_fn
             old._tangent = self._tangent

@@ -64,7 +64,9 @@ class Tensor:
     tensor([2., 4., 6.])
     """
     __slots__ = ("data", "_grad", "requires_grad", "grad_fn", "_vc", "_tangent", "_hooks", "name",
-                 "_post_acc_hooks", "__weakref__")   # _post_acc_hooks: unset until registered
+                 "_post_acc_hooks", "_spare", "__weakref__")
+    # _post_acc_hooks: unset until registered; _spare: unset until zero_grad keeps a freed .grad
+    # array for the next backward (autograd.recycle_grad)
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):

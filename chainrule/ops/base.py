@@ -57,6 +57,7 @@ class Primitive:
     reads = None           # per input: what its gradient rule reads (input indices, "ans"); None =
                            # saves_inputs/saves_ans for every call
     keeps = None           # made by @register from `reads`: needs -> (inputs kept, ans kept)
+    plan1 = plan2 = plan3 = None   # made by @register: what autograd.apply keeps for 1-3 inputs
     residual = False       # forward returns (out, residual); rules get the residual as `ans`
                            # (array-mode only: with create_graph they recompute from inputs)
     saves_inputs = True    # rules read input values, so in-place changes to them are errors
@@ -95,6 +96,11 @@ class Primitive:
             return self(*filled, **params)
         raise NotImplementedError(f"{self.name}: no tangent rule")
 
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        if name in _PLANNED and "plan1" in self.__dict__:   # a registered primitive changed what
+            self.plan1, self.plan2, self.plan3 = autograd.plans(self)   # apply's plans follow
+
     def __call__(self, *inputs, **params):
         """Apply to Tensors (recorded) or to arrays (plain NumPy result)."""
         return autograd.apply(self, inputs, params or autograd.NO_PARAMS)
@@ -103,6 +109,7 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
+_PLANNED = frozenset({"saves_inputs", "saves_ans", "keeps", "residual"})
 _LISTENERS = []   # called with every primitive registered (chainrule.functions exposes it)
 _UNDO: dict[str, list] = {}   # primitive name -> callables that take back what listeners installed
 
@@ -116,6 +123,7 @@ def register(cls):
         prim.keeps = autograd.NO_NODE
     elif prim.reads is not None:
         prim.keeps = autograd.keep_table(prim, len(prim.reads))
+    prim.plan1, prim.plan2, prim.plan3 = autograd.plans(prim)
     if prim.name in REGISTRY:
         raise ValueError(f"primitive {prim.name!r} registered twice")
     REGISTRY[prim.name] = prim

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import grad_buffer
 from .base import At, Primitive, Sample, add_tangents, register
 
 
@@ -63,6 +64,8 @@ class MatMul(Primitive):
         if needs[1]:
             if w.ndim == 2 and x.ndim > 2:           # fold the batch into rows: one big matmul
                 gw = x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            elif w.ndim == 2 and (buf := grad_buffer(1, w.shape, x, g)) is not None:
+                gw = np.matmul(_mT(x), g, out=buf)   # into the weight's freed .grad (W2)
             else:
                 gw = _mT(x) @ g
         return gx, gw

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import grad_buffer
 from .base import Primitive, Sample, add_tangents, register
 from .compare import OneHot
 
@@ -101,7 +102,8 @@ class Linear(Primitive):
             if x.ndim == 1:
                 gw = g[:, None] * x
             elif x.ndim == 2:
-                gw = g.T @ x
+                buf = grad_buffer(1, w.shape, x, g)
+                gw = g.T @ x if buf is None else np.matmul(g.T, x, out=buf)   # into the freed .grad
             else:   # fold the batch dimensions into rows: one matmul
                 gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         return gx, gw, (g if len(needs) > 2 and needs[2] else None)   # Σ over rows: sum_to
