@@ -1,7 +1,6 @@
 """cr.compile: compiled steps give eager's numbers (losses, parameters, .grad, optimizer state,
 buffers), retrace when they must, and stop clearly where Python reads traced values."""
 import importlib
-import os
 import warnings
 
 import numpy as np
@@ -15,15 +14,7 @@ HAS_NUMBA = __import__("chainrule.compile.fuse", fromlist=["available"]).availab
 FUSE = [False, pytest.param(True, marks=pytest.mark.skipif(not HAS_NUMBA, reason="no numba"))]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _kernel_cache(tmp_path_factory):
-    old = os.environ.get("CHAINRULE_CACHE")
-    os.environ["CHAINRULE_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
-    yield
-    if old is None:
-        os.environ.pop("CHAINRULE_CACHE", None)
-    else:
-        os.environ["CHAINRULE_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("kernel_cache")   # tests/conftest.py
 
 
 def _rel(a, b):

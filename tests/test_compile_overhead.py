@@ -1,7 +1,6 @@
 """cr.compile's call path: the generated `_run` (guards, reads, write-backs), .grad arrays written
 in place, planned buffers, the learning rate read at every call, and the passes that make the
 traced backward lean — each checked against eager numbers."""
-import os
 
 import numpy as np
 import pytest
@@ -13,15 +12,7 @@ HAS_NUMBA = __import__("chainrule.compile.fuse", fromlist=["available"]).availab
 FUSE = [False, pytest.param(True, marks=pytest.mark.skipif(not HAS_NUMBA, reason="no numba"))]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _kernel_cache(tmp_path_factory):
-    old = os.environ.get("CHAINRULE_CACHE")
-    os.environ["CHAINRULE_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
-    yield
-    if old is None:
-        os.environ.pop("CHAINRULE_CACHE", None)
-    else:
-        os.environ["CHAINRULE_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("kernel_cache")   # tests/conftest.py
 
 
 def _rel(a, b):
