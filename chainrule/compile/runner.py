@@ -11,6 +11,8 @@ new trace); a captured tensor that is gone or changed raises `Retrace`.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .. import autograd
@@ -66,7 +68,10 @@ class Checks:
         """The array p.grad's values are written into: its own when it can take them."""
         p = self.grad_params[k]
         g = p._grad
-        if g is None or g.grad_fn is not None or g.data.shape != p.data.shape \
+        self.gout[k] = None   # drop our own reference before counting the others
+        # held elsewhere (refcounts: the slot, local g, the argument; the array: g.data, the argument)
+        shared = g is not None and (sys.getrefcount(g) > 3 or sys.getrefcount(g.data) > 2)
+        if shared or g is None or g.grad_fn is not None or g.data.shape != p.data.shape \
                 or g.data.dtype != p.data.dtype or not g.data.flags.writeable \
                 or not g.data.flags.c_contiguous \
                 or any(a is not None and np.may_share_memory(g.data, a) for a in self.seen) \
@@ -202,8 +207,13 @@ def emit(entry, step_name, namespace):
         for k, (p, v) in enumerate(entry.grad_out):
             pn = name(p, "p")
             lines.append(f"    {v.name} = {pn}._grad")
+            # reused only while nobody else holds the .grad tensor or its array (refcounts: the
+            # slot, this local, the call's argument): a user's `g = p.grad` keeps its values, as
+            # in eager code where zero_grad() drops the tensor and backward makes a new one
             lines.append(f"    {v.name} = _gout[{k}] if {v.name} is not None and "
-                         f"{v.name}.data is _gout[{k}] else _checks.grad_out({k})")
+                         f"{v.name}.data is _gout[{k}] and _rc({v.name}) == 3 and "
+                         f"_rc(_gout[{k}]) == 3 else _checks.grad_out({k})")
+            namespace["_rc"] = sys.getrefcount
     for k in entry.arg_contiguous:
         lines.append(f"    if not a{k}.data.flags.c_contiguous:")
         lines.append("        raise _Retrace('a non-contiguous array updated in place')")
