@@ -141,3 +141,38 @@ def test_a_view_of_a_traced_value_made_outside_ops_breaks_the_graph():
         cr.make_program(fn, i)
     ok = cr.make_program(lambda i: getitem(cr.arange(10.0), (i.data.reshape(2, 2),)).sum(), i)
     assert float(ok(np.array([9, 9, 9, 9]))) == 36.0   # a reshape view is recorded as a reshape
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 0])
+def test_ignore_index_appearing_after_the_trace_is_masked(ignore_index):
+    """The first traced batch has no ignored target; later ones do (padding): the compiled step
+    masks them per call, as eager code does, and an all-ignored batch gives nan."""
+    import numpy as np
+    import chainrule as cr
+    F = cr.nn.functional
+    cr.manual_seed(0)
+    m = cr.nn.Linear(4, 120, dtype=np.float64)   # more classes than |ignore_index|: a wrong index would not fail
+    X = cr.tensor(np.random.default_rng(0).standard_normal((5, 4)), dtype=np.float64)
+
+    def loss(y):
+        return F.cross_entropy(m(X), y, ignore_index=ignore_index)
+
+    def with_grad(y):
+        m.zero_grad()
+        out = loss(y)
+        out.backward()
+        return out, m.weight.grad
+    step = cr.compile(with_grad)
+    batches = [[3, 1, 2, 5, 1], [ignore_index, 1, ignore_index, 7, 9], [3, 1, 2, 5, 1],
+               [ignore_index] * 5]
+    for b in batches:
+        y = cr.tensor(np.array(b))
+        got, g = step(y)
+        m.zero_grad()
+        want = loss(y)
+        want.backward()
+        if np.isnan(want.item()):
+            assert np.isnan(got.item()) and not g.data.any()
+            continue
+        assert abs(got.item() - want.item()) <= 1e-12 * abs(want.item()), b
+        np.testing.assert_allclose(g.data, m.weight.grad.data, rtol=1e-12, atol=1e-15)

@@ -145,7 +145,8 @@ TORCH = {
     "concatenate": lambda t, x, p: t.cat(x, dim=p.get("axis", 0)),
     "linear": lambda t, x, p: t.nn.functional.linear(*x),
     "cross_entropy": lambda t, x, p: t.nn.functional.cross_entropy(
-        x[0], x[1].long(), reduction=p.get("reduction", "mean")),
+        x[0], x[1].long(), reduction=p.get("reduction", "mean"),
+        ignore_index=-100 if p.get("ignore_index") is None else p["ignore_index"]),
     "pad": lambda t, x, p: t.nn.functional.pad(
         x[0], [int(v) for pair in reversed(p["pad_width"]) for v in pair], value=p.get("value", 0.0)),
     "sign": lambda t, x, p: t.sign(x[0]),

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import autograd
 from .. import functions as _f
 from ..ops import nn as _nnops
 from ..ops.compare import OneHot
@@ -173,8 +174,12 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     else:
         t, c, ignored = _class_targets(fn, input, target, ignore_index)
         shape, t = t.shape, _targets(target, t)
-        if x.ndim == 2 and weight is None and not label_smoothing and not ignored and math.prod(shape):
-            out = _nnops.CrossEntropy(input, t, reduction=reduction)
+        if x.ndim == 2 and weight is None and not label_smoothing and math.prod(shape):
+            # ignored rows are masked inside the primitive, per call; while tracing it always
+            # checks, since a later call's targets may hold ignore_index (cr.compile)
+            check = ignored or autograd.current_tracer() is not None
+            out = _nnops.CrossEntropy(input, t, reduction=reduction,
+                                      ignore_index=ignore_index if check else None)
         else:
             rows, tr = _rows(input, t)
             loss, w_row = _nll_rows(_f.log_softmax(rows, axis=-1), tr, c, weight, ignore_index,

@@ -5,7 +5,8 @@ import numpy as np
 
 from ..autograd import grad_buffer
 from .base import Primitive, Sample, add_tangents, register
-from .compare import OneHot
+from .arith import Maximum, Where
+from .compare import NotEqual, OneHot
 
 SOFTMAX = (Sample((3, 4)), Sample((3, 4), axis=0), Sample((2, 3, 4), axis=1), Sample((5,)))
 
@@ -116,55 +117,87 @@ class Linear(Primitive):
         return add_tangents(out, tb)
 
 
+def _ignored(target, ignore_index):
+    """(valid rows or None when every row counts, targets safe to index with) on arrays."""
+    if ignore_index is None:
+        return None, target
+    hit = target == ignore_index
+    if not hit.any():
+        return None, target
+    return ~hit, np.where(hit, 0, target)
+
+
 @register
 class CrossEntropy(Primitive):
     """L = −log softmax(x)[y], averaged (or summed) over rows.   dL/dx = (softmax(x) − onehot(y))·g/N.
 
-    The forward keeps softmax(x) as its residual, so the backward is one in-place update.
+    The forward keeps softmax(x) as its residual, so the backward is one in-place update. Rows
+    whose target equals ignore_index count for nothing (N counts the others), decided per call.
     """
     name = "cross_entropy"
     flat_forward = None   # exported as a call of its own forward
     saves_ans = True
     residual = True
     samples = (Sample((4, 5), np.array([0, 3, 4, 1])), Sample((3, 2), np.array([1, 1, 0]), reduction="sum"),
-               Sample((3, 4), np.array([2, 0, 1]), reduction="none"))
+               Sample((3, 4), np.array([2, 0, 1]), reduction="none"),
+               Sample((4, 3), np.array([2, -100, 1, 0]), ignore_index=-100),
+               Sample((3, 3), np.array([1, 0, 0]), reduction="none", ignore_index=0))
 
-    def forward(self, x, target, reduction="mean"):
+    def forward(self, x, target, reduction="mean", ignore_index=None):
+        valid, t = _ignored(target, ignore_index)
         z = _stable_shift(x, -1)
         e = np.exp(z)
         s = np.add.reduce(e, axis=-1, keepdims=True)
-        losses = np.log(s[:, 0]) - z[np.arange(x.shape[0]), target]
+        losses = np.log(s[:, 0]) - z[np.arange(x.shape[0]), t]
         e /= s   # e is now softmax(x): the residual for backward
+        if valid is not None:
+            losses = losses * valid
         if reduction == "none":
             out = losses
         else:
             out = np.add.reduce(losses)
             if reduction == "mean":
-                out = out / x.shape[0]
+                with np.errstate(invalid="ignore", divide="ignore"):   # all ignored: nan
+                    out = out / (x.shape[0] if valid is None else np.count_nonzero(valid))
             out = np.asarray(out, dtype=x.dtype)
         return out, e
 
-    def vjp(self, g, ans, needs, x, target, reduction="mean"):
+    def vjp(self, g, ans, needs, x, target, reduction="mean", ignore_index=None):
         if isinstance(x, np.ndarray) and isinstance(ans, np.ndarray):
+            valid, t = _ignored(target, ignore_index)
             p = ans   # fast path: update the saved softmax in place (it is used once)
-            p[np.arange(x.shape[0]), target] -= 1
+            p[np.arange(x.shape[0]), t] -= 1
+            if valid is not None:
+                p *= valid[:, None]
             if reduction == "none":
                 p *= g[:, None]
             else:
-                p *= g / x.shape[0] if reduction == "mean" else g
+                n = x.shape[0] if valid is None else max(np.count_nonzero(valid), 1)
+                p *= g / n if reduction == "mean" else g
             return p, None
-        p = Softmax(x, axis=-1) - OneHot(target, num_classes=x.shape[-1], dtype=x.dtype)
+        if ignore_index is None:
+            p = Softmax(x, axis=-1) - OneHot(target, num_classes=x.shape[-1], dtype=x.dtype)
+            n = x.shape[0]
+        else:   # recorded: the mask is an equation, so a traced program decides per call
+            valid = NotEqual(target, ignore_index)
+            keep = Where(valid, 1.0, 0.0).astype(x.dtype)
+            p = (Softmax(x, axis=-1) - OneHot(Where(valid, target, 0), num_classes=x.shape[-1],
+                                              dtype=x.dtype)) * keep[:, None]
+            n = Maximum(keep.sum(), 1.0)
         if reduction == "none":
             return p * g[:, None], None
-        return p * (g / x.shape[0] if reduction == "mean" else g), None
+        return p * (g / n if reduction == "mean" else g), None
 
-    def jvp(self, tangents, ans, x, target, reduction="mean"):
+    def jvp(self, tangents, ans, x, target, reduction="mean", ignore_index=None):
         t = tangents[0]
         p = Softmax(x, axis=-1)
-        onehot = OneHot(target, num_classes=x.shape[-1], dtype=x.dtype)
+        valid, safe = _ignored(np.asarray(getattr(target, "data", target)), ignore_index)
+        onehot = OneHot(safe, num_classes=x.shape[-1], dtype=x.dtype)
         per_row = (t * (p - onehot)).sum(axis=-1)
+        if valid is not None:
+            per_row = per_row * valid.astype(per_row.dtype)
         if reduction == "mean":
-            return per_row.mean()
+            return per_row.mean() if valid is None else per_row.sum() / max(np.count_nonzero(valid), 1)
         if reduction == "sum":
             return per_row.sum()
         return per_row
