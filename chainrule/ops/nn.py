@@ -175,18 +175,9 @@ class CrossEntropy(Primitive):
                 n = x.shape[0] if valid is None else max(np.count_nonzero(valid), 1)
                 p *= g / n if reduction == "mean" else g
             return p, None
-        if ignore_index is None:
-            p = Softmax(x, axis=-1) - OneHot(target, num_classes=x.shape[-1], dtype=x.dtype)
-            n = x.shape[0]
-        else:   # recorded: the mask is an equation, so a traced program decides per call
-            valid = NotEqual(target, ignore_index)
-            keep = Where(valid, 1.0, 0.0).astype(x.dtype)
-            p = (Softmax(x, axis=-1) - OneHot(Where(valid, target, 0), num_classes=x.shape[-1],
-                                              dtype=x.dtype)) * keep[:, None]
-            n = Maximum(keep.sum(), 1.0)
-        if reduction == "none":
-            return p * g[:, None], None
-        return p * (g / n if reduction == "mean" else g), None
+        # recorded (create_graph, cr.compile): softmax, then one primitive that decides per call
+        return CrossEntropyGrad(Softmax(x, axis=-1), target, g, reduction=reduction,
+                                ignore_index=ignore_index), None
 
     def jvp(self, tangents, ans, x, target, reduction="mean", ignore_index=None):
         t = tangents[0]
@@ -201,6 +192,58 @@ class CrossEntropy(Primitive):
         if reduction == "sum":
             return per_row.sum()
         return per_row
+
+
+def _ce_grad(p, target, g, reduction, ignore_index):
+    """(p − onehot(target))·valid·g/N on arrays, in place on a copy of p (the array backward's
+    own steps, so both give the same bits)."""
+    valid, t = _ignored(target, ignore_index)
+    out = np.array(p, copy=True)
+    out[np.arange(out.shape[0]), t] -= 1
+    if valid is not None:
+        out *= valid[:, None]
+    if reduction == "none":
+        out *= g[:, None]
+    else:
+        n = out.shape[0] if valid is None else max(np.count_nonzero(valid), 1)
+        out *= g / n if reduction == "mean" else g
+    return out
+
+
+@register
+class CrossEntropyGrad(Primitive):
+    """G = (P − onehot(y))·valid·g/N: cross_entropy's gradient given P = softmax(x), rows whose
+    target is ignore_index zeroed (N = the other rows).   Linear in P and in g:
+    dL/dP = dL/dG·valid·g/N, dL/dg = Σ dL/dG·(P − onehot(y))·valid/N."""
+    name = "cross_entropy_grad"
+    samples = (Sample((4, 5), np.array([0, 3, 4, 1]), ()),
+               Sample((3, 4), np.array([2, 0, 1]), (3,), reduction="none"),
+               Sample((4, 3), np.array([2, -100, 1, 0]), (), reduction="sum", ignore_index=-100))
+
+    def forward(self, p, target, g, reduction="mean", ignore_index=None):
+        return _ce_grad(p, target, g, reduction, ignore_index)
+
+    def vjp(self, gg, ans, needs, p, target, g, reduction="mean", ignore_index=None):
+        gp = gg_ = None
+        if needs[0]:   # the same map applied to dL/dG with P − onehot replaced by dL/dG itself
+            zero = CrossEntropyGrad(p * 0.0, target, g, reduction=reduction, ignore_index=ignore_index)
+            gp = CrossEntropyGrad(gg, target, g, reduction=reduction, ignore_index=ignore_index) - zero
+        if needs[2]:
+            unit = CrossEntropyGrad(p, target, g * 0.0 + 1.0, reduction=reduction,
+                                    ignore_index=ignore_index)
+            gg_ = (gg * unit).sum(axis=1) if reduction == "none" else (gg * unit).sum()
+        return gp, None, gg_
+
+    def jvp(self, tangents, ans, p, target, g, reduction="mean", ignore_index=None):
+        tp, _, tg = tangents
+        kw = {"reduction": reduction, "ignore_index": ignore_index}
+        out = None
+        if tp is not None:   # linear in P: the map without its −onehot part
+            out = CrossEntropyGrad(tp, target, g, **kw) - CrossEntropyGrad(tp * 0.0, target, g, **kw)
+        if tg is not None:
+            d = CrossEntropyGrad(p, target, tg, **kw)
+            out = d if out is None else out + d
+        return out
 
 
 @register
