@@ -98,3 +98,15 @@ class Cube(cr.Function):
     def jvp(ctx, t):
         (x,) = ctx.saved_tensors
         return 3 * x * x * t
+
+
+# ---------------------------------------------------------------- cr.compile tests
+
+HAS_NUMBA = __import__("chainrule.compile.fuse", fromlist=["available"]).available()
+FUSE = [False, pytest.param(True, marks=pytest.mark.skipif(not HAS_NUMBA, reason="no numba"))]
+
+
+def rel(a, b) -> float:
+    """max |a − b| / max |b| (0 for empty arrays)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) if a.size else 0.0

@@ -9,17 +9,10 @@ import pytest
 import chainrule as cr
 from chainrule.compile import GraphBreak
 
+from helpers import FUSE, HAS_NUMBA, rel as _rel  # noqa: F401
+
 F = cr.nn.functional
-HAS_NUMBA = __import__("chainrule.compile.fuse", fromlist=["available"]).available()
-FUSE = [False, pytest.param(True, marks=pytest.mark.skipif(not HAS_NUMBA, reason="no numba"))]
-
-
 pytestmark = pytest.mark.usefixtures("kernel_cache")   # tests/conftest.py
-
-
-def _rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) if a.size else 0.0
 
 
 def _model(kind, dtype):
