@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from ..program import Var
+from ..viz.flat import literal
 
 # primitive name -> scalar expression template over operands {0}, {1}, ...
 SCALAR = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
@@ -185,12 +186,11 @@ class Kernel:
 
         def const(v, dtype):
             dt = np.dtype(dtype)
-            lit = float(v) if dt.kind == "f" else int(v)
-            key = (dt.str, repr(lit))
+            text = literal(float(v) if dt.kind == "f" else int(v))   # nan/inf as float('nan')
+            key = (dt.str, text)
             if key not in table:   # one name per typed value: 0.01 is one constant, not 1000
                 table[key] = f"_{name}_c{len(consts)}"
-                text = repr(lit) if dt.kind != "f" or np.isfinite(lit) else f"float({lit!r})"
-                consts.append(f"{table[key]} = np.{dt.name}({text})")   # nan/inf: no literal
+                consts.append(f"{table[key]} = np.{dt.name}({text})")
             return table[key]
 
         def statement(e, operand):

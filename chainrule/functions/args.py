@@ -36,6 +36,11 @@ def _const(a):
     return autograd.Tensor._make(np.asarray(a), False)
 
 
+def _tensor(r):
+    """A primitive's result as a Tensor (applied to arrays, a primitive returns an array)."""
+    return r if _T(r) else _const(r)
+
+
 def _dim(op, x, axis, extra=0):
     """`axis` as an index into range(ndim + extra), or a one-line error naming op, shape and range."""
     shape = np.shape(x)

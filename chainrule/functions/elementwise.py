@@ -10,7 +10,7 @@ import numpy as np
 from .. import autograd
 from ..ops import arith, compare
 from ..ops import math as _math
-from .args import _T, _data
+from .args import _T, _data, _tensor
 from .expose import expose
 
 Tensor = autograd.Tensor
@@ -40,8 +40,7 @@ def where(cond, x, y):
     """
     if not (_T(cond) and cond.dtype == np.bool_):   # a bool Tensor stays one: traced programs
         cond = np.asarray(_data(cond), dtype=bool)  # recompute the mask (e.g. max's routing)
-    out = arith.Where(cond, x, y)
-    return out if _T(out) else _make(np.asarray(out), False)
+    return _tensor(arith.Where(cond, x, y))
 
 
 # ---------------------------------------------------------------- no gradient
@@ -86,16 +85,14 @@ def _through(prim, name, doc):
     """A no-gradient op applied through its primitive (ops/compare.py), so a traced Program
     recomputes the mask instead of baking it in; unknown operands defer (pytest.approx)."""
     apply = autograd.apply
-    if prim.name in ("logical_not", "isnan", "isfinite", "isinf"):
+    if prim.ufunc.nin == 1:
         def fn(x):
-            out = apply(prim, (x,))
-            return out if isinstance(out, Tensor) else _make(np.asarray(out), False)
+            return _tensor(apply(prim, (x,)))
     else:
         def fn(x, y):
             if not isinstance(y, _OPERANDS) or not isinstance(x, _OPERANDS):
                 return NotImplemented
-            out = apply(prim, (x, y))
-            return out if isinstance(out, Tensor) else _make(np.asarray(out), False)
+            return _tensor(apply(prim, (x, y)))
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     return fn

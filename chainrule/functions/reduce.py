@@ -11,7 +11,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..ops import arith, reduce, select
-from .args import _MISSING, _T, _axis, _check_axes, _const, _data, _dim, _is_0d, _reduce
+from .args import _MISSING, _T, _axis, _check_axes, _const, _data, _dim, _is_0d, _reduce, _tensor
 from .expose import expose
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -129,8 +129,7 @@ def _index_of(prim):
         if np.size(a) == 0 and (axis is None or np.shape(a)[axis] == 0):
             raise ValueError(f"{prim.name}: cannot take the index of an empty tensor of shape "
                              f"{np.shape(a)} over axis {axis}; reduce a non-empty axis")
-        r = prim(x, axis=axis, keepdims=keepdims)
-        return r if _T(r) else _const(np.asarray(r))
+        return _tensor(prim(x, axis=axis, keepdims=keepdims))
     return run
 
 

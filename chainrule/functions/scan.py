@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import scan, select
-from .args import _MISSING, _T, _axis, _const, _data, _dim
+from .args import _MISSING, _T, _axis, _const, _data, _dim, _tensor
 from .expose import expose
 from .reduce import MaxResult
 
@@ -33,7 +33,7 @@ def _scan(prim, op, x, axis, dim, dtype):
     out = prim(flat, axis=ax)
     if axis is not None and len(shape) == 0:
         out = out.reshape(())
-    return out if _T(out) else _const(out)
+    return _tensor(out)
 
 
 @expose(method=True, numpy=np.cumsum)
@@ -60,7 +60,7 @@ def _cum_extreme(op, better, x, dim):
         _dim(op, x, dim)
         return MaxResult(x * 1 if _T(x) else _const(d), _const(np.zeros((), np.int64)))
     ax = _dim(op, x, dim)
-    idx = _ints(select.CumExtremeIndex(x, axis=ax, largest=better is np.greater))
+    idx = _tensor(select.CumExtremeIndex(x, axis=ax, largest=better is np.greater))
     from .shape import take_along_axis
     return MaxResult(take_along_axis(x, idx, ax), idx)
 
@@ -101,11 +101,6 @@ def logcumsumexp(x, dim):
 
 # ---------------------------------------------------------------- sorting and selection
 
-def _ints(r):
-    """An index primitive's result as a Tensor (it is one already when the input was)."""
-    return r if _T(r) else _const(np.asarray(r))
-
-
 def _pick(x, idx, ax):
     from .shape import take_along_axis
     if np.ndim(_data(x)) == 0:
@@ -124,7 +119,7 @@ def sort(x, dim=-1, descending=False, stable=False):
         _dim("sort", x, dim)
         return MaxResult(_pick(x, None, 0), _const(np.zeros((), np.int64)))
     ax = _dim("sort", x, dim)
-    idx = _ints(select.ArgSort(x, axis=ax, descending=bool(descending)))
+    idx = _tensor(select.ArgSort(x, axis=ax, descending=bool(descending)))
     return MaxResult(_pick(x, idx, ax), idx)
 
 
@@ -157,7 +152,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
     d, ax = _k_along("topk", x, dim, k, 0)
     if d.ndim == 0:
         return sort(x, dim) if k else MaxResult(x.reshape(-1)[:0], _const(np.zeros(0, np.int64)))
-    idx = _ints(select.TopKIndex(x, k=int(k), axis=ax, largest=bool(largest)))
+    idx = _tensor(select.TopKIndex(x, k=int(k), axis=ax, largest=bool(largest)))
     return MaxResult(_pick(x, idx, ax), idx)
 
 
@@ -177,7 +172,7 @@ def kthvalue(x, k, dim=-1, keepdim=False):
     d, ax = _k_along("kthvalue", x, dim, k, 1)
     if d.ndim == 0:
         return sort(x, dim)
-    idx = _ints(select.KthIndex(x, k=int(k), axis=ax))
+    idx = _tensor(select.KthIndex(x, k=int(k), axis=ax))
     return _squeezed(MaxResult(_pick(x, idx, ax), idx), ax, keepdim)
 
 
@@ -212,7 +207,7 @@ def mode(x, dim=-1, keepdim=False):
     ax = _dim("mode", x, dim)
     if d.ndim == 0:
         return sort(x, dim)
-    idx = _ints(select.ModeIndex(x, axis=ax))
+    idx = _tensor(select.ModeIndex(x, axis=ax))
     return _squeezed(MaxResult(_pick(x, idx, ax), idx), ax, keepdim)
 
 

@@ -164,17 +164,8 @@ class CrossEntropy(Primitive):
 
     def vjp(self, g, ans, needs, x, target, reduction="mean", ignore_index=None):
         if isinstance(x, np.ndarray) and isinstance(ans, np.ndarray):
-            valid, t = _ignored(target, ignore_index)
-            p = ans   # fast path: update the saved softmax in place (it is used once)
-            p[np.arange(x.shape[0]), t] -= 1
-            if valid is not None:
-                p *= valid[:, None]
-            if reduction == "none":
-                p *= g[:, None]
-            else:
-                n = x.shape[0] if valid is None else max(np.count_nonzero(valid), 1)
-                p *= g / n if reduction == "mean" else g
-            return p, None
+            # fast path: update the saved softmax in place (it is used once)
+            return _ce_grad_into(ans, target, g, reduction, ignore_index), None
         # recorded (create_graph, cr.compile): softmax, then one primitive that decides per call
         return CrossEntropyGrad(Softmax(x, axis=-1), target, g, reduction=reduction,
                                 ignore_index=ignore_index), None
@@ -194,11 +185,10 @@ class CrossEntropy(Primitive):
         return per_row
 
 
-def _ce_grad(p, target, g, reduction, ignore_index):
-    """(p − onehot(target))·valid·g/N on arrays, in place on a copy of p (the array backward's
-    own steps, so both give the same bits)."""
+def _ce_grad_into(out, target, g, reduction, ignore_index):
+    """out ← (out − onehot(target))·valid·g/N in place, out holding softmax(x): the array
+    backward of cross_entropy and the forward of cross_entropy_grad (so both give the same bits)."""
     valid, t = _ignored(target, ignore_index)
-    out = np.array(p, copy=True)
     out[np.arange(out.shape[0]), t] -= 1
     if valid is not None:
         out *= valid[:, None]
@@ -221,7 +211,7 @@ class CrossEntropyGrad(Primitive):
                Sample((4, 3), np.array([2, -100, 1, 0]), (), reduction="sum", ignore_index=-100))
 
     def forward(self, p, target, g, reduction="mean", ignore_index=None):
-        return _ce_grad(p, target, g, reduction, ignore_index)
+        return _ce_grad_into(np.array(p, copy=True), target, g, reduction, ignore_index)
 
     def vjp(self, gg, ans, needs, p, target, g, reduction="mean", ignore_index=None):
         gp = gg_ = None

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .base import Primitive, Sample, register
+from .compare import Compare
 from .conv import pad_spatial, scratch, windows
 
 _FLAT = ("its forward uses chainrule's strided-window helpers, which a NumPy-only file cannot "
@@ -154,18 +155,10 @@ class MaxPool(Primitive):
                                                      dilation=dilation))
 
 
-class PoolIndex(Primitive):
+class PoolIndex(Compare):
     """The arg-max plane indices of a max pool (ints): no gradient, an equation of its own so that
     traced gradient programs recompute them for new inputs."""
-    constant_output = True
-    saves_inputs = False
     flat_reason = _FLAT
-
-    def vjp(self, g, ans, needs, x, **params):
-        return (None,)
-
-    def jvp(self, tangents, ans, x, **params):
-        return None
 
 
 @register

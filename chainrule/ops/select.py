@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Primitive, Sample, register
+from .base import Sample, register
+from .compare import Compare
 
 
-class IndexOp(Primitive):
-    """An op whose output is integer indices: no gradient to any input."""
-    constant_output = True
-    saves_inputs = False
-
-    def vjp(self, g, ans, needs, *xs, **params):
-        return [None] * len(xs)
-
-    def jvp(self, tangents, ans, *xs, **params):
-        return None
+class IndexOp(Compare):
+    """An op whose output is integer indices: no gradient to any input (as a comparison)."""
 
 
 def order(d, axis, descending):
