@@ -22,6 +22,24 @@ def _indices(input, who, n):
     return idx
 
 
+def _renorm_rows(weight, ids, max_norm, norm_type):
+    """Rescale the looked-up rows of weight in place to norm ≤ max_norm (PyTorch's embedding_renorm_).
+
+    Tensor ops under no_grad, so cr.compile records the rescale and repeats it on every call's rows;
+    a row looked up twice is written twice with the same value.
+    """
+    from .. import autograd
+    with autograd.no_grad():
+        flat = ids.reshape(-1) if isinstance(ids, Tensor) else np.asarray(ids).reshape(-1)
+        rows = weight[flat]
+        if norm_type == 2:
+            norms = _f.sqrt(_f.sum(rows * rows, 1))
+        else:
+            norms = _f.sum(_f.abs(rows) ** norm_type, 1) ** (1.0 / norm_type)
+        scale = _f.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+        weight[flat] = rows * _f.unsqueeze(scale, 1).astype(weight.dtype)
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
     """Rows of weight (num_embeddings, dim) picked by integer `input`: output shape input.shape + (dim,).
@@ -39,14 +57,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     idx = _indices(input, "embedding", n)
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
-    if max_norm is not None:
-        w = weight.data
-        rows = np.unique(idx)
-        norms = np.linalg.norm(w[rows], ord=norm_type, axis=1)
-        scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
-        w[rows] *= scale[:, None].astype(w.dtype)
-        weight._bump()
     ids = input if isinstance(input, Tensor) else idx   # a Tensor: traced programs read it
+    if max_norm is not None:
+        _renorm_rows(weight, ids, max_norm, norm_type)
     out = _Lookup(weight, ids)
     if padding_idx is not None and isinstance(weight, Tensor) and weight.requires_grad:
         # the padding row's value as a constant: no gradient reaches it (primitives only, so a
