@@ -19,6 +19,7 @@ from .functional_conv import *  # noqa: F401,F403  (conv, pooling, resizing)
 from .functional_conv import __all__ as _conv_all
 from .functional_norm import *  # noqa: F401,F403  (group/instance/local response norm, dropout2d)
 from .functional_norm import __all__ as _norm_all
+from .functional_norm import normalize_running, update_running
 from .functional_resize import *  # noqa: F401,F403  (interpolate, pixel_shuffle)
 from .functional_resize import __all__ as _resize_all
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
@@ -153,36 +154,16 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         mean = _f.mean(input, axis=axes, keepdims=True)
         d = input - mean
         var = _f.mean(d * d, axis=axes, keepdims=True)
-        if running_mean is not None and running_var is not None \
-                and hasattr(autograd.current_tracer(), "records_backward"):
-            with autograd.no_grad():   # cr.compile: the same update as in-place Tensor ops
-                running_mean.mul_(1 - momentum).add_(momentum * _f.reshape(mean, (-1,)))
-                running_var.mul_(1 - momentum).add_(
-                    momentum * (_f.reshape(var, (-1,)) * (n / (n - 1))))
-        elif running_mean is not None and running_var is not None:
+        if running_mean is not None and running_var is not None:
             with autograd.no_grad():
-                m = _data(mean).reshape(-1)
-                v = _data(var).reshape(-1) * (n / (n - 1))
-                rm, rv = running_mean.data, running_var.data
-                rm *= 1 - momentum
-                rm += momentum * m
-                rv *= 1 - momentum
-                rv += momentum * v
-                running_mean._bump()
-                running_var._bump()
+                update_running(running_mean, _f.reshape(mean, (-1,)), momentum)
+                update_running(running_var, _f.reshape(var, (-1,)) * (n / (n - 1)), momentum)
         out = d / _f.sqrt(var + eps)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: eval mode (training=False) needs running_mean and "
                              "running_var")
-        if hasattr(autograd.current_tracer(), "records_backward"):
-            # cr.compile: read the running statistics as program values (they change between calls)
-            rm = _f.reshape(running_mean, bshape)
-            out = (input - rm) * (1.0 / _f.sqrt(_f.reshape(running_var, bshape) + eps))
-        else:
-            rm = running_mean.data.reshape(bshape)
-            inv = 1.0 / np.sqrt(running_var.data.reshape(bshape) + eps)
-            out = (input - rm) * inv.astype(rm.dtype)
+        out = normalize_running(input, running_mean, running_var, bshape, eps)
     if weight is not None:
         out = out * _f.reshape(weight, bshape)
     if bias is not None:

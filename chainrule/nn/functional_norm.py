@@ -55,6 +55,28 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return _affine(_f.reshape(out, s), weight, bias, len(s) - 2)
 
 
+def update_running(running, stat, momentum):
+    """running ← (1−momentum)·running + momentum·stat, in place (call under no_grad).
+
+    In-place Tensor ops, so cr.compile repeats the update on every call. momentum is a float or a
+    0-d Tensor (the cumulative average 1/(batches+1)), rounded to running's dtype as a float would be.
+    """
+    keep = 1 - momentum
+    if isinstance(momentum, Tensor):
+        keep, momentum = keep.astype(running.dtype), momentum.astype(running.dtype)
+    running.mul_(keep).add_(momentum * stat)
+
+
+def normalize_running(input, running_mean, running_var, bshape, eps):
+    """(input − running_mean) / √(running_var + eps), the statistics broadcast to bshape.
+
+    Tensor ops on the buffers (they need no gradient, so eager code records nothing for them), so a
+    compiled step reads each call's statistics.
+    """
+    inv = 1.0 / _f.sqrt(_f.reshape(running_var, bshape) + eps)
+    return (input - _f.reshape(running_mean, bshape)) * inv
+
+
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats=True, momentum=0.1, eps=1e-5):
     """Normalise each (sample, channel) over its positions (N, C, *S), as PyTorch.
@@ -70,19 +92,15 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
-        inv = 1.0 / np.sqrt(running_var.data.reshape(bshape) + eps)
-        out = (input - running_mean.data.reshape(bshape)) * inv.astype(running_mean.data.dtype)
+        out = normalize_running(input, running_mean, running_var, bshape, eps)
         return _affine(out, weight, bias, len(s) - 2)
     n = int(np.prod(s[2:]))
     out, mean, var = _normalize(input, axes, eps)
     if running_mean is not None and running_var is not None:
         with autograd.no_grad():
-            m = _data(mean).reshape(s[:2]).mean(axis=0)
-            v = (_data(var).reshape(s[:2]) * (n / max(n - 1, 1))).mean(axis=0)
-            for r, stat in ((running_mean, m), (running_var, v)):
-                r.data *= 1 - momentum
-                r.data += momentum * stat
-                r._bump()
+            update_running(running_mean, _f.mean(_f.reshape(mean, s[:2]), 0), momentum)
+            update_running(running_var, _f.mean(_f.reshape(var, s[:2]) * (n / max(n - 1, 1)), 0),
+                           momentum)
     return _affine(out, weight, bias, len(s) - 2)
 
 

@@ -58,7 +58,8 @@ class BatchNorm1d(Module):
         tracking = self.training and self.track_running_stats
         momentum = 0.0 if self.momentum is None else self.momentum
         if tracking and self.momentum is None:   # cumulative moving average
-            momentum = 1.0 / (int(self.num_batches_tracked.data) + 1)
+            # a 0-d Tensor, not int(): a compiled step reads each call's count
+            momentum = 1.0 / (self.num_batches_tracked.astype(np.float64) + 1)
         use_batch = self.training or self.running_mean is None
         out = F.batch_norm(
             input,
@@ -66,11 +67,8 @@ class BatchNorm1d(Module):
             self.running_var if not self.training or self.track_running_stats else None,
             self.weight, self.bias, use_batch, momentum, self.eps)
         if tracking:   # counted only after batch_norm accepted the input
-            if hasattr(autograd.current_tracer(), "records_backward"):
-                with autograd.no_grad():   # cr.compile: a traced in-place add
-                    self.num_batches_tracked.add_(1)
-            else:
-                self.num_batches_tracked.data += 1
+            with autograd.no_grad():
+                self.num_batches_tracked.add_(1)
         return out
 
     def extra_repr(self):
