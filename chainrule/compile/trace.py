@@ -209,7 +209,8 @@ class StepTracer(Tracer):
     def backward(self, root, seeds, retain_graph):
         """`loss.backward()` while tracing: the engine's own backward with create_graph=True, so
         each rule's ops are recorded; then every `.grad` it changed is detached (as eager)."""
-        before = {id(t): (t, t._grad) for t in self.keep if t.grad_fn is None and t.requires_grad}
+        before = {id(t): (t, t._grad) for t in self.keep   # keep holds reshape views too
+                  if isinstance(t, Tensor) and t.grad_fn is None and t.requires_grad}
         for p, g in before.values():
             if id(p) not in self.grad_init:   # a leaf met while tracing: its .grad is state too
                 self.start([p])

@@ -98,6 +98,7 @@ def scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
     if reduce not in _PAD:
         raise RuntimeError(f"scatter_reduce: reduce must be one of {sorted(_PAD)}, got {reduce!r}")
     index = _idx("scatter_reduce", index)
+    shp.reads_values(index, "scatter_reduce (its reduction table is laid out from the index values)")
     grid, a = _grid("scatter_reduce", x, dim, index, src)
     xt, st = _t(x), _src_part(src, index)
     s = np.shape(xt.data)
@@ -191,6 +192,7 @@ def masked_scatter(x, mask, source):
 
     >>> cr.zeros(3).masked_scatter(cr.tensor([True, False, True]), cr.tensor([1.0, 2.0])).tolist()  # [1., 0., 2.]
     """
+    shp.reads_values(mask, "masked_scatter (the mask sets how many source elements it takes)")
     s = np.shape(_data(x))
     m = np.broadcast_to(np.asarray(_data(mask), bool), s)
     k = int(m.sum())

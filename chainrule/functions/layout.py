@@ -121,6 +121,7 @@ def repeat_interleave(x, repeats, dim=None, *, axis=_MISSING, output_size=None):
         x, dim = x.reshape(-1), 0
     ax = _dim("repeat_interleave", x, dim)
     n = _shape(x)[ax] if _shape(x) else 1
+    shp.reads_values(repeats, "repeat_interleave with tensor repeats (they set the result's length)")
     r = np.asarray(_data(repeats), dtype=np.int64)
     if (r < 0).any():
         raise RuntimeError(f"repeat_interleave: repeats must be non-negative, got {r.tolist()}")
@@ -342,6 +343,7 @@ def nonzero(x, *, as_tuple=False):
 
     >>> cr.nonzero(cr.tensor([0.0, 3.0, 4.0])).tolist()  # [[1], [2]]
     """
+    shp.reads_values(x, "cr.nonzero (its result has one row per nonzero)")
     d = np.asarray(_data(x))
     if as_tuple:
         return tuple(_const(i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(d)))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd
+from ..ops import compare as _cmp
 from ..ops import linalg as _linalg
+from ..ops import shape as shp
 from . import reduce as _red
 from . import shape as _shape
 from .args import _T, _data
@@ -192,7 +194,7 @@ def nansum(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None)
 def nanmean(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None):
     """Mean over the non-nan elements (nan where all are nan)."""
     ax, kd = _keep(axis, dim, keepdims, keepdim)
-    n = np.sum(~np.isnan(_data(x)), axis=ax, keepdims=kd)
+    n = _count(_cmp.LogicalNot(_cmp.IsNan(x)), ax, kd)   # primitives: compiled code counts anew
     with np.errstate(invalid="ignore", divide="ignore"):
         out = _red_sum(_nan_zeroed(x), ax, kd) / n.astype(_data(x).dtype)
     return out if dtype is None else out.to(dtype)
@@ -201,19 +203,26 @@ def nanmean(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None
 @expose(method=True)
 def count_nonzero(x, dim=None):
     """Number of nonzero elements (over dim), int64, no gradient."""
-    return _make(np.asarray(np.count_nonzero(_data(x), axis=dim), dtype=np.int64), False)
+    return _count(_cmp.NotEqual(x, 0), dim, False)
 
 
 @expose(method=True)
 def any(x, dim=None, keepdim=False):  # noqa: A001
     """True where any element (over dim) is nonzero."""
-    return _make(np.any(_data(x), axis=dim, keepdims=keepdim), False)
+    return _cmp.Greater(_count(_cmp.NotEqual(x, 0), dim, keepdim), 0)
 
 
 @expose(method=True)
 def all(x, dim=None, keepdim=False):  # noqa: A001
     """True where every element (over dim) is nonzero."""
-    return _make(np.all(_data(x), axis=dim, keepdims=keepdim), False)
+    return _cmp.Equal(_count(_cmp.Equal(x, 0), dim, keepdim), 0)
+
+
+def _count(mask, axis, keepdims):
+    """How many True in a bool mask (over axis), int64: comparisons and a sum, all primitives, so
+    cr.compile recomputes it on every call (np.count_nonzero on the data would be frozen)."""
+    out = _red_sum(mask, axis, keepdims)
+    return out if out.dtype == np.int64 else out.astype(np.int64)
 
 
 def _red_sum(x, axis, keepdims):
@@ -236,19 +245,19 @@ def numpy_nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
 
 @expose(name=False, numpy=np.count_nonzero)
 def numpy_count_nonzero(a, axis=None, *, keepdims=False):
-    return _make(np.asarray(np.count_nonzero(_data(a), axis=axis, keepdims=keepdims)), False)
+    return _count(_cmp.NotEqual(a, 0), axis, keepdims)
 
 
 @expose(name=False, numpy=np.any)
 def numpy_any(a, axis=None, out=None, keepdims=False, **kw):
     _unsupported("any", out=out, **kw)
-    return _make(np.any(_data(a), axis=axis, keepdims=keepdims), False)
+    return any(a, axis, keepdims)
 
 
 @expose(name=False, numpy=np.all)
 def numpy_all(a, axis=None, out=None, keepdims=False, **kw):
     _unsupported("all", out=out, **kw)
-    return _make(np.all(_data(a), axis=axis, keepdims=keepdims), False)
+    return all(a, axis, keepdims)
 
 
 # ---------------------------------------------------------------- sum / mean / prod with dtype=
@@ -374,6 +383,7 @@ def numpy_take(a, indices, axis=None, out=None, mode="raise"):
 def numpy_unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None,
                  **kwargs):
     """np.unique on a Tensor, NumPy's arguments and results, as Tensors (no gradient)."""
+    shp.reads_values(ar, "np.unique (its result has one entry per distinct value)")
     res = np.unique(_data(ar), return_index=return_index, return_inverse=return_inverse,
                     return_counts=return_counts, axis=axis, **kwargs)
     if isinstance(res, tuple):

@@ -8,6 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import scan, select
+from ..ops import compare as _cmp
+from ..ops import reduce as red
+from ..ops import shape as shp
 from .args import _MISSING, _T, _axis, _const, _data, _dim, _tensor
 from .expose import expose
 from .reduce import MaxResult
@@ -93,10 +96,16 @@ def logcumsumexp(x, dim):
     ax = _dim("logcumsumexp", x, dim)
     if d.size == 0 or d.ndim == 0:
         return x * 1 if _T(x) else _const(d)
-    m = np.max(d, axis=ax, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)   # the shift is a constant: its derivative cancels
-    return cumsum(np.exp(x - m), dim=ax).log() + m if _T(x) else \
-        _const(np.log(np.cumsum(np.exp(d - m), ax)) + m)
+    if not _T(x):
+        m = np.max(d, axis=ax, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        return _const(np.log(np.cumsum(np.exp(d - m), ax)) + m)
+    from .elementwise import where
+    # the shift is a constant (detached: its derivative cancels), computed by primitives so a
+    # compiled step shifts each call by that call's maximum
+    m = red.Max(x.detach(), axis=ax, keepdims=True)
+    m = where(_cmp.IsFinite(m), m, 0.0)
+    return cumsum(np.exp(x - m), dim=ax).log() + m
 
 
 # ---------------------------------------------------------------- sorting and selection
@@ -217,6 +226,7 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
 
     >>> cr.unique(cr.tensor([2, 1, 2]), return_counts=True)  # (tensor([1, 2]), tensor([1, 2]))
     """
+    shp.reads_values(x, "cr.unique (its result has one entry per distinct value)")
     d = np.asarray(_data(x))
     res = np.unique(d, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
     if not (return_inverse or return_counts):

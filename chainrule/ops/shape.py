@@ -136,6 +136,24 @@ def shift_index(index, by):
     return tuple(IndexSlot(i.slot + by) if isinstance(i, IndexSlot) else i for i in index)
 
 
+def reads_values(x, what):
+    """Python code is about to set a shape or a layout from x's values (x[mask], nonzero, unique).
+    Under cr.compile that is a graph break (GraphBreak, or eager code with fallback='eager'):
+    compiled code would keep this call's shape for every later call. Elsewhere it costs nothing.
+    """
+    from .. import tensor_base
+    tracer = autograd.current_tracer()
+    if tensor_base._read_hook is None or not hasattr(tracer, "records_backward"):
+        return
+    if isinstance(x, autograd.Tensor):
+        tracer.var_of(x)   # a captured tensor is read live, so its values can change too
+        tensor_base._read_hook(x, what)
+    elif isinstance(x, np.ndarray):   # a bare array: only if it is (a view of) a traced value
+        while isinstance(x.base, np.ndarray) and not tracer.knows(autograd.Tensor._make(x, False)):
+            x = x.base
+        tensor_base._read_hook(autograd.Tensor._make(x, False), what)
+
+
 def split_index(index, first=1):
     """(template, arrays): an index with its array entries (ndarrays, Tensors) moved out as inputs
     (the primitive's inputs `first`, `first` + 1, ...)."""
@@ -155,6 +173,9 @@ def split_index(index, first=1):
 def getitem(x, index):
     """x[index] recorded as one getitem, with the index arrays as inputs."""
     template, parts = split_index(index)
+    for p in parts:
+        if (p.data if isinstance(p, autograd.Tensor) else p).dtype == np.bool_:
+            reads_values(p, "indexing with a boolean mask (the result has one row per True)")
     return GetItem(x, *parts, index=template)
 
 
