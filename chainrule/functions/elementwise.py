@@ -14,7 +14,6 @@ from .args import _T, _data, _tensor
 from .expose import expose
 
 Tensor = autograd.Tensor
-_make = Tensor._make
 
 
 def clip(x, min=None, max=None):  # noqa: A002 - PyTorch's argument names
@@ -38,38 +37,27 @@ def where(cond, x, y):
 
     >>> cr.where(cr.tensor([True, False]), 1.0, cr.tensor([5.0, 6.0]))  # tensor([1., 6.])
     """
-    if not (_T(cond) and cond.dtype == np.bool_):   # a bool Tensor stays one: traced programs
-        cond = np.asarray(_data(cond), dtype=bool)  # recompute the mask (e.g. max's routing)
+    if _T(cond) and cond.dtype != np.bool_:   # a primitive, so traced programs recompute it
+        cond = compare.NotEqual(cond, 0)
+    elif not _T(cond):   # a bool Tensor stays one: traced programs recompute the mask
+        cond = np.asarray(cond, dtype=bool)
     return _tensor(arith.Where(cond, x, y))
 
 
 # ---------------------------------------------------------------- no gradient
 
-def _nograd(ufunc, name, doc, bool_only=None):
-    """A function applying `ufunc` to the data: a constant Tensor (comparisons and bit logic)."""
-    if ufunc.nin == 1:
-        def fn(x):
-            return _make(ufunc(x.data if isinstance(x, Tensor) else x), False)
-    else:
-        def fn(x, y):
-            return _make(ufunc(x.data if isinstance(x, Tensor) else x,
-                               y.data if isinstance(y, Tensor) else y), False)
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
-    return fn
-
-
 def _bitwise(ufunc, name, doc):
     """PyTorch's & | ^ ~: bitwise on integers, logical on bool; floats are an error naming the op."""
-    plain = _nograd(ufunc, name, doc)
+    bits = {np.bitwise_and: compare.BitwiseAnd, np.bitwise_or: compare.BitwiseOr,
+            np.bitwise_xor: compare.BitwiseXor, np.invert: compare.Invert}[ufunc]
     logical = {np.bitwise_and: compare.LogicalAnd, np.bitwise_or: compare.LogicalOr,
                np.bitwise_xor: compare.LogicalXor, np.invert: compare.LogicalNot}[ufunc]
 
     def fn(*args):
         if all(np.asarray(_data(a)).dtype == np.bool_ for a in args):   # logical, traced
-            return autograd.apply(logical, args)
-        try:
-            return plain(*args)
+            return _tensor(autograd.apply(logical, args))
+        try:   # a primitive, so a traced program recomputes it
+            return _tensor(autograd.apply(bits, args))
         except TypeError:
             kinds = " and ".join(str(np.asarray(_data(a)).dtype) for a in args)
             raise TypeError(f"{name}: only integer and bool tensors, got {kinds}") from None
@@ -131,9 +119,8 @@ isfinite = expose(_through(compare.IsFinite, "isfinite", "True where x is finite
                   ufunc=np.isfinite)
 isnan = expose(_through(compare.IsNan, "isnan", "True where x is NaN."), method=True, ufunc=np.isnan)
 isinf = expose(_through(compare.IsInf, "isinf", "True where x is ±inf."), method=True, ufunc=np.isinf)
-for _u in (np.rint,):   # floor, ceil, trunc are primitives (ops/math.py)
-    expose(_nograd(_u, f"numpy_{_u.__name__}", f"np.{_u.__name__} on a Tensor (no gradient)."),
-           name=False, ufunc=_u)
+expose(_through(compare.Rint, "numpy_rint", "np.rint on a Tensor (no gradient)."), name=False,
+       ufunc=np.rint)   # floor, ceil, trunc are primitives with a zero gradient (ops/math.py)
 
 
 @expose(name=False, numpy=np.round)
@@ -141,7 +128,7 @@ def numpy_round(a, decimals=0, out=None):
     """np.round on a Tensor (no gradient)."""
     if out is not None:
         raise TypeError("numpy.round: out= is not supported on chainrule Tensors")
-    return _make(np.round(_data(a), decimals), False)
+    return _tensor(_math.Round(a.detach() if _T(a) else a, decimals=decimals))
 
 
 # ---------------------------------------------------------------- issue 10: division, closeness
@@ -165,8 +152,21 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
     >>> cr.isclose(cr.tensor([1.0, 2.0]), cr.tensor([1.0, 2.1]))  # tensor([ True, False])
     """
-    return _make(np.asarray(np.isclose(_data(input), _data(other), rtol=rtol, atol=atol,
-                                       equal_nan=equal_nan)), False)
+    # primitives (no graph), so a traced program compares anew: finite pairs by the tolerance,
+    # infinities by equality, NaNs equal only with equal_nan (np.isclose's rules)
+    with autograd.no_grad():
+        a = input.detach() if _T(input) else np.asarray(input)
+        b = other.detach() if _T(other) else np.asarray(other)
+        if np.asarray(_data(a)).dtype.kind not in "fc":
+            a = _tensor(a).astype(np.float64)
+        if np.asarray(_data(b)).dtype.kind not in "fc":
+            b = _tensor(b).astype(np.float64)
+        near = compare.LessEqual(arith.Abs(a - b), atol + rtol * arith.Abs(b))
+        finite = compare.LogicalAnd(compare.IsFinite(a), compare.IsFinite(b))
+        out = compare.LogicalOr(compare.LogicalAnd(finite, near), compare.Equal(a, b))
+        if equal_nan:
+            out = compare.LogicalOr(out, compare.LogicalAnd(compare.IsNan(a), compare.IsNan(b)))
+    return _tensor(out)
 
 
 @expose(method=True, numpy=np.allclose)

@@ -70,6 +70,41 @@ IsFinite = _test("isfinite", np.isfinite, "z = x is finite elementwise")
 IsInf = _test("isinf", np.isinf, "z = x is ±inf elementwise")
 
 
+_INTS = (Sample(np.array([[5, 3, 12], [0, -7, 9]]), np.array([6, 1, 10])),
+         Sample(np.array([True, False, True]), np.array([True, True, False])))
+
+
+def _bitwise(name, ufunc, symbol):
+    cls = type(name.title().replace("_", ""), (Compare,), {
+        "__doc__": f"z = x {symbol} y elementwise: bitwise on integers (logical on bool); no "
+                   f"gradient.", "name": name, "ufunc": staticmethod(ufunc), "samples": _INTS,
+        "flat_forward": f"{{0}} {symbol} {{1}}"})
+    return register(cls)
+
+
+BitwiseAnd = _bitwise("bitwise_and", np.bitwise_and, "&")
+BitwiseOr = _bitwise("bitwise_or", np.bitwise_or, "|")
+BitwiseXor = _bitwise("bitwise_xor", np.bitwise_xor, "^")
+
+
+@register
+class Invert(Compare):
+    """z = ~x elementwise: bitwise not on integers (logical not on bool); no gradient."""
+    name = "invert"
+    ufunc = staticmethod(np.invert)
+    samples = (Sample(np.array([[5, 0], [-7, 9]])), Sample(np.array([True, False])))
+    flat_forward = "~{0}"
+
+
+@register
+class Rint(Compare):
+    """z = x rounded to the nearest integer (halves to even), NumPy's np.rint; no gradient."""
+    name = "rint"
+    ufunc = staticmethod(np.rint)
+    samples = (Sample(np.array([0.5, 1.5, -2.5, 2.4])), Sample((3, 4)))
+    flat_forward = "np.rint({0})"
+
+
 @register
 class OnesLike(Compare):
     """z = ones with x's shape and dtype (the seed dL/dL = 1 of a traced backward); no gradient."""
