@@ -102,7 +102,7 @@ class Source:
             if x is None:   # an optional input left out (linear without bias)
                 form = form.replace(f" + {{{i}}}", "")
         text = flat.fill(form, [self.operand(x) for x in ins], filled)
-        cast = _numpy_widens(e)
+        cast = flat.numpy_widens(e)
         return f"({text}).astype(np.{cast})" if cast else text
 
     def _call(self, e):
@@ -131,30 +131,6 @@ class Source:
         lines += ["    " + ln for ln in self.body] or ["    pass"]
         lines.append(f"    return ({', '.join(returns)}{',' if len(returns) == 1 else ''})")
         return "\n".join(lines) + "\n"
-
-
-def _numpy_widens(e):
-    """The dtype name to cast to where NumPy's ufunc would give a wider dtype than the primitive's
-    forward (PyTorch's promotion: float32 * an int64 0-d tensor stays float32), else None."""
-    uf = getattr(e.prim, "ufunc", None)
-    if not isinstance(uf, np.ufunc) or uf.nout != 1 or len(e.inputs) != uf.nin:
-        return None
-    kinds = []
-    for x in e.inputs:
-        if isinstance(x, Var):
-            kinds.append(np.dtype(x.dtype))
-        elif isinstance(x, bool):
-            kinds.append(np.dtype(bool))
-        elif isinstance(x, (int, float, complex)):
-            kinds.append(type(x))   # a Python number: NumPy's weak scalar
-        else:
-            kinds.append(np.asarray(x).dtype)
-    try:
-        got = uf.resolve_dtypes(tuple(kinds) + (None,))[-1]
-    except (TypeError, AttributeError, np.exceptions.DTypePromotionError):
-        return None
-    want = np.dtype(e.out.dtype)
-    return want.name if got != want and want.kind in "biufc" else None
 
 
 def _full_params(prim, params):

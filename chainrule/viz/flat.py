@@ -125,6 +125,30 @@ def print_form(prim, params, n_inputs) -> str:
     return call + "[0]" if prim.residual else call
 
 
+def numpy_widens(e):
+    """The dtype name to cast to where NumPy's ufunc would give a wider dtype than the primitive's
+    forward (PyTorch's promotion: float32 * an int64 0-d tensor stays float32), else None."""
+    uf = getattr(e.prim, "ufunc", None)
+    if not isinstance(uf, np.ufunc) or uf.nout != 1 or len(e.inputs) != uf.nin:
+        return None
+    kinds = []
+    for x in e.inputs:
+        if isinstance(x, Var):
+            kinds.append(np.dtype(x.dtype))
+        elif isinstance(x, bool):
+            kinds.append(np.dtype(bool))
+        elif isinstance(x, (int, float, complex)):
+            kinds.append(type(x))   # a Python number: NumPy's weak scalar
+        else:
+            kinds.append(np.asarray(x).dtype)
+    try:
+        got = uf.resolve_dtypes(tuple(kinds) + (None,))[-1]
+    except (TypeError, AttributeError, np.exceptions.DTypePromotionError):
+        return None
+    want = np.dtype(e.out.dtype)
+    return want.name if got != want and want.kind in "biufc" else None
+
+
 # ---------------------------------------------------------------- precedence-aware filling
 
 _BINOP_PREC = {ast.BitOr: 6, ast.BitXor: 7, ast.BitAnd: 8, ast.LShift: 9, ast.RShift: 9,
@@ -245,7 +269,9 @@ class Printer:
         for i, x in enumerate(ins):
             if x is None:   # an optional input left out (linear without bias)
                 form = form.replace(f" + {{{i}}}", "")
-        return fill(form, [self.operand(x) for x in ins], _params(e.prim, e.params))
+        text = fill(form, [self.operand(x) for x in ins], _params(e.prim, e.params))
+        cast = numpy_widens(e)
+        return f"({text}).astype(np.{cast})" if cast else text
 
     def inlined(self, e) -> bool:
         v = e.out
