@@ -97,6 +97,17 @@ def _shape(size, who):
     return shape
 
 
+def _draw(method, args, kw=None, astype=None, requires_grad=False):
+    """`_rng.method(*args, **kw)` as a new tensor; under cr.compile a recorded draw, so each call
+    of the compiled step draws fresh numbers from the same generator (as eager code)."""
+    from . import autograd
+    tracer = autograd.current_tracer()
+    if not requires_grad and tracer is not None and hasattr(tracer, "draw"):
+        return tracer.draw(method, args, kw or {}, astype)
+    out = getattr(_rng, method)(*args, **(kw or {}))
+    return _new(out if astype is None else out.astype(astype), requires_grad)
+
+
 def _new(arr, requires_grad):
     t = Tensor._make(arr, False)
     if requires_grad:
@@ -221,7 +232,7 @@ def rand(*size, dtype=None, requires_grad=False):
 
     >>> cr.rand(2, 3).shape  # (2, 3)
     """
-    return _new(_rng.random(_shape(size, "rand")).astype(_dtype(dtype)), requires_grad)
+    return _draw("random", (_shape(size, "rand"),), astype=_dtype(dtype), requires_grad=requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False):
@@ -229,7 +240,8 @@ def randn(*size, dtype=None, requires_grad=False):
 
     >>> cr.manual_seed(0); cr.randn(3).shape  # (3,)
     """
-    return _new(_rng.standard_normal(_shape(size, "randn")).astype(_dtype(dtype)), requires_grad)
+    return _draw("standard_normal", (_shape(size, "randn"),), astype=_dtype(dtype),
+                 requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=np.int64):
@@ -244,8 +256,8 @@ def randint(low, high=None, size=(), dtype=np.int64):
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
-    return _new(_rng.integers(low, high, size=tuple(size) if not isinstance(size, int) else (size,),
-                              dtype=np.dtype(dtype)), False)
+    return _draw("integers", (low, high), {"size": tuple(size) if not isinstance(size, int) else
+                                            (size,), "dtype": np.dtype(dtype)})
 
 
 def randperm(n):
@@ -253,7 +265,7 @@ def randperm(n):
 
     >>> sorted(cr.randperm(4).tolist())  # [0, 1, 2, 3]
     """
-    return _new(_rng.permutation(n).astype(np.int64), False)
+    return _draw("permutation", (n,), astype=np.int64)
 
 
 def from_numpy(arr):
@@ -272,13 +284,13 @@ def _like(t, dtype):
 def rand_like(t, dtype=None, requires_grad=False):
     """Uniform [0, 1) samples shaped like t (its dtype unless given).  >>> cr.rand_like(x).shape"""
     shape, dt = _like(t, dtype)
-    return _new(_rng.random(shape).astype(dt), requires_grad)
+    return _draw("random", (shape,), astype=dt, requires_grad=requires_grad)
 
 
 def randn_like(t, dtype=None, requires_grad=False):
     """Standard normal samples shaped like t (its dtype unless given)."""
     shape, dt = _like(t, dtype)
-    return _new(_rng.standard_normal(shape).astype(dt), requires_grad)
+    return _draw("standard_normal", (shape,), astype=dt, requires_grad=requires_grad)
 
 
 def randint_like(t, low, high=None, dtype=None):
@@ -286,4 +298,4 @@ def randint_like(t, low, high=None, dtype=None):
     if high is None:
         low, high = 0, low
     shape, dt = _like(t, dtype)
-    return _new(_rng.integers(low, high, size=shape).astype(dt), False)
+    return _draw("integers", (low, high), {"size": shape}, astype=dt)

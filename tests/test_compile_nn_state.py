@@ -99,3 +99,51 @@ def test_cumulative_batch_norm_average_is_the_mean_of_batch_means():
     np.testing.assert_allclose(bn.running_mean.numpy(), np.mean([x.mean(0) for x in xs], 0),
                                rtol=1e-5)
     assert int(bn.num_batches_tracked.item()) == 4
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: cr.nn.Sequential(cr.nn.Conv2d(2, 3, 1), cr.nn.Dropout2d(0.5)), (2, 2, 3, 3)),
+    (lambda: cr.nn.Sequential(cr.nn.Conv1d(2, 3, 1), cr.nn.Dropout1d(0.4)), (2, 2, 5)),
+    (lambda: cr.nn.Sequential(cr.nn.Linear(4, 6), cr.nn.SELU(), cr.nn.AlphaDropout(0.3)), (5, 4)),
+    (lambda: cr.nn.Sequential(cr.nn.Linear(4, 6), cr.nn.Dropout(0.3)), (5, 4)),
+], ids=["dropout2d", "dropout1d", "alpha_dropout", "dropout"])
+def test_every_dropout_draws_fresh_masks_per_compiled_call(make, shape):
+    """Channel and alpha dropout drew their masks with raw NumPy, so a compiled step kept the
+    first call's mask; all draws are now recorded (same generator, same numbers as eager)."""
+    runs = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        m = make()
+        opt = cr.optim.SGD(m.parameters(), lr=0.05)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (m(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        f = cr.compile(step) if compiled else step
+        rng = np.random.default_rng(1)
+        runs.append([float(f(cr.tensor(rng.standard_normal(shape).astype(np.float32))))
+                     for _ in range(6)])
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-6)
+
+
+def test_random_factories_inside_a_compiled_step_draw_fresh_numbers():
+    """cr.rand / randn / randint / randperm and the *_like forms inside a step are recorded draws
+    from the default generator: the same numbers as eager calls after the same seed."""
+    w = cr.tensor(np.arange(6.0, dtype=np.float32) + 1, requires_grad=True)
+
+    def fn():
+        return ((w * cr.rand(6)).sum() + (w * cr.randn_like(w)).sum() + cr.randint(0, 5, (6,)).sum()
+                + w[cr.randperm(6)[:2]].sum() + (w * cr.randint_like(w, 3)).sum()
+                + (w * cr.rand_like(w)).sum() + (w * cr.randn(6)).sum())
+
+    cr.manual_seed(0)
+    eager = [float(fn()) for _ in range(5)]
+    cr.manual_seed(0)
+    step = cr.compile(fn)
+    got = [float(step()) for _ in range(5)]
+    assert len(set(eager)) == 5
+    np.testing.assert_allclose(got, eager, rtol=1e-6)
+    assert "rng.standard_normal((6,)).astype(np.float32)" in step.source

@@ -36,7 +36,8 @@ def user_line() -> str:
 
 
 class RandomUniform:
-    """Uniform [0, 1) floats from chainrule's default generator, drawn anew on every run."""
+    """A draw from chainrule's default generator, anew on every run: uniform [0, 1) floats of
+    `shape` (dropout), or `method(*args, **kw)` cast to `astype` (cr.rand, randn, randint, ...)."""
     name = "random"
     flat_forward = "rng.random({shape})"   # rng: the step's argument, cr.default_generator()
     effectful = True   # never folded, merged or removed: each draw advances the generator
@@ -44,9 +45,27 @@ class RandomUniform:
     constant_output = True
     saves_ans = saves_inputs = residual = False
 
-    def forward(self, shape):
+    def forward(self, shape=None, method="random", args=(), kw=(), astype=None):
         from ..factories import default_generator
-        return default_generator().random(shape)
+        if method == "random" and not args:
+            out = default_generator().random(shape)
+        else:
+            out = getattr(default_generator(), method)(*args, **dict(kw))
+        return out if astype is None else out.astype(astype)
+
+    def print_form(self, params):
+        if params.get("method", "random") == "random" and not params.get("args"):
+            form = self.flat_forward
+        else:
+            call = [repr(a) for a in params["args"]] + \
+                [f"{k}={_literal(v)}" for k, v in params.get("kw", ())]
+            form = f"rng.{params['method']}({', '.join(call)})"
+        dt = params.get("astype")
+        return form + (f".astype(np.{np.dtype(dt).name})" if dt is not None else "")
+
+
+def _literal(v):
+    return f"np.{v.name}" if isinstance(v, np.dtype) else repr(v)
 
 
 RANDOM = RandomUniform()
@@ -246,6 +265,14 @@ class StepTracer(Tracer):
         """A traced uniform draw (dropout): an equation the compiled code runs on every call."""
         out = Tensor._make(RANDOM.forward(tuple(shape)), False)
         self.record(RANDOM, (), {"shape": tuple(shape)}, out)
+        return out
+
+    def draw(self, method, args, kw, astype):
+        """A traced `default_generator().method(*args, **kw)` (cr.randn, randint, randperm...)."""
+        params = {"method": method, "args": tuple(args), "kw": tuple(sorted(kw.items())),
+                  "astype": None if astype is None else np.dtype(astype)}
+        out = Tensor._make(RANDOM.forward(**params), False)
+        self.record(RANDOM, (), params, out)
         return out
 
     # ---------------------------------------------------------------- optimizers

@@ -10,7 +10,6 @@ import numpy as np
 
 from .. import autograd
 from .. import functions as _f
-from ..factories import default_generator
 from ..ops import nn as _nnops
 from ..tensor import Tensor
 from .functional_activation import *  # noqa: F401,F403  (gelu, silu, mish, ..., one_hot)
@@ -19,7 +18,7 @@ from .functional_conv import *  # noqa: F401,F403  (conv, pooling, resizing)
 from .functional_conv import __all__ as _conv_all
 from .functional_norm import *  # noqa: F401,F403  (group/instance/local response norm, dropout2d)
 from .functional_norm import __all__ as _norm_all
-from .functional_norm import normalize_running, update_running
+from .functional_norm import dropout_scale, normalize_running, update_running
 from .functional_resize import *  # noqa: F401,F403  (interpolate, pixel_shuffle)
 from .functional_resize import __all__ as _resize_all
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
@@ -112,14 +111,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     data = input.data if isinstance(input, Tensor) else np.asarray(input)
     if p == 1.0:
         return input * np.zeros(data.shape, dtype=data.dtype)
-    tracer = autograd.current_tracer()
-    if tracer is not None and hasattr(tracer, "random"):
-        # cr.compile: the draw is an equation, so every call draws fresh numbers (same generator)
-        return input * (tracer.random(data.shape) >= p) * (1.0 / (1.0 - p))
-    keep = default_generator().random(data.shape) >= p
-    # the mask already holds the 1/(1-p) scale, so the op is one multiply (gradient: same mask)
-    scale = np.multiply(keep, 1.0 / (1.0 - p), dtype=data.dtype)
-    return input * scale
+    return input * dropout_scale(data.shape, p, data.dtype)
 
 
 # ---------------------------------------------------------------- normalisation

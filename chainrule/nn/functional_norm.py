@@ -123,6 +123,22 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     return input / (div * alpha + k) ** beta
 
 
+def keep_mask(shape, p):
+    """True with probability 1 − p, drawn from cr's default generator: an array, or under
+    cr.compile a recorded draw (every call draws fresh numbers from the same generator)."""
+    tracer = autograd.current_tracer()
+    if tracer is not None and hasattr(tracer, "random"):
+        return tracer.random(shape) >= p
+    return default_generator().random(shape) >= p
+
+
+def dropout_scale(shape, p, dtype):
+    """The inverted-dropout multiplier: 1/(1−p) where kept, 0 where dropped (one multiply, so the
+    gradient is the same mask)."""
+    dtype = np.dtype(dtype)
+    return keep_mask(shape, p).astype(dtype) * dtype.type(1.0 / (1.0 - p))
+
+
 def _channel_dropout(op, input, p, training, nd):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: probability p must be in [0, 1], got {p}")
@@ -135,8 +151,7 @@ def _channel_dropout(op, input, p, training, nd):
     lead = s[:len(s) - nd]
     if p == 1.0:
         return input * np.zeros(lead + (1,) * nd, dtype=dt)
-    keep = default_generator().random(lead + (1,) * nd) >= p
-    return input * np.multiply(keep, 1.0 / (1.0 - p), dtype=dt)
+    return input * dropout_scale(lead + (1,) * nd, p, dt)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
@@ -166,7 +181,7 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
     data = _data(input)
     if p == 1.0:
         return input * np.zeros(data.shape, dtype=data.dtype)
-    keep = (default_generator().random(data.shape) >= p).astype(data.dtype)
+    keep = keep_mask(data.shape, p).astype(data.dtype)
     a = 1.0 / np.sqrt((_SELU_ALPHA ** 2 * p + 1) * (1 - p))
     b = ((keep - 1) * (_SELU_ALPHA * a) + _SELU_ALPHA * a * p).astype(data.dtype)
     return input * (keep * a).astype(data.dtype) + b
