@@ -85,13 +85,67 @@ def _adam(tracer, opt, group, p, g, state):
     _set(tracer, p, p - (m / s) * step_size)
 
 
+def _rmsprop(tracer, opt, group, p, g, state):
+    lr, alpha, eps, mu = (tracer.hyper_input(opt, group, "lr"), group["alpha"], group["eps"],
+                          group["momentum"])
+    centered = group["centered"]
+    keys = ["step", "square_avg"] + (["momentum_buffer"] if mu > 0 else []) + \
+        (["grad_avg"] if centered else [])
+    if not state:
+        for k in keys:
+            tracer.new_state(opt, p, k, np.zeros((), np.float32) if k == "step"
+                             else np.zeros_like(p.data))
+    step = tracer.state_tensor(opt, p, "step")
+    _set(tracer, step, step + 1)
+    d = _direction(p, g, group["weight_decay"], group["maximize"])
+    v = tracer.state_tensor(opt, p, "square_avg")
+    _set(tracer, v, v * alpha + (d * d) * (1 - alpha))
+    if centered:
+        ga = tracer.state_tensor(opt, p, "grad_avg")
+        _set(tracer, ga, ga * alpha + d * (1 - alpha))
+        a = F.sqrt(v - ga * ga)
+    else:
+        a = F.sqrt(v)
+    s = d / (a + eps)
+    lr_p = _scalar(tracer, lr, p.dtype)
+    if mu > 0:
+        b = tracer.state_tensor(opt, p, "momentum_buffer")
+        _set(tracer, b, b * mu + s)
+        _set(tracer, p, p - b * lr_p)
+    else:
+        _set(tracer, p, p - s * lr_p)
+
+
+def _adagrad(tracer, opt, group, p, g, state):
+    lr, eps = tracer.hyper_input(opt, group, "lr"), group["eps"]
+    if not state:
+        tracer.new_state(opt, p, "step", np.zeros((), np.float32))
+        tracer.new_state(opt, p, "sum", np.full_like(p.data, group["initial_accumulator_value"]))
+    step, acc = tracer.state_tensor(opt, p, "step"), tracer.state_tensor(opt, p, "sum")
+    _set(tracer, step, step + 1)
+    t = tracer.cast(step, np.float64)      # eager: t = float(step)
+    clr = _scalar(tracer, lr / (1 + (t - 1) * group["lr_decay"]), p.dtype)
+    d = _direction(p, g, group["weight_decay"], group["maximize"])
+    _set(tracer, acc, acc + d * d)
+    _set(tracer, p, p - (d / (F.sqrt(acc) + eps)) * clr)
+
+
 def _rule(opt):
+    from ..optim.adagrad import Adagrad
     from ..optim.adam import Adam
+    from ..optim.rmsprop import RMSprop
     from ..optim.sgd import SGD
+
+    def own(cls):   # a subclass with its own _update is not this formula
+        return isinstance(opt, cls) and type(opt)._update is cls._update
     if isinstance(opt, Adam):
         return _adam
-    if type(opt) is SGD or isinstance(opt, SGD) and type(opt)._update is SGD._update:
+    if own(SGD):
         return _sgd
+    if own(RMSprop):
+        return _rmsprop
+    if own(Adagrad):
+        return _adagrad
     return None
 
 
@@ -99,8 +153,8 @@ def traced_step(tracer, opt):
     """`opt.step()` while tracing a step."""
     rule = _rule(opt)
     if rule is None:
-        msg = (f"cr.compile: {type(opt).__name__}.step has no traced update yet (SGD, Adam and "
-               f"AdamW have) at {user_line()}; use cr.compile(fn, fallback='eager')")
+        msg = (f"cr.compile: {type(opt).__name__}.step has no traced update yet (SGD, Adam, "
+               f"AdamW, RMSprop and Adagrad have) at {user_line()}; use cr.compile(fn, fallback='eager')")
         if not tracer.fallback:
             raise GraphBreak(msg)
         tracer.broken = msg
