@@ -42,3 +42,23 @@ def test_mixed_dtype_arithmetic_compiled_equals_eager(op):
             np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"{op} {an} {bn}")
             checked += 1
     assert checked >= 40
+
+
+@pytest.mark.parametrize("x,y,dtype", [(1.0, 2.0, np.float32), ("i64", 0.5, np.float32),
+                                       ("i64", 3, np.int64), ("f64", 0.5, np.float64),
+                                       ("f32", 0.5, np.float32), (1, 2, np.int64)])
+def test_where_with_numbers_follows_pytorch_promotion_eager_and_compiled(x, y, dtype):
+    """torch.where(c, 1.0, 2.0) is float32 (the default dtype) and an int tensor with 0.5 too;
+    NumPy would give float64. Compiled code keeps eager's dtype."""
+    arrays = {"i64": np.array([1, 2]), "f64": np.array([1.0, 2.0]), "f32": np.array([1, 2], np.float32)}
+    c = cr.tensor([True, False])
+    xs = cr.tensor(arrays[x], dtype=arrays[x].dtype) if isinstance(x, str) else x
+
+    def fn(c):
+        return cr.where(c, xs, y)
+    assert fn(c).dtype == dtype
+    step = cr.compile(fn)
+    step(c)
+    got = step(c)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got.numpy(), fn(c).numpy())

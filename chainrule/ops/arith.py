@@ -270,7 +270,7 @@ class Where(Primitive):
 
     def forward(self, cond, x, y):
         try:
-            return np.where(cond, x, y)
+            return _promote(np.where(cond, x, y), x, y)   # where(c, 1.0, 0.0): float32, as PyTorch
         except ValueError:
             raise shape_error("where", "do not broadcast", np.shape(cond), np.shape(x),
                               np.shape(y)) from None

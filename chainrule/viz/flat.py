@@ -129,10 +129,11 @@ def numpy_widens(e):
     """The dtype name to cast to where NumPy's ufunc would give a wider dtype than the primitive's
     forward (PyTorch's promotion: float32 * an int64 0-d tensor stays float32), else None."""
     uf = getattr(e.prim, "ufunc", None)
-    if not isinstance(uf, np.ufunc) or uf.nout != 1 or len(e.inputs) != uf.nin:
+    where = e.prim.name == "where" and len(e.inputs) == 3
+    if not where and (not isinstance(uf, np.ufunc) or uf.nout != 1 or len(e.inputs) != uf.nin):
         return None
     kinds = []
-    for x in e.inputs:
+    for x in e.inputs[1:] if where else e.inputs:
         if isinstance(x, Var):
             kinds.append(np.dtype(x.dtype))
         elif isinstance(x, bool):
@@ -142,7 +143,8 @@ def numpy_widens(e):
         else:
             kinds.append(np.asarray(x).dtype)
     try:
-        got = uf.resolve_dtypes(tuple(kinds) + (None,))[-1]
+        got = np.result_type(*[k if isinstance(k, np.dtype) else k(0) for k in kinds]) if where \
+            else uf.resolve_dtypes(tuple(kinds) + (None,))[-1]
     except (TypeError, AttributeError, np.exceptions.DTypePromotionError):
         return None
     want = np.dtype(e.out.dtype)
