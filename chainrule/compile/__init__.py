@@ -177,9 +177,9 @@ class CompiledFunction:
               f"one NumPy statement per line."
         options = dict(self.options)
         options["viewing"] = tracer.viewing
-        if options["fuse"] is None:
+        if options["fuse"] is None:   # auto: the kernels that pay; numba's only if installed
             from .fuse import available
-            options["fuse"] = "auto" if available() else False   # auto: kernels that pay
+            options["fuse"], options["numba"] = "auto", available()
         entry = Entry(tracer, tensors, tree, _name(self.fn), doc, options)
         entry.single = tree == ("t", 0)
         entries.append(entry)
