@@ -71,6 +71,7 @@ class StepTracer(Tracer):
         self.viewing = set()       # id(Var) of outputs that may share memory with an input
         self.hypers = {}           # (id(opt), group index, key) -> 0-d Tensor read every call
         self.reachable = {}        # id(array) -> Tensor the step can reach (find_objects)
+        self._grad_arrays = set()  # id(array) given to a .grad without a copy
 
     def record(self, prim, inputs, params, result):
         arrays, reachable = self.arrays, self.reachable
@@ -205,6 +206,9 @@ class StepTracer(Tracer):
                 and prev.data.shape == value.data.shape and prev.data.flags.writeable:
             prev.data[...] = value.data
             keep = prev
+        elif self._owns(value, v):   # a fresh result of this trace: .grad takes its array (as
+            keep = Tensor._make(value.data, False)   # eager's owned gradients; W2: no 64 MB copy)
+            self._grad_arrays.add(id(value.data))
         else:
             keep = Tensor._make(np.array(value.data), False)
         p._grad = keep
@@ -212,6 +216,13 @@ class StepTracer(Tracer):
         self.arrays[id(keep.data)] = v
         self.keep.append(keep)
         self.grad_writes[id(p)] = (p, v)
+
+    def _owns(self, value, v) -> bool:
+        """value's array is an equation's own result, no input's, view's or other `.grad`'s."""
+        a = value.data
+        return a.base is None and a.flags.writeable and id(a) not in self.owner \
+            and id(a) not in self._grad_arrays and id(v) not in self.viewing \
+            and not any(v is c for c, _ in self.consts) and not any(v is x for x in self.inputs)
 
     def backward(self, root, seeds, retain_graph):
         """`loss.backward()` while tracing: the engine's own backward with create_graph=True, so
