@@ -342,6 +342,9 @@ def fuse(src, eqns, escaping, options):
     """Replace fusible groups (of 2+ equations) by Kernel placeholders, in a valid order."""
     if not options.get("fuse"):
         return eqns
+    if options.get("fuse") == "auto" and not options.get("numba", True) and \
+            len(eqns) * max((int(np.prod(e.out.shape)) for e in eqns), default=0) < AUTO_MIN_WORK:
+        return eqns   # without numba only blocked kernels, and no group could do their work
     group = {}      # id(Var) -> group index, for values computed inside a group
     after = {}      # id(Var) -> set of groups that must run before this value exists
     g_after = []    # group index -> set of groups it must follow
