@@ -190,7 +190,7 @@ class CompiledFunction:
               f"one NumPy statement per line."
         options = dict(self.options)
         options["viewing"] = tracer.viewing
-        if options["fuse"] is None:   # auto: the kernels that pay; numba's only if installed
+        if options["fuse"] in (None, "auto"):   # the kernels that pay; numba's only if installed
             from .fuse import available
             options["fuse"], options["numba"] = "auto", available()
         entry = Entry(tracer, tensors, tree, _name(self.fn), doc, options)
