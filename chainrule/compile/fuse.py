@@ -351,14 +351,15 @@ def fuse(src, eqns, escaping, options):
     members = []    # group index -> [eqns]
     for e in eqns:
         ins = [x for x in e.inputs if isinstance(x, Var)]
+        gs = [group.get(id(x)) for x in ins]   # each input's group (None: not in one)
         need = set()
-        for x in ins:
-            gx = group.get(id(x))
-            need |= after.get(id(x), set()) if gx is None else g_after[gx]
+        for x, gx in zip(ins, gs):
+            dep = after.get(id(x)) if gx is None else g_after[gx]
+            if dep:
+                need |= dep
         if _fusible(e):
             target = None
-            for x in ins:
-                gx = group.get(id(x))
+            for gx in gs:
                 if gx is not None and gx not in need and \
                         members[gx][-1].out.shape == e.out.shape:
                     target = gx
@@ -367,17 +368,16 @@ def fuse(src, eqns, escaping, options):
                 target = len(members)
                 members.append([])
                 g_after.append(set())
-            for x in ins:
-                gx = group.get(id(x))
+            for gx in gs:
                 if gx is not None and gx != target:
                     need.add(gx)
                     need |= g_after[gx]
             members[target].append(e)
-            g_after[target] |= need
+            if need:
+                g_after[target] |= need
             group[id(e.out)] = target
         else:
-            for x in ins:
-                gx = group.get(id(x))
+            for gx in gs:
                 if gx is not None:
                     need.add(gx)
             after[id(e.out)] = need
