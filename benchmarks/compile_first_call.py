@@ -5,7 +5,9 @@ For each workload, a fresh process builds the `chainrule-compiled` step and time
 generated code, which compiles the numba kernels or loads them from the disk cache). Cold: an
 empty kernel cache directory; warm: a second process on the same directory. CPU seconds (the
 process's own) are printed too: on a shared machine wall time includes waiting for a core.
-`--only W1,W5` picks workloads.
+`--only W1,W5` picks workloads. `--phases` also prints where the first two calls' CPU time
+goes: tracing (the eager run that records the step), the passes, code generation (with fusion
+and loop rolling), importing numba, and numba loading or compiling the kernels (2nd call).
 """
 import os
 
@@ -20,8 +22,31 @@ import tempfile  # noqa: E402
 
 CHILD = r"""
 import importlib, json, sys, time
+PH = {}
+
+
+def timed(mod, name, label):   # CPU seconds spent in mod.name, added up under label
+    f = getattr(mod, name)
+
+    def g(*a, **k):
+        t = time.process_time()
+        try:
+            return f(*a, **k)
+        finally:
+            PH[label] = PH.get(label, 0.0) + time.process_time() - t
+    setattr(mod, name, g)
+
+
 t0 = time.perf_counter()
 mod = importlib.import_module("benchmarks." + sys.argv[1])
+from chainrule.compile import build, fuse, loop, passes, plan  # noqa: E402
+timed(passes, "optimize", "passes")
+timed(plan, "emit", "codegen (with fusion, loop rolling)")
+timed(fuse, "fuse", "fusion")
+timed(loop, "find_runs", "loop rolling")
+timed(build, "Entry", "entry")
+sys.modules["chainrule.compile"].Entry = build.Entry
+timed(build, "_kernel_module", "numba import")
 s = mod.setup(False)
 step = mod.IMPLS["chainrule-compiled"](s)
 c1 = time.process_time(); t1 = time.perf_counter()
@@ -32,9 +57,11 @@ c3 = time.process_time(); t3 = time.perf_counter()
 for _ in range(3):
     step()
 t4 = time.perf_counter()
+PH["tracing"] = c2 - c1 - PH.pop("entry", 0.0)
+PH["kernels (2nd call)"] = c3 - c2
 print(json.dumps({"first": t2 - t1, "second": t3 - t2, "steady": (t4 - t3) / 3,
                   "first_cpu": c2 - c1, "second_cpu": c3 - c2,
-                  "numba": "numba" in sys.modules}))
+                  "numba": "numba" in sys.modules, "phases": PH}))
 """
 
 
@@ -52,7 +79,9 @@ def main(argv=None) -> None:
     from . import WORKLOADS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="comma-separated workload keys, e.g. W1,W5")
-    keys = [k.strip().upper() for k in ap.parse_args(argv).only.split(",") if k.strip()]
+    ap.add_argument("--phases", action="store_true", help="CPU seconds of each phase too")
+    ns = ap.parse_args(argv)
+    keys = [k.strip().upper() for k in ns.only.split(",") if k.strip()]
     print("workload            cache  1st call s  2nd call s  1st+2nd CPU s  steady ms/step  numba")
     for name in WORKLOADS:
         if keys and not any(name.upper().startswith(k + "_") for k in keys):
@@ -66,6 +95,8 @@ def main(argv=None) -> None:
                 print(f"{name:<19} {label:<5}  {r['first']:10.3f}  {r['second']:10.3f}  "
                       f"{r['first_cpu'] + r['second_cpu']:13.3f}  {r['steady'] * 1e3:14.3f}  "
                       f"{'yes' if r['numba'] else 'no'}")
+                if ns.phases:
+                    print("    CPU s: " + ", ".join(f"{k} {v:.3f}" for k, v in r["phases"].items()))
 
 
 if __name__ == "__main__":

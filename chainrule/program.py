@@ -24,6 +24,9 @@ _DTYPE_SHORT = {"float16": "f16", "float32": "f32", "float64": "f64", "int8": "i
                 "complex64": "c64", "complex128": "c128"}
 
 
+_new = object.__new__
+
+
 class Var:
     """A value of the program: a name, a shape and a dtype (hashable by identity)."""
     __slots__ = ("name", "shape", "dtype", "grad_of")
@@ -265,18 +268,27 @@ class Tracer:
 
     def record(self, prim, inputs, params, result):
         ins = []
+        vars_, arrays = self.vars, self.arrays
         for x in inputs:
             if isinstance(x, Tensor):
-                ins.append(self.var_of(x))
-            elif isinstance(x, np.ndarray) and id(x) in self.arrays:
-                ins.append(self.arrays[id(x)])
+                v = vars_.get(id(x))   # var_of's common case, without the call
+                ins.append(v if v is not None else self.var_of(x))
+            elif isinstance(x, np.ndarray) and id(x) in arrays:
+                ins.append(arrays[id(x)])
             elif isinstance(x, np.ndarray) and x.base is not None:
                 ins.append(self._view(prim, x))
             else:
                 ins.append(x)
-        out = Var(result.data.shape, result.data.dtype)
+        data = result.data
+        out = _new(Var)   # Var(shape, dtype) without re-normalizing an array's own shape/dtype
+        out.shape, out.dtype, out.name, out.grad_of = data.shape, data.dtype, None, None
         self.eqns.append(Eqn(prim, tuple(ins), out, params))
-        self._bind(result, out)
+        # _bind, inlined
+        vars_[id(result)] = out
+        arrays[id(data)] = out
+        self.keep.append(result)
+        if result.grad_fn is not None:
+            self.nodes[id(result.grad_fn)] = out
 
     def _view(self, prim, x):
         """A bare-array input that is a view of a traced value, made outside primitives: a

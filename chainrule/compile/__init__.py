@@ -16,6 +16,7 @@ raises `GraphBreak` naming the line, or with `fallback="eager"` runs the step ea
 from __future__ import annotations
 
 import functools
+import gc
 import warnings
 
 import numpy as np
@@ -118,13 +119,25 @@ class CompiledFunction:
         return self._trace(key, args)
 
     def _trace(self, key, args):
+        # a trace makes tens of thousands of objects (tensors, nodes, equations) and frees none
+        # of them until it ends: the cyclic collector would walk them again and again (W5's
+        # first call: 0.26 -> 0.14 s median, one run); it runs once the trace is built
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._trace_now(key, args)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _trace_now(self, key, args):
         self.traces += 1
         if self.traces > self.cache_size and not self._warned:
             self._warned = True
             warnings.warn(f"cr.compile: {self.__name__} was traced {self.traces} times (cache "
                           f"size {self.cache_size}); shapes, dtypes, flags or hyper-parameters "
                           f"keep changing — each change traces again", RuntimeWarning,
-                          stacklevel=3)
+                          stacklevel=4)
         entries = self.cache.setdefault(key, [])
         if len(entries) >= self.cache_size:
             entries.pop(0)
@@ -164,7 +177,7 @@ class CompiledFunction:
             autograd.set_tracer(prev)
         if tracer.broken is not None:
             warnings.warn(tracer.broken + "; running this signature eagerly from now on",
-                          RuntimeWarning, stacklevel=3)
+                          RuntimeWarning, stacklevel=4)
             entries.append("eager")
             return out
         tensors = []
@@ -177,9 +190,9 @@ class CompiledFunction:
               f"one NumPy statement per line."
         options = dict(self.options)
         options["viewing"] = tracer.viewing
-        if options["fuse"] is None:
+        if options["fuse"] in (None, "auto"):   # the kernels that pay; numba's only if installed
             from .fuse import available
-            options["fuse"] = "auto" if available() else False   # auto: kernels that pay
+            options["fuse"], options["numba"] = "auto", available()
         entry = Entry(tracer, tensors, tree, _name(self.fn), doc, options)
         entry.single = tree == ("t", 0)
         entries.append(entry)

@@ -30,10 +30,10 @@ MAX_PERIOD = 64     # the longest block looked for, in equations
 
 def _key(e, is_value):
     """What two equations must share to be one statement of a loop: op, dtypes, constants."""
-    parts = [e.prim.name, e.out.dtype.str]
+    parts = [e.prim.name, e.out.dtype]
     for x in e.inputs:
-        if is_value(x):
-            parts.append(x.dtype.str)
+        if isinstance(x, Var) or is_value(x):   # a Var without the call: the common case
+            parts.append(x.dtype)
         elif type(x) in (float, int, bool):
             parts.append((type(x), x))
         else:
@@ -62,9 +62,12 @@ def _describe(eqns, pos, owner, a, p, idx, is_value):
     lo = a + ((idx - a) // p - 1) * p
     out = []
     for x in eqns[idx].inputs:
-        if not is_value(x):
+        if isinstance(x, Var):
+            b = pos.get(id(x))
+        elif is_value(x):
+            b = None
+        else:
             continue
-        b = pos.get(id(x)) if isinstance(x, Var) else None
         if b is not None and b >= lo:
             out.append(("d", idx - b))
         elif b is not None and b in owner:
