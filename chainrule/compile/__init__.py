@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import threading
 import warnings
 
 import numpy as np
@@ -78,6 +79,9 @@ class CompiledFunction:
         self.traces = 0
         self.last = None
         self._warned = False
+        # one call at a time: a version's planned buffers and kernels' scratch are shared by its
+        # calls (reentrant, so a step may call itself)
+        self._lock = threading.RLock()
         functools.update_wrapper(self, fn)
 
     # ---------------------------------------------------------------- calling
@@ -98,6 +102,10 @@ class CompiledFunction:
         return tuple(parts)
 
     def __call__(self, *args):
+        with self._lock:
+            return self._call(args)
+
+    def _call(self, args):
         key = self._key(args) if args else (autograd.is_grad_enabled(),)
         entries = self.cache.get(key)
         if entries:
@@ -137,7 +145,7 @@ class CompiledFunction:
             warnings.warn(f"cr.compile: {self.__name__} was traced {self.traces} times (cache "
                           f"size {self.cache_size}); shapes, dtypes, flags or hyper-parameters "
                           f"keep changing — each change traces again", RuntimeWarning,
-                          stacklevel=4)
+                          stacklevel=5)
         entries = self.cache.setdefault(key, [])
         if len(entries) >= self.cache_size:
             entries.pop(0)
@@ -177,7 +185,7 @@ class CompiledFunction:
             autograd.set_tracer(prev)
         if tracer.broken is not None:
             warnings.warn(tracer.broken + "; running this signature eagerly from now on",
-                          RuntimeWarning, stacklevel=4)
+                          RuntimeWarning, stacklevel=5)
             entries.append("eager")
             return out
         tensors = []
