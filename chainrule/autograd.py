@@ -120,10 +120,30 @@ class Node:
     no needed rule reads is kept as a `Meta` (shape, dtype). `grad_fn` of a tensor is its Node;
     `grad_fn.name` names the op.
     """
-    __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "epoch",
+    __slots__ = ("prim", "inputs", "arrays", "params", "ans", "e0", "e1", "en", "needs", "epoch",
                  "out_vc", "tangent", "buf", "hooks", "seq", "calls", "__weakref__")
     # NOTE: `calls` is set only by Module.__call__ on its output's node (never in _wrap): a chain
     # (start seq, weakref to the module, previous chain) that viz's collapse="modules" reads.
+    # NOTE: the edges of a one- or two-input node live in its slots e0, e1 (`en` holds the tuple
+    # of any other node): a graph lives until backward, so every object a node adds survives
+    # collections and gets promoted; an edges tuple per node was a third of what the cyclic
+    # collector tracked in a chain (and made full collections of the whole heap come that often).
+
+    @property
+    def edges(self) -> tuple:
+        """Per input: the node that produced it, the leaf tensor itself, or None (no gradient)."""
+        n = len(self.needs)
+        return (self.e0,) if n == 1 else (self.e0, self.e1) if n == 2 else self.en
+
+    @edges.setter
+    def edges(self, edges):
+        n = len(edges)
+        if n == 1:
+            self.e0 = edges[0]
+        elif n == 2:
+            self.e0, self.e1 = edges
+        else:
+            self.en = tuple(edges)
 
     @property
     def name(self) -> str:
@@ -186,9 +206,10 @@ class Meta:
     rule reads, so e.g. relu's pre-activation is freed as soon as the user drops it (as PyTorch
     saves only what backward reads). Shared between nodes; holds no data.
     """
-    __slots__ = ("shape", "dtype", "one", "two")   # one = (self,), two = (self, self): shared by
-    # nodes as their inputs tuple, so a unary op or a same-shape binary op whose inputs are both
-    # stripped adds no tuple the cyclic collector has to track and promote
+    __slots__ = ("shape", "dtype", "one", "two", "lhs", "rhs")   # one = (self,), two = (self,
+    # self): shared by nodes as their inputs tuple, so a unary op or a same-shape binary op whose
+    # inputs are both stripped adds no tuple the cyclic collector has to track and promote;
+    # lhs / rhs: id(c) -> (c, self) / (self, c), the same for a Python-number constant c (0.01 * x)
 
     @property
     def ndim(self) -> int:
@@ -221,8 +242,21 @@ def _meta(a) -> Meta:
         m.dtype = a.dtype
         m.one = (m,)
         m.two = (m, m)
+        m.lhs = {}
+        m.rhs = {}
         _METAS[shape] = m
     return m
+
+
+_SCALARS = (float, int)
+
+
+def _remember(pairs, c, pair):
+    """Enter `pair` in a Meta's lhs/rhs under id(c); the entry keeps c alive, so the id stays c's."""
+    if len(pairs) >= 64:   # constants computed per call (1 / n) would otherwise pile up
+        pairs.clear()
+    pairs[id(c)] = pair
+    return pair
 
 
 def _strip(inputs, arrays, needs):
@@ -344,7 +378,7 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
                 node.inputs = inputs
                 node.arrays = arrays
             elif len(needs) == 1:   # unary op on a tensor that requires grad: keep only metadata
-                node.inputs = node.arrays = (_meta(arrays[0]),)
+                node.inputs = node.arrays = _meta(arrays[0]).one
             else:
                 node.inputs, node.arrays = _strip(inputs, arrays, needs)
         node.params = params
@@ -441,7 +475,8 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result._grad = result._tangent = result._hooks = result.name = None
                 node = _new(Node)
                 node.prim = prim
-                node.edges = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None)
+                node.e0 = (a.grad_fn or a) if na else None
+                node.e1 = (b.grad_fn or b) if nb else None
                 sa = a if ka else _meta(da) if na else da
                 sb = b if kb else _meta(db) if nb else db
                 if sa is a and sb is b and ta and tb:   # both Tensors, both kept
@@ -449,6 +484,12 @@ def apply(prim, inputs, params=NO_PARAMS):
                     node.arrays = (da, db)
                 elif sa is sb and sa.__class__ is Meta:   # both stripped, same shape and dtype
                     node.inputs = node.arrays = sa.two
+                elif sb.__class__ is Meta and sa is da and da.__class__ in _SCALARS:   # 0.01 * x
+                    node.inputs = node.arrays = (sb.lhs.get(id(da))
+                                                 or _remember(sb.lhs, da, (da, sb)))
+                elif sa.__class__ is Meta and sb is db and db.__class__ in _SCALARS:   # x * 0.01
+                    node.inputs = node.arrays = (sa.rhs.get(id(db))
+                                                 or _remember(sa.rhs, db, (sa, db)))
                 else:
                     arrs = (da if ka else sa, db if kb else sb)
                     node.arrays = arrs
@@ -486,7 +527,7 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result._grad = result._tangent = result._hooks = result.name = None
                 node = _new(Node)
                 node.prim = prim
-                node.edges = (x.grad_fn or x,)
+                node.e0 = x.grad_fn or x
                 if keep:
                     node.inputs = inputs
                     node.arrays = (d,)
@@ -533,8 +574,8 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result._grad = result._tangent = result._hooks = result.name = None
                 node = _new(Node)
                 node.prim = prim
-                node.edges = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None,
-                              (c.grad_fn or c) if nc else None)
+                node.en = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None,
+                           (c.grad_fn or c) if nc else None)
                 sa = a if ka else _meta(da) if na else da
                 sb = b if kb else _meta(db) if nb else db
                 sc = c if kc else _meta(dc) if nc else dc
@@ -834,10 +875,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 else:
                     grads = node.prim.vjp(g, node.ans, node.needs, *arrays)
                 node.inputs = node.arrays = node.ans = None
+            k = len(node.needs)   # Node.edges, inlined
+            edges = (node.e0,) if k == 1 else (node.e0, node.e1) if k == 2 else node.en
             if observer is not None:
-                grads = _shaped(grads, arrays, node.edges)
+                grads = _shaped(grads, arrays, edges)
                 observer(node, g, grads)
-            for edge, gi, arr in zip(node.edges, grads, arrays):
+            for edge, gi, arr in zip(edges, grads, arrays):
                 if gi is None or edge is None:
                     continue
                 if gi.shape != arr.shape:   # arr: an ndarray, or the Meta standing in for it
@@ -859,7 +902,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         edge.buf = buf + gi
                 else:
                     sink.leaf(edge, gi, type(gi) is np.ndarray and gi is not g and gi.base is None)
-            grads = g = gi = arrays = arr = None   # drop this node's arrays now
+            grads = g = gi = arrays = arr = edges = None   # drop this node's arrays now
     finally:
         _set_grad(prev_mode)
         if spares:
