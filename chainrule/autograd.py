@@ -354,7 +354,7 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
         result.requires_grad = False
         result.grad_fn = None
     else:
-        node = _new(Node)
+        node = Node()   # cheaper than object.__new__(Node)
         node.prim = prim
         if table is not None:   # the primitive says what each input's rule reads
             keep, keep_ans = table[needs]
@@ -473,7 +473,7 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result = _new(Tensor)
                 result.data = out
                 result._grad = result._tangent = result._hooks = result.name = None
-                node = _new(Node)
+                node = Node()   # cheaper than object.__new__(Node)
                 node.prim = prim
                 node.e0 = (a.grad_fn or a) if na else None
                 node.e1 = (b.grad_fn or b) if nb else None
@@ -525,7 +525,7 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result = _new(Tensor)
                 result.data = out
                 result._grad = result._tangent = result._hooks = result.name = None
-                node = _new(Node)
+                node = Node()   # cheaper than object.__new__(Node)
                 node.prim = prim
                 node.e0 = x.grad_fn or x
                 if keep:
@@ -572,7 +572,7 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result = _new(Tensor)
                 result.data = out
                 result._grad = result._tangent = result._hooks = result.name = None
-                node = _new(Node)
+                node = Node()   # cheaper than object.__new__(Node)
                 node.prim = prim
                 node.en = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None,
                            (c.grad_fn or c) if nc else None)
@@ -875,12 +875,18 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 else:
                     grads = node.prim.vjp(g, node.ans, node.needs, *arrays)
                 node.inputs = node.arrays = node.ans = None
-            k = len(node.needs)   # Node.edges, inlined
-            edges = (node.e0,) if k == 1 else (node.e0, node.e1) if k == 2 else node.en
             if observer is not None:
-                grads = _shaped(grads, arrays, edges)
+                grads = _shaped(grads, arrays, node.edges)
                 observer(node, g, grads)
-            for edge, gi, arr in zip(edges, grads, arrays):
+            # NOTE: by index, not zip(node.edges, ...): an edges tuple and a zip per node were a
+            # tenth of a chain's backward
+            k = len(node.needs)
+            i = 0
+            while i < k:
+                edge = node.en[i] if k > 2 else node.e1 if i else node.e0
+                gi = grads[i]
+                arr = arrays[i]
+                i += 1
                 if gi is None or edge is None:
                     continue
                 if gi.shape != arr.shape:   # arr: an ndarray, or the Meta standing in for it
@@ -902,7 +908,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         edge.buf = buf + gi
                 else:
                     sink.leaf(edge, gi, type(gi) is np.ndarray and gi is not g and gi.base is None)
-            grads = g = gi = arrays = arr = edges = None   # drop this node's arrays now
+            grads = g = gi = arrays = arr = None   # drop this node's arrays now
     finally:
         _set_grad(prev_mode)
         if spares:
@@ -920,7 +926,7 @@ _refcount = sys.getrefcount
 def _owned_refs():
     """What _refcount shows for a buffer held only by one node's `buf` and one local, as in
     run_backward's fan-in test (measured, so a Python that counts differently stays safe)."""
-    node = _new(Node)
+    node = Node()   # cheaper than object.__new__(Node)
     node.buf = np.empty(1)
     buf = node.buf
     return _refcount(buf)
