@@ -872,6 +872,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     g = g.data if isinstance(g, Tensor) else np.asarray(g)
                 if node.params:
                     grads = node.prim.vjp(g, node.ans, node.needs, *arrays, **node.params)
+                elif len(arrays) == 2:   # no argument tuple to build for the common arities
+                    grads = node.prim.vjp(g, node.ans, node.needs, arrays[0], arrays[1])
+                elif len(arrays) == 1:
+                    grads = node.prim.vjp(g, node.ans, node.needs, arrays[0])
                 else:
                     grads = node.prim.vjp(g, node.ans, node.needs, *arrays)
                 node.inputs = node.arrays = node.ans = None
@@ -897,12 +901,15 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         edge.buf = gi
                         if nxt is None:
                             nxt = edge
+                        elif edge.seq > nxt.seq:   # keep the latest-made node out of the heap:
+                            heappush(heap, (-nxt.seq, nxt))   # it runs next
+                            nxt = edge
                         else:
                             heappush(heap, (-edge.seq, edge))
-                    elif (buf.__class__ is np.ndarray and _refcount(buf) == _OWNED
-                          and buf.base is None and buf.flags.writeable
-                          and gi.__class__ is np.ndarray and gi.dtype == buf.dtype
-                          and gi.shape == buf.shape):
+                    elif (buf.__class__ is np.ndarray and buf.size >= _INPLACE_MIN
+                          and _refcount(buf) == _OWNED and buf.base is None
+                          and buf.flags.writeable and gi.__class__ is np.ndarray
+                          and gi.dtype == buf.dtype and gi.shape == buf.shape):
                         buf += gi   # fan-in into a buffer only the engine holds: no allocation
                     else:   # fan-out: the copy gate adds
                         edge.buf = buf + gi
@@ -921,6 +928,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
 
 
 _refcount = sys.getrefcount
+# elements: below this, checking that a fan-in buffer may be added into costs more than the
+# small allocation it saves
+_INPLACE_MIN = 4096
 
 
 def _owned_refs():
