@@ -477,8 +477,23 @@ def apply(prim, inputs, params=NO_PARAMS):
                 node.prim = prim
                 node.e0 = (a.grad_fn or a) if na else None
                 node.e1 = (b.grad_fn or b) if nb else None
-                sa = a if ka else _meta(da) if na else da
-                sb = b if kb else _meta(db) if nb else db
+                # _meta, inlined (a call per stripped input was a tenth of recording)
+                if ka:
+                    sa = a
+                elif na:
+                    sa = _METAS.get(da.shape)
+                    if sa is None or sa.dtype is not da.dtype:
+                        sa = _meta(da)
+                else:
+                    sa = da
+                if kb:
+                    sb = b
+                elif nb:
+                    sb = _METAS.get(db.shape)
+                    if sb is None or sb.dtype is not db.dtype:
+                        sb = _meta(db)
+                else:
+                    sb = db
                 if sa is a and sb is b and ta and tb:   # both Tensors, both kept
                     node.inputs = inputs
                     node.arrays = (da, db)
@@ -531,8 +546,11 @@ def apply(prim, inputs, params=NO_PARAMS):
                 if keep:
                     node.inputs = inputs
                     node.arrays = (d,)
-                else:
-                    node.inputs = node.arrays = _meta(d).one
+                else:   # _meta, inlined
+                    m = _METAS.get(d.shape)
+                    if m is None or m.dtype is not d.dtype:
+                        m = _meta(d)
+                    node.inputs = node.arrays = m.one
                 node.params = params
                 node.needs = needs
                 node.ans = out if keep_ans else None
