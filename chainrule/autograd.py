@@ -120,10 +120,30 @@ class Node:
     no needed rule reads is kept as a `Meta` (shape, dtype). `grad_fn` of a tensor is its Node;
     `grad_fn.name` names the op.
     """
-    __slots__ = ("prim", "inputs", "arrays", "params", "ans", "edges", "needs", "epoch",
+    __slots__ = ("prim", "inputs", "arrays", "params", "ans", "e0", "e1", "en", "needs", "epoch",
                  "out_vc", "tangent", "buf", "hooks", "seq", "calls", "__weakref__")
     # NOTE: `calls` is set only by Module.__call__ on its output's node (never in _wrap): a chain
     # (start seq, weakref to the module, previous chain) that viz's collapse="modules" reads.
+    # NOTE: the edges of a one- or two-input node live in its slots e0, e1 (`en` holds the tuple
+    # of any other node): a graph lives until backward, so every object a node adds survives
+    # collections and gets promoted; an edges tuple per node was a third of what the cyclic
+    # collector tracked in a chain (and made full collections of the whole heap come that often).
+
+    @property
+    def edges(self) -> tuple:
+        """Per input: the node that produced it, the leaf tensor itself, or None (no gradient)."""
+        n = len(self.needs)
+        return (self.e0,) if n == 1 else (self.e0, self.e1) if n == 2 else self.en
+
+    @edges.setter
+    def edges(self, edges):
+        n = len(edges)
+        if n == 1:
+            self.e0 = edges[0]
+        elif n == 2:
+            self.e0, self.e1 = edges
+        else:
+            self.en = tuple(edges)
 
     @property
     def name(self) -> str:
@@ -186,9 +206,10 @@ class Meta:
     rule reads, so e.g. relu's pre-activation is freed as soon as the user drops it (as PyTorch
     saves only what backward reads). Shared between nodes; holds no data.
     """
-    __slots__ = ("shape", "dtype", "one", "two")   # one = (self,), two = (self, self): shared by
-    # nodes as their inputs tuple, so a unary op or a same-shape binary op whose inputs are both
-    # stripped adds no tuple the cyclic collector has to track and promote
+    __slots__ = ("shape", "dtype", "one", "two", "lhs", "rhs")   # one = (self,), two = (self,
+    # self): shared by nodes as their inputs tuple, so a unary op or a same-shape binary op whose
+    # inputs are both stripped adds no tuple the cyclic collector has to track and promote;
+    # lhs / rhs: id(c) -> (c, self) / (self, c), the same for a Python-number constant c (0.01 * x)
 
     @property
     def ndim(self) -> int:
@@ -221,8 +242,21 @@ def _meta(a) -> Meta:
         m.dtype = a.dtype
         m.one = (m,)
         m.two = (m, m)
+        m.lhs = {}
+        m.rhs = {}
         _METAS[shape] = m
     return m
+
+
+_SCALARS = (float, int)
+
+
+def _remember(pairs, c, pair):
+    """Enter `pair` in a Meta's lhs/rhs under id(c); the entry keeps c alive, so the id stays c's."""
+    if len(pairs) >= 64:   # constants computed per call (1 / n) would otherwise pile up
+        pairs.clear()
+    pairs[id(c)] = pair
+    return pair
 
 
 def _strip(inputs, arrays, needs):
@@ -320,7 +354,7 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
         result.requires_grad = False
         result.grad_fn = None
     else:
-        node = _new(Node)
+        node = Node()   # cheaper than object.__new__(Node)
         node.prim = prim
         if table is not None:   # the primitive says what each input's rule reads
             keep, keep_ans = table[needs]
@@ -344,7 +378,7 @@ def _wrap(prim, inputs, params, arrays, out, needs, edges):
                 node.inputs = inputs
                 node.arrays = arrays
             elif len(needs) == 1:   # unary op on a tensor that requires grad: keep only metadata
-                node.inputs = node.arrays = (_meta(arrays[0]),)
+                node.inputs = node.arrays = _meta(arrays[0]).one
             else:
                 node.inputs, node.arrays = _strip(inputs, arrays, needs)
         node.params = params
@@ -439,16 +473,38 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result = _new(Tensor)
                 result.data = out
                 result._grad = result._tangent = result._hooks = result.name = None
-                node = _new(Node)
+                node = Node()   # cheaper than object.__new__(Node)
                 node.prim = prim
-                node.edges = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None)
-                sa = a if ka else _meta(da) if na else da
-                sb = b if kb else _meta(db) if nb else db
+                node.e0 = (a.grad_fn or a) if na else None
+                node.e1 = (b.grad_fn or b) if nb else None
+                # _meta, inlined (a call per stripped input was a tenth of recording)
+                if ka:
+                    sa = a
+                elif na:
+                    sa = _METAS.get(da.shape)
+                    if sa is None or sa.dtype is not da.dtype:
+                        sa = _meta(da)
+                else:
+                    sa = da
+                if kb:
+                    sb = b
+                elif nb:
+                    sb = _METAS.get(db.shape)
+                    if sb is None or sb.dtype is not db.dtype:
+                        sb = _meta(db)
+                else:
+                    sb = db
                 if sa is a and sb is b and ta and tb:   # both Tensors, both kept
                     node.inputs = inputs
                     node.arrays = (da, db)
                 elif sa is sb and sa.__class__ is Meta:   # both stripped, same shape and dtype
                     node.inputs = node.arrays = sa.two
+                elif sb.__class__ is Meta and sa is da and da.__class__ in _SCALARS:   # 0.01 * x
+                    node.inputs = node.arrays = (sb.lhs.get(id(da))
+                                                 or _remember(sb.lhs, da, (da, sb)))
+                elif sa.__class__ is Meta and sb is db and db.__class__ in _SCALARS:   # x * 0.01
+                    node.inputs = node.arrays = (sa.rhs.get(id(db))
+                                                 or _remember(sa.rhs, db, (sa, db)))
                 else:
                     arrs = (da if ka else sa, db if kb else sb)
                     node.arrays = arrs
@@ -484,14 +540,17 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result = _new(Tensor)
                 result.data = out
                 result._grad = result._tangent = result._hooks = result.name = None
-                node = _new(Node)
+                node = Node()   # cheaper than object.__new__(Node)
                 node.prim = prim
-                node.edges = (x.grad_fn or x,)
+                node.e0 = x.grad_fn or x
                 if keep:
                     node.inputs = inputs
                     node.arrays = (d,)
-                else:
-                    node.inputs = node.arrays = _meta(d).one
+                else:   # _meta, inlined
+                    m = _METAS.get(d.shape)
+                    if m is None or m.dtype is not d.dtype:
+                        m = _meta(d)
+                    node.inputs = node.arrays = m.one
                 node.params = params
                 node.needs = needs
                 node.ans = out if keep_ans else None
@@ -531,10 +590,10 @@ def apply(prim, inputs, params=NO_PARAMS):
                 result = _new(Tensor)
                 result.data = out
                 result._grad = result._tangent = result._hooks = result.name = None
-                node = _new(Node)
+                node = Node()   # cheaper than object.__new__(Node)
                 node.prim = prim
-                node.edges = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None,
-                              (c.grad_fn or c) if nc else None)
+                node.en = ((a.grad_fn or a) if na else None, (b.grad_fn or b) if nb else None,
+                           (c.grad_fn or c) if nc else None)
                 sa = a if ka else _meta(da) if na else da
                 sb = b if kb else _meta(db) if nb else db
                 sc = c if kc else _meta(dc) if nc else dc
@@ -831,13 +890,25 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     g = g.data if isinstance(g, Tensor) else np.asarray(g)
                 if node.params:
                     grads = node.prim.vjp(g, node.ans, node.needs, *arrays, **node.params)
+                elif len(arrays) == 2:   # no argument tuple to build for the common arities
+                    grads = node.prim.vjp(g, node.ans, node.needs, arrays[0], arrays[1])
+                elif len(arrays) == 1:
+                    grads = node.prim.vjp(g, node.ans, node.needs, arrays[0])
                 else:
                     grads = node.prim.vjp(g, node.ans, node.needs, *arrays)
                 node.inputs = node.arrays = node.ans = None
             if observer is not None:
                 grads = _shaped(grads, arrays, node.edges)
                 observer(node, g, grads)
-            for edge, gi, arr in zip(node.edges, grads, arrays):
+            # NOTE: by index, not zip(node.edges, ...): an edges tuple and a zip per node were a
+            # tenth of a chain's backward
+            k = len(node.needs)
+            i = 0
+            while i < k:
+                edge = node.en[i] if k > 2 else node.e1 if i else node.e0
+                gi = grads[i]
+                arr = arrays[i]
+                i += 1
                 if gi is None or edge is None:
                     continue
                 if gi.shape != arr.shape:   # arr: an ndarray, or the Meta standing in for it
@@ -848,12 +919,15 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         edge.buf = gi
                         if nxt is None:
                             nxt = edge
+                        elif edge.seq > nxt.seq:   # keep the latest-made node out of the heap:
+                            heappush(heap, (-nxt.seq, nxt))   # it runs next
+                            nxt = edge
                         else:
                             heappush(heap, (-edge.seq, edge))
-                    elif (buf.__class__ is np.ndarray and _refcount(buf) == _OWNED
-                          and buf.base is None and buf.flags.writeable
-                          and gi.__class__ is np.ndarray and gi.dtype == buf.dtype
-                          and gi.shape == buf.shape):
+                    elif (buf.__class__ is np.ndarray and buf.size >= _INPLACE_MIN
+                          and _refcount(buf) == _OWNED and buf.base is None
+                          and buf.flags.writeable and gi.__class__ is np.ndarray
+                          and gi.dtype == buf.dtype and gi.shape == buf.shape):
                         buf += gi   # fan-in into a buffer only the engine holds: no allocation
                     else:   # fan-out: the copy gate adds
                         edge.buf = buf + gi
@@ -872,12 +946,15 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
 
 
 _refcount = sys.getrefcount
+# elements: below this, checking that a fan-in buffer may be added into costs more than the
+# small allocation it saves
+_INPLACE_MIN = 4096
 
 
 def _owned_refs():
     """What _refcount shows for a buffer held only by one node's `buf` and one local, as in
     run_backward's fan-in test (measured, so a Python that counts differently stays safe)."""
-    node = _new(Node)
+    node = Node()   # cheaper than object.__new__(Node)
     node.buf = np.empty(1)
     buf = node.buf
     return _refcount(buf)

@@ -58,6 +58,7 @@ def _same_shape(fn, input, target):
 
 
 # class targets viewed as unsigned: negative labels become huge, so one max() checks 0 <= t < C
+_max = np.maximum.reduce
 _UNSIGNED = {np.dtype(k): np.dtype(k.replace("i", "u")) for k in ("i1", "i2", "i4", "i8")}
 
 
@@ -87,7 +88,7 @@ def _class_targets(fn, input, target, ignore_index=None):
     if t.size:
         unsigned = _UNSIGNED.get(t.dtype)
         if unsigned is not None:
-            top = t.view(unsigned).max()
+            top = _max(t.view(unsigned), axis=None)   # ndarray.max without its Python wrapper
         else:   # unsigned already, or a non-native byte order
             top = t.max() if kind == "u" or t.min() >= 0 else c
         if top >= c:   # a label out of range, or one equal to a negative ignore_index
