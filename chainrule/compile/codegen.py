@@ -6,6 +6,9 @@ big constants are module-level names; buffer planning (`plan.py`) turns elementw
 """
 from __future__ import annotations
 
+import inspect
+import textwrap
+
 import numpy as np
 
 from ..program import Var
@@ -77,6 +80,40 @@ class Source:
             self.namespace[name] = value
             self.consts.append((name, f"{type(value).__name__} constant"))
             return name
+
+    def cross_entropy(self, e, residual, inplace):
+        """Lines of a cross_entropy (or cross_entropy_grad) equation, or None for the generic
+        call: the targets are checked (range, ignore_index) once per call and shared by both
+        equations; the row offsets are a constant; the gradient updates the forward's softmax
+        residual in place when nothing else reads it (inplace)."""
+        from ..ops import nn
+        x, target = e.inputs[0], e.inputs[1]
+        if set(e.params) - {"reduction", "ignore_index"} or not isinstance(x, Var) \
+                or len(x.shape) != 2 or not isinstance(target, (Var, np.ndarray)) \
+                or target.dtype.kind not in "iu" or target.shape != x.shape[:1]:
+            return None
+        n, c = x.shape
+        reduction, ii = e.params.get("reduction", "mean"), e.params.get("ignore_index")
+        lines = []
+        key = (id(target), ii, n, c)
+        names = self.__dict__.setdefault("ce_targets", {}).get(key)
+        if names is None:
+            names = self.ce_targets[key] = (f"{e.out.name}_valid", f"{e.out.name}_idx")
+            rows = self.constant(np.arange(0, n * c, c), "rows")
+            lines.append(f"{names[0]}, {names[1]} = _ce_targets({self.operand(target)}, {ii!r}, "
+                         f"{rows}, {c})  # targets checked per call: in range, rows ignored")
+        for fn in (nn._ce_targets, nn._ce_forward, nn._stable_shift, nn._ce_grad_into):
+            self.helpers.setdefault(fn.__name__, textwrap.dedent(inspect.getsource(fn)))
+        if e.prim.name == "cross_entropy":
+            call = f"_ce_forward({x.name}, {names[0]}, {names[1]}, {reduction!r})"
+            lines.append(f"{e.out.name}, {e.out.name}_residual = {call}" if residual
+                         else f"{e.out.name} = {call}[0]")
+        else:
+            note = ", in place over the softmax residual (read only here)" if inplace else ""
+            lines.append(f"{e.out.name} = _ce_grad_into({x.name}{'' if inplace else '.copy()'}, "
+                         f"{names[0]}, {names[1]}, {self.operand(e.inputs[2])}, {reduction!r})"
+                         f"  # backward{note}")
+        return lines
 
     def operand(self, x) -> str:
         return x.name if isinstance(x, Var) else self.constant(x)

@@ -123,6 +123,18 @@ def emit(src, eqns, roots, inputs, options):
     mm -= escapes
     kouts -= escapes
     residual_of = {id(e.inputs[0]) for e in eqns if e.prim is passes.RESIDUAL}
+    # a softmax residual read by one equation only: that one may overwrite it
+    uses = {}
+    for e in eqns:
+        for x in e.inputs:
+            if isinstance(x, Var):
+                uses[id(x)] = uses.get(id(x), 0) + 1
+    per_ce = {}
+    for e in eqns:
+        if e.prim is passes.RESIDUAL:
+            per_ce[id(e.inputs[0])] = per_ce.get(id(e.inputs[0]), 0) + 1
+    owned = {id(e.out) for e in eqns if e.prim is passes.RESIDUAL and per_ce[id(e.inputs[0])] == 1
+             and id(e.out) not in escaping and id(e.out) not in viewing}
     release = {}       # equation index -> [(key, buffer)] freed after it
     free = {}          # (shape, dtype) -> [buffer names]
     holder = {}        # id(Var) -> buffer name
@@ -201,6 +213,10 @@ def emit(src, eqns, roots, inputs, options):
                    f"{', ' + reused if reused else ''}"
             src.body.append(f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, "
                             f"out={buf})  # {note}")
+        elif e.prim.name in ("cross_entropy", "cross_entropy_grad") and (lines := src.cross_entropy(
+                e, id(e.out) in residual_of, e.prim.name == "cross_entropy_grad"
+                and id(e.inputs[0]) in owned and uses.get(id(e.inputs[0])) == 1)) is not None:
+            src.body += lines
         elif e.prim is passes.RESIDUAL:
             src.body.append(f"{e.out.name} = {e.inputs[0].name}_residual  # softmax (backward): "
                             f"the cross-entropy's residual")
