@@ -22,10 +22,10 @@ CALL_FORWARD = {"sum_of_squares"}
 
 
 def _sum_of_squares(e, operands):
-    """sum_of_squares' forward unrolled (0.0 + Σ np.dot(x, x), in its order and dtype)."""
-    if not e.inputs or not all(isinstance(x, Var) for x in e.inputs):
+    """sum_of_squares' forward unrolled (0.0 + Σ np.vdot(x, x), in its order and dtype)."""
+    if not e.inputs or not all(isinstance(x, Var) and x.dtype.kind in "fiub" for x in e.inputs):
         return None
-    terms = " + ".join(f"np.dot({o}.ravel(), {o}.ravel())" for o in operands)
+    terms = " + ".join(f"np.vdot({o}, {o})" for o in operands)
     return f"np.asarray(0.0 + {terms}, dtype=np.{e.out.dtype.name})"
 
 
@@ -116,7 +116,20 @@ class Source:
         return lines
 
     def operand(self, x) -> str:
-        return x.name if isinstance(x, Var) else self.constant(x)
+        if isinstance(x, Var):
+            return x.name
+        if isinstance(x, (np.ndarray, np.generic)) and x.ndim == 0 and x.dtype.kind in "fiu" \
+                and x.dtype not in (np.float64, np.int64):
+            # a typed scalar (float32 1/N, 2·alpha): one 0-d array bound at load time; a
+            # ufunc takes it faster than an np.float32(...) made at every call
+            key = (x.dtype.str, x.tobytes())
+            table = self.__dict__.setdefault("scalars", {})
+            if key not in table:
+                table[key] = name = f"_c{len(table)}"
+                self.namespace[name] = np.array(x)
+                self.consts.append((name, f"{x.dtype.name} {flat.literal(x.item())}"))
+            return table[key]
+        return self.constant(x)
 
     def expression(self, e) -> str:
         """The right-hand side of equation e."""
