@@ -110,8 +110,13 @@ class Source:
                          else f"{e.out.name} = {call}[0]")
         else:
             note = ", in place over the softmax residual (read only here)" if inplace else ""
+            g, scale = e.inputs[2], ""
+            if isinstance(g, (np.ndarray, np.generic)) and g.ndim == 0 and reduction != "none":
+                # g/N (mean) or g (sum) of a constant seed, made now: what a call with no
+                # ignored row multiplies by
+                scale = f", scale={self.operand(np.asarray(g / n if reduction == 'mean' else g))}"
             lines.append(f"{e.out.name} = _ce_grad_into({x.name}{'' if inplace else '.copy()'}, "
-                         f"{names[0]}, {names[1]}, {self.operand(e.inputs[2])}, {reduction!r})"
+                         f"{names[0]}, {names[1]}, {self.operand(g)}, {reduction!r}{scale})"
                          f"  # backward{note}")
         return lines
 

@@ -127,9 +127,10 @@ def _ce_targets(target, ignore_index, rows, classes):
     logits) on arrays; decided per call. One max over the targets viewed as unsigned answers
     both "all in range?" and "none equal to a negative ignore_index?"."""
     t = target
-    kind = t.dtype.kind if t.dtype.isnative else ""
-    u = t.view(f"u{t.dtype.itemsize}") if kind == "i" else t if kind == "u" else None
-    top = classes if u is None else np.maximum.reduce(u) if t.size else 0
+    d = t.dtype   # the unsigned view of its size (a negative target is huge there)
+    u = np.uint64 if d == np.int64 else None if d.kind not in "iu" or not d.isnative else \
+        f"u{d.itemsize}"
+    top = classes if u is None else np.maximum.reduce(t.view(u)) if t.size else 0
     if top < classes and (ignore_index is None or ignore_index < 0
                           or not np.count_nonzero(t == ignore_index)):
         return None, rows + t
@@ -222,10 +223,11 @@ def _ignored(target, ignore_index):
     return ~hit, np.where(hit, 0, target)
 
 
-def _ce_grad_into(out, valid, idx, g, reduction):
-    """out ← (out − onehot(target))·valid·g/N in place, out holding softmax(x) (C-contiguous)
-    and idx the targets' flat positions: the array backward of cross_entropy and the forward of
-    cross_entropy_grad (so both give the same bits)."""
+def _ce_grad_into(out, valid, idx, g, reduction, scale=None):
+    """out ← (out − onehot(target))·valid·g/N in place, out holding softmax(x) and idx the
+    targets' flat positions: the array backward of cross_entropy and the forward of
+    cross_entropy_grad (so both give the same bits). scale: g/N (mean) or g (sum) made once
+    by the caller, used when every row counts."""
     if out.flags.c_contiguous:
         out.reshape(-1)[idx] -= 1
     else:   # a softmax of transposed logits keeps their layout
@@ -234,6 +236,8 @@ def _ce_grad_into(out, valid, idx, g, reduction):
         out *= valid[:, None]
     if reduction == "none":
         out *= g[:, None]
+    elif valid is None and scale is not None:
+        out *= scale
     else:
         n = out.shape[0] if valid is None else max(np.count_nonzero(valid), 1)
         out *= g / n if reduction == "mean" else g
