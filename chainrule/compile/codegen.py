@@ -21,12 +21,16 @@ FASTER = {"sum": "np.add.reduce({0}, axis={axis}, keepdims={keepdims})"}
 CALL_FORWARD = {"sum_of_squares"}
 
 
-def _sum_of_squares(e, operands):
+def _sum_of_squares(e, operands, scalar=False):
     """sum_of_squares' forward unrolled (0.0 + Σ np.vdot(x, x), in its order and dtype)."""
     if not e.inputs or not all(isinstance(x, Var) and x.dtype.kind in "fiub" for x in e.inputs):
         return None
     terms = " + ".join(f"np.vdot({o}, {o})" for o in operands)
-    return f"np.asarray(0.0 + {terms}, dtype=np.{e.out.dtype.name})"
+    if not scalar:
+        return f"np.asarray(0.0 + {terms}, dtype=np.{e.out.dtype.name})"
+    # a value used inside the step only: the NumPy scalar (the same value as the 0-d array),
+    # which the scalar arithmetic after it (alpha * R) takes without a ufunc call
+    return f"np.{e.out.dtype.name}(0.0 + {terms})"
 
 
 def _fast_form(e):
@@ -140,7 +144,11 @@ class Source:
         """The right-hand side of equation e."""
         prim, params, ins = e.prim, e.params, list(e.inputs)
         if prim.name in CALL_FORWARD:
-            return _sum_of_squares(e, [self.operand(x) for x in ins]) or self._call(e)
+            inside = id(e.out) not in getattr(self, "escaping", (id(e.out),))
+            return _sum_of_squares(e, [self.operand(x) for x in ins], inside) or self._call(e)
+        if prim.name == "cast" and set(params) == {"dtype"} and ins and isinstance(ins[0], Var) \
+                and not ins[0].shape:   # a 0-d cast (the learning rate): its forward, inline
+            return f"{ins[0].name}.astype(np.{np.dtype(params['dtype']).name})"
         if prim.name == "one_hot" and set(params) <= {"num_classes", "dtype"} and ins \
                 and isinstance(ins[0], Var):   # the identity matrix made once, not per call
             eye = np.eye(params["num_classes"], dtype=params.get("dtype", np.float32))

@@ -136,6 +136,7 @@ def emit(src, eqns, roots, inputs, options):
     mm -= escapes
     kouts -= escapes
     residual_of = {id(e.inputs[0]) for e in eqns if e.prim is passes.RESIDUAL}
+    src.escaping = escaping
     # a softmax residual read by one equation only: that one may overwrite it
     uses = {}
     for e in eqns:
