@@ -131,14 +131,18 @@ class Source:
                 and x.dtype not in (np.float64, np.int64):
             # a typed scalar (float32 1/N, 2·alpha): one 0-d array bound at load time; a
             # ufunc takes it faster than an np.float32(...) made at every call
-            key = (x.dtype.str, x.tobytes())
-            table = self.__dict__.setdefault("scalars", {})
-            if key not in table:
-                table[key] = name = f"_c{len(table)}"
-                self.namespace[name] = np.array(x)
-                self.consts.append((name, f"{x.dtype.name} {flat.literal(x.item())}"))
-            return table[key]
+            return self.scalar(x)
         return self.constant(x)
+
+    def scalar(self, x) -> str:
+        """The name of a module-level 0-d array holding x (one per dtype and value)."""
+        key = (x.dtype.str, x.tobytes())
+        table = self.__dict__.setdefault("scalars", {})
+        if key not in table:
+            table[key] = name = f"_c{len(table)}"
+            self.namespace[name] = np.array(x)
+            self.consts.append((name, f"{x.dtype.name} {flat.literal(x.item())}"))
+        return table[key]
 
     def expression(self, e) -> str:
         """The right-hand side of equation e."""
