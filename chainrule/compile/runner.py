@@ -27,16 +27,16 @@ class Retrace(Exception):
     """A captured tensor is gone or changed shape/dtype: trace again."""
 
 
-def bump_all(tensors):
+def bump_all(tensors, _ag=autograd, _lock=autograd._epoch_lock):
     """One version bump for every tensor a call changed in place (as eager's in-place ops)."""
-    with autograd._epoch_lock:
-        autograd._epoch += 1
-        e = autograd._epoch
+    with _lock:
+        _ag._epoch = e = _ag._epoch + 1
     for t in tensors:
-        if t._vc is None:
-            t._vc = [e]
+        vc = t._vc
+        if vc is None:
+            _ag._link(t, [e])   # as bump_version: shared with the node that saved t, if any
         else:
-            t._vc[0] = e
+            vc[0] = e
 
 
 class Checks:
