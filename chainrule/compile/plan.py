@@ -168,6 +168,12 @@ def emit(src, eqns, roots, inputs, options):
         return buf, reused + buf if reused else ""
 
     for k, e in enumerate(eqns):
+        ce = None   # cross-entropy lines (None: the generic call below)
+        if e.prim.name in ("cross_entropy", "cross_entropy_grad"):
+            p = e.inputs[0]
+            ce = src.cross_entropy(e, id(e.out) in residual_of,
+                                   e.prim.name == "cross_entropy_grad" and id(p) in owned
+                                   and uses.get(id(p)) == 1)
         if getattr(e, "kernel", None) is not None:
             lent = set()
             for v in e.outputs:
@@ -222,10 +228,8 @@ def emit(src, eqns, roots, inputs, options):
             note = f"{e.prim.name}{' (backward)' if e.backward_of is not None else ''}" \
                    f"{', ' + reused if reused else ''}"
             src.body.append(f"{e.out.name} = {_ufunc_call(src, e, buf)}  # {note}")
-        elif e.prim.name in ("cross_entropy", "cross_entropy_grad") and (lines := src.cross_entropy(
-                e, id(e.out) in residual_of, e.prim.name == "cross_entropy_grad"
-                and id(e.inputs[0]) in owned and uses.get(id(e.inputs[0])) == 1)) is not None:
-            src.body += lines
+        elif ce is not None:
+            src.body += ce
         elif e.prim is passes.RESIDUAL:
             src.body.append(f"{e.out.name} = {e.inputs[0].name}_residual  # softmax (backward): "
                             f"the cross-entropy's residual")
