@@ -6,6 +6,9 @@ big constants are module-level names; buffer planning (`plan.py`) turns elementw
 """
 from __future__ import annotations
 
+import inspect
+import textwrap
+
 import numpy as np
 
 from ..program import Var
@@ -18,12 +21,16 @@ FASTER = {"sum": "np.add.reduce({0}, axis={axis}, keepdims={keepdims})"}
 CALL_FORWARD = {"sum_of_squares"}
 
 
-def _sum_of_squares(e, operands):
-    """sum_of_squares' forward unrolled (0.0 + Σ np.dot(x, x), in its order and dtype)."""
-    if not e.inputs or not all(isinstance(x, Var) for x in e.inputs):
+def _sum_of_squares(e, operands, scalar=False):
+    """sum_of_squares' forward unrolled (0.0 + Σ np.vdot(x, x), in its order and dtype)."""
+    if not e.inputs or not all(isinstance(x, Var) and x.dtype.kind in "fiub" for x in e.inputs):
         return None
-    terms = " + ".join(f"np.dot({o}.ravel(), {o}.ravel())" for o in operands)
-    return f"np.asarray(0.0 + {terms}, dtype=np.{e.out.dtype.name})"
+    terms = " + ".join(f"np.vdot({o}, {o})" for o in operands)
+    if not scalar:
+        return f"np.asarray(0.0 + {terms}, dtype=np.{e.out.dtype.name})"
+    # a value used inside the step only: the NumPy scalar (the same value as the 0-d array),
+    # which the scalar arithmetic after it (alpha * R) takes without a ufunc call
+    return f"np.{e.out.dtype.name}(0.0 + {terms})"
 
 
 def _fast_form(e):
@@ -78,14 +85,74 @@ class Source:
             self.consts.append((name, f"{type(value).__name__} constant"))
             return name
 
+    def cross_entropy(self, e, residual, inplace):
+        """Lines of a cross_entropy (or cross_entropy_grad) equation, or None for the generic
+        call: the targets are checked (range, ignore_index) once per call and shared by both
+        equations; the row offsets are a constant; the gradient updates the forward's softmax
+        residual in place when nothing else reads it (inplace)."""
+        from ..ops import nn
+        x, target = e.inputs[0], e.inputs[1]
+        if set(e.params) - {"reduction", "ignore_index"} or not isinstance(x, Var) \
+                or len(x.shape) != 2 or not isinstance(target, (Var, np.ndarray)) \
+                or target.dtype.kind not in "iu" or target.shape != x.shape[:1]:
+            return None
+        n, c = x.shape
+        reduction, ii = e.params.get("reduction", "mean"), e.params.get("ignore_index")
+        lines = []
+        key = (id(target), ii, n, c)
+        names = self.__dict__.setdefault("ce_targets", {}).get(key)
+        if names is None:
+            names = self.ce_targets[key] = (f"{e.out.name}_valid", f"{e.out.name}_idx")
+            rows = self.constant(np.arange(0, n * c, c), "rows")
+            lines.append(f"{names[0]}, {names[1]} = _ce_targets({self.operand(target)}, {ii!r}, "
+                         f"{rows}, {c})  # targets checked per call: in range, rows ignored")
+        for fn in (nn._ce_targets, nn._ce_forward, nn._stable_shift, nn._ce_grad_into):
+            self.helpers.setdefault(fn.__name__, textwrap.dedent(inspect.getsource(fn)))
+        if e.prim.name == "cross_entropy":
+            call = f"_ce_forward({x.name}, {names[0]}, {names[1]}, {reduction!r})"
+            lines.append(f"{e.out.name}, {e.out.name}_residual = {call}" if residual
+                         else f"{e.out.name} = {call}[0]")
+        else:
+            note = ", in place over the softmax residual (read only here)" if inplace else ""
+            g, scale = e.inputs[2], ""
+            if isinstance(g, (np.ndarray, np.generic)) and g.ndim == 0 and reduction != "none":
+                # g/N (mean) or g (sum) of a constant seed, made now: what a call with no
+                # ignored row multiplies by
+                scale = f", scale={self.operand(np.asarray(g / n if reduction == 'mean' else g))}"
+            lines.append(f"{e.out.name} = _ce_grad_into({x.name}{'' if inplace else '.copy()'}, "
+                         f"{names[0]}, {names[1]}, {self.operand(g)}, {reduction!r}{scale})"
+                         f"  # backward{note}")
+        return lines
+
     def operand(self, x) -> str:
-        return x.name if isinstance(x, Var) else self.constant(x)
+        if isinstance(x, Var):
+            return x.name
+        if isinstance(x, (np.ndarray, np.generic)) and x.ndim == 0 and x.dtype.kind in "fiu" \
+                and x.dtype not in (np.float64, np.int64):
+            # a typed scalar (float32 1/N, 2·alpha): one 0-d array bound at load time; a
+            # ufunc takes it faster than an np.float32(...) made at every call
+            return self.scalar(x)
+        return self.constant(x)
+
+    def scalar(self, x) -> str:
+        """The name of a module-level 0-d array holding x (one per dtype and value)."""
+        key = (x.dtype.str, x.tobytes())
+        table = self.__dict__.setdefault("scalars", {})
+        if key not in table:
+            table[key] = name = f"_c{len(table)}"
+            self.namespace[name] = np.array(x)
+            self.consts.append((name, f"{x.dtype.name} {flat.literal(x.item())}"))
+        return table[key]
 
     def expression(self, e) -> str:
         """The right-hand side of equation e."""
         prim, params, ins = e.prim, e.params, list(e.inputs)
         if prim.name in CALL_FORWARD:
-            return _sum_of_squares(e, [self.operand(x) for x in ins]) or self._call(e)
+            inside = id(e.out) not in getattr(self, "escaping", (id(e.out),))
+            return _sum_of_squares(e, [self.operand(x) for x in ins], inside) or self._call(e)
+        if prim.name == "cast" and set(params) == {"dtype"} and ins and isinstance(ins[0], Var) \
+                and not ins[0].shape:   # a 0-d cast (the learning rate): its forward, inline
+            return f"{ins[0].name}.astype(np.{np.dtype(params['dtype']).name})"
         if prim.name == "one_hot" and set(params) <= {"num_classes", "dtype"} and ins \
                 and isinstance(ins[0], Var):   # the identity matrix made once, not per call
             eye = np.eye(params["num_classes"], dtype=params.get("dtype", np.float32))

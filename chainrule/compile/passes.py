@@ -190,13 +190,62 @@ def uniform(eqns):
     return eqns
 
 
+def _scalar_const(c) -> bool:
+    return isinstance(c, (int, float, np.floating, np.ndarray)) and not isinstance(c, bool) \
+        and np.ndim(c) == 0 and np.asarray(c).dtype.kind in "fi" and bool(np.isfinite(c))
+
+
+def negations(eqns, roots):
+    """-(c * mask) -> (-c) * mask for a finite scalar c and a bool mask read only there (the
+    backward of `1 - y*s` through a mean): one NumPy call fewer, the same bits (c·0 and c·1
+    are exact, so negating before or after rounds alike). Returns (eqns, replacements)."""
+    keep = {id(v) for v in roots if isinstance(v, Var)}
+    uses, made = {}, {}
+    for e in eqns:
+        made[id(e.out)] = e
+        for x in e.inputs:
+            if isinstance(x, Var):
+                uses[id(x)] = uses.get(id(x), 0) + 1
+    repl, swap = {}, {}   # id(neg's out) -> the mul's out; id(mul eqn) -> its new equation
+    for e in eqns:
+        m = made.get(id(e.inputs[0])) if e.prim.name == "neg" and e.inputs \
+            and isinstance(e.inputs[0], Var) and not e.params else None
+        if m is None or m.prim.name != "mul" or m.params or len(m.inputs) != 2 \
+                or uses.get(id(m.out)) != 1 or id(m.out) in keep or id(m) in swap \
+                or m.out.shape != e.out.shape or m.out.dtype != e.out.dtype \
+                or e.out.dtype.kind != "f":
+            continue
+        a, b = m.inputs
+        k = 0 if _scalar_const(a) and isinstance(b, Var) and b.dtype.kind == "b" else \
+            1 if _scalar_const(b) and isinstance(a, Var) and a.dtype.kind == "b" else None
+        if k is None:
+            continue
+        c = m.inputs[k]
+        neg = -c if isinstance(c, (int, float)) else np.negative(c)
+        new = Eqn(m.prim, (neg, b) if k == 0 else (a, neg), m.out, m.params)
+        new.backward_of = m.backward_of   # a new equation: the traced program keeps its own
+        swap[id(m)] = new
+        repl[id(e.out)] = m.out
+    if not repl:
+        return eqns, repl
+    kept = []
+    for e in eqns:
+        if id(e.out) in repl:
+            continue
+        e = swap.get(id(e), e)
+        if any(isinstance(x, Var) and id(x) in repl for x in e.inputs):
+            e.inputs = tuple(repl.get(id(x), x) if isinstance(x, Var) else x for x in e.inputs)
+        kept.append(e)
+    return kept, repl
+
+
 def _negzero(e, x) -> bool:
     """x + 0 turns -0.0 into +0.0: not an identity for floats (x - 0 and x * 1 are)."""
     return x.dtype.kind == "f"
 
 
 def optimize(eqns, roots):
-    """DCE, CSE, constant folding, identities, residual reuse, DCE again. Returns
+    """DCE, CSE, constant folding, identities, negations, residual reuse, DCE again. Returns
     (eqns, lookup) where lookup(v) is what stands for Var v now (itself, the Var it was merged
     into, or a constant array)."""
     eqns = dce(eqns, roots)
@@ -209,10 +258,15 @@ def optimize(eqns, roots):
         v = repl.get(id(v), v)
         return consts.get(id(v), v)
     eqns, same = identities(eqns, [base(v) for v in roots])
-    eqns = residuals(uniform(eqns))
 
-    def lookup(v):
+    def after_identities(v):
         v = base(v)
         return same.get(id(v), v) if isinstance(v, Var) else v
+    eqns, negs = negations(uniform(eqns), [after_identities(v) for v in roots])
+    eqns = residuals(eqns)
+
+    def lookup(v):
+        v = after_identities(v)
+        return negs.get(id(v), v) if isinstance(v, Var) else v
     eqns = dce(eqns, [lookup(v) for v in roots])
     return eqns, lookup

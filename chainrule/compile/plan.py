@@ -16,7 +16,10 @@ from . import fuse, passes
 UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
           "neg": np.negative, "exp": np.exp, "log": np.log, "tanh": np.tanh, "sqrt": np.sqrt,
           "maximum": np.maximum, "minimum": np.minimum, "abs": np.absolute, "sin": np.sin,
-          "cos": np.cos, "log1p": np.log1p, "sign": np.sign}
+          "cos": np.cos, "log1p": np.log1p, "sign": np.sign, "relu": np.maximum,
+          "greater": np.greater, "greater_equal": np.greater_equal, "less": np.less,
+          "less_equal": np.less_equal, "equal": np.equal, "not_equal": np.not_equal}
+_COMPARE = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal"}
 
 
 def _last_uses(eqns, roots):
@@ -37,6 +40,12 @@ def _bufferable(e, escaping) -> bool:
     same precision as the eager expression)."""
     if e.prim.name not in UFUNCS or id(e.out) in escaping or e.params or not e.out.shape:
         return False
+    if e.prim.name == "relu" and e.out.dtype.kind != "f":
+        return False
+    if e.prim.name in _COMPARE:   # bool out of arrays of one dtype (and Python scalars)
+        kinds = {x.dtype for x in e.inputs if isinstance(x, Var)}
+        return e.out.dtype.kind == "b" and len(kinds) == 1 and all(
+            isinstance(x, Var) or type(x) in (int, float) for x in e.inputs)
     for x in e.inputs:
         # a bool mask meets a float array in the float loop, with or without out=
         if isinstance(x, Var) and x.dtype != e.out.dtype and not (
@@ -44,7 +53,9 @@ def _bufferable(e, escaping) -> bool:
             return False
         if isinstance(x, np.ndarray) and (x.dtype != e.out.dtype or x.ndim):
             return False
-        if not isinstance(x, (Var, int, float, np.ndarray)) or isinstance(x, bool):
+        if isinstance(x, np.generic) and x.dtype != e.out.dtype:
+            return False
+        if not isinstance(x, (Var, int, float, np.ndarray, np.floating)) or isinstance(x, bool):
             return False
     return any(isinstance(x, Var) for x in e.inputs)
 
@@ -123,6 +134,19 @@ def emit(src, eqns, roots, inputs, options):
     mm -= escapes
     kouts -= escapes
     residual_of = {id(e.inputs[0]) for e in eqns if e.prim is passes.RESIDUAL}
+    src.escaping = escaping
+    # a softmax residual read by one equation only: that one may overwrite it
+    uses = {}
+    for e in eqns:
+        for x in e.inputs:
+            if isinstance(x, Var):
+                uses[id(x)] = uses.get(id(x), 0) + 1
+    per_ce = {}
+    for e in eqns:
+        if e.prim is passes.RESIDUAL:
+            per_ce[id(e.inputs[0])] = per_ce.get(id(e.inputs[0]), 0) + 1
+    owned = {id(e.out) for e in eqns if e.prim is passes.RESIDUAL and per_ce[id(e.inputs[0])] == 1
+             and id(e.out) not in escaping and id(e.out) not in viewing}
     release = {}       # equation index -> [(key, buffer)] freed after it
     free = {}          # (shape, dtype) -> [buffer names]
     holder = {}        # id(Var) -> buffer name
@@ -144,6 +168,12 @@ def emit(src, eqns, roots, inputs, options):
         return buf, reused + buf if reused else ""
 
     for k, e in enumerate(eqns):
+        ce = None   # cross-entropy lines (None: the generic call below)
+        if e.prim.name in ("cross_entropy", "cross_entropy_grad"):
+            p = e.inputs[0]
+            ce = src.cross_entropy(e, id(e.out) in residual_of,
+                                   e.prim.name == "cross_entropy_grad" and id(p) in owned
+                                   and uses.get(id(p)) == 1)
         if getattr(e, "kernel", None) is not None:
             lent = set()
             for v in e.outputs:
@@ -179,9 +209,8 @@ def emit(src, eqns, roots, inputs, options):
             src.body.append(_directed_line(src, e, src.directed[id(e.out)]))
         elif id(e.out) in src.inplace:
             r = src.inplace[id(e.out)]
-            args = ", ".join(src.operand(x) for x in e.inputs)
-            src.body.append(f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, "
-                            f"out={r.name})  # {e.prim.name}, {r.name} updated in place")
+            src.body.append(f"{e.out.name} = {_ufunc_call(src, e, r.name)}  # {e.prim.name}, "
+                            f"{r.name} updated in place")
         elif id(e.out) in cands:
             key = (e.out.shape, e.out.dtype.str)
             # an input dying here may lend its buffer: elementwise ufuncs may write in place
@@ -196,11 +225,11 @@ def emit(src, eqns, roots, inputs, options):
                     break
             else:
                 buf, reused = acquire(e.out)
-            args = ", ".join(src.operand(x) for x in e.inputs)
             note = f"{e.prim.name}{' (backward)' if e.backward_of is not None else ''}" \
                    f"{', ' + reused if reused else ''}"
-            src.body.append(f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, "
-                            f"out={buf})  # {note}")
+            src.body.append(f"{e.out.name} = {_ufunc_call(src, e, buf)}  # {note}")
+        elif ce is not None:
+            src.body += ce
         elif e.prim is passes.RESIDUAL:
             src.body.append(f"{e.out.name} = {e.inputs[0].name}_residual  # softmax (backward): "
                             f"the cross-entropy's residual")
@@ -214,7 +243,8 @@ def emit(src, eqns, roots, inputs, options):
         for key, buf in release.pop(k, ()):
             free.setdefault(key, []).append(buf)
     src.buffers = n_buf
-    return [src.operand(v) for v in roots]
+    # a constant leaving the step is made at each call (never a shared module-level array)
+    return [v.name if isinstance(v, Var) else src.constant(v) for v in roots]
 
 
 def _direct(src, outs, pos, returned, viewing):
@@ -238,12 +268,32 @@ def _direct(src, outs, pos, returned, viewing):
     return directed
 
 
+def _ufunc_call(src, e, out):
+    """`np.<ufunc>(inputs, out=out)` for a bufferable equation. A Python number beside float
+    arrays of one dtype is what NumPy makes of it (NEP 50: that dtype), bound once as a 0-d
+    array: a ufunc converts a Python scalar at every call (~2.5k instructions)."""
+    kinds = {x.dtype for x in e.inputs if isinstance(x, Var)}
+    dt = kinds.pop() if len(kinds) == 1 else None
+    typed = dt is not None and dt.kind == "f" and (e.prim.name in _COMPARE
+                                                   or e.out.dtype == dt)
+
+    def arg(x):
+        if typed and type(x) in (int, float):
+            return src.scalar(np.array(x, dt))
+        return src.operand(x)
+    args = [arg(x) for x in e.inputs]
+    if e.prim.name == "relu":
+        args.append(src.scalar(np.array(0, e.out.dtype)) if e.out.dtype.kind == "f" else "0")
+    return f"np.{UFUNCS[e.prim.name].__name__}({', '.join(args)}, out={out})"
+
+
 def _out_form(e):
     """The `out=` form of a matmul or a sum equation, or None."""
     ins = e.inputs
     if e.prim.name == "matmul" and len(ins) == 2 and all(isinstance(x, Var) and x.shape
                                                         for x in ins):
-        return "np.matmul({0}, {1}, out={out})"
+        return _outer(ins) if ins[0].dtype == ins[1].dtype == e.out.dtype and _outer(ins) \
+            else "np.matmul({0}, {1}, out={out})"
     if e.prim.name == "sum" and isinstance(ins[0], Var) and ins[0].dtype == e.out.dtype \
             and set(e.params) <= {"axis", "keepdims"} and e.out.shape:
         return "np.add.reduce({0}, axis={axis}, keepdims={keepdims}, out={out})"
@@ -254,12 +304,22 @@ def _directed_line(src, e, g):
     note = f"  # {e.prim.name}{' (backward)' if e.backward_of is not None else ''}, " \
            f"into {g.name}"
     if e.prim.name in UFUNCS:
-        args = ", ".join(src.operand(x) for x in e.inputs)
-        return f"{e.out.name} = np.{UFUNCS[e.prim.name].__name__}({args}, out={g.name}){note}"
+        return f"{e.out.name} = {_ufunc_call(src, e, g.name)}{note}"
     params = {"axis": e.params.get("axis"), "keepdims": e.params.get("keepdims", False)}
     form = _out_form(e).format(*(src.operand(x) for x in e.inputs), out=g.name,
                                **{k: repr(v) for k, v in params.items()})
     return f"{e.out.name} = {form}{note}"
+
+
+def _outer(ins):
+    """A float (n, 1) @ (1, m) matmul as the outer product it is: each element one rounded
+    product added to 0 (as the matmul's sum over one term starts: -0.0 becomes +0.0), the same
+    bits as BLAS, without its setup for a product with nothing to sum."""
+    a, b = ins
+    if len(a.shape) == len(b.shape) == 2 and a.shape[1] == 1 and b.shape[0] == 1 \
+            and a.dtype.kind == "f":
+        return "np.add(np.multiply({0}, {1}, out={out}), 0.0, out={out})"
+    return None
 
 
 def _matmul_form(e):
@@ -270,7 +330,7 @@ def _matmul_form(e):
         return None
     if e.prim.name == "matmul" and len(ins) == 2 and all(isinstance(x, Var) and x.shape
                                                         and x.dtype == e.out.dtype for x in ins):
-        return "np.matmul({0}, {1}, out={out})"
+        return _outer(ins) or "np.matmul({0}, {1}, out={out})"
     if e.prim.name == "linear" and len(ins) == 3 and all(isinstance(x, Var) and
                                                           x.dtype == e.out.dtype
                                                           for x in ins[:2]) \

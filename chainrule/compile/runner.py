@@ -11,6 +11,7 @@ new trace); a captured tensor that is gone or changed raises `Retrace`.
 """
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -26,16 +27,16 @@ class Retrace(Exception):
     """A captured tensor is gone or changed shape/dtype: trace again."""
 
 
-def bump_all(tensors):
+def bump_all(tensors, _ag=autograd, _lock=autograd._epoch_lock):
     """One version bump for every tensor a call changed in place (as eager's in-place ops)."""
-    with autograd._epoch_lock:
-        autograd._epoch += 1
-        e = autograd._epoch
+    with _lock:
+        _ag._epoch = e = _ag._epoch + 1
     for t in tensors:
-        if t._vc is None:
-            t._vc = [e]
+        vc = t._vc
+        if vc is None:
+            _ag._link(t, [e])   # as bump_version: shared with the node that saved t, if any
         else:
-            t._vc[0] = e
+            vc[0] = e
 
 
 class Checks:
@@ -94,7 +95,8 @@ class Names:
             return "None"
         name = self.ids.get(id(obj))
         if name is None:
-            name = f"_{prefix}{sum(1 for k in self.ns if k.startswith('_' + prefix))}"
+            pattern = re.compile(f"_{prefix}[0-9]+_*")
+            name = f"_{prefix}{sum(1 for k in self.ns if pattern.fullmatch(k))}"
             while name in self.ns:
                 name += "_"
             self.ns[name] = obj
@@ -102,15 +104,30 @@ class Names:
         return name
 
 
+def _plain(m, attr) -> bool:
+    """m.attr is an entry of m.__dict__ (no class attribute or property of that name), so the
+    generated code may read the dict: a Module's __getattr__ makes every attribute read slow."""
+    return attr in m.__dict__ and not hasattr(type(m), attr)
+
+
 def _guard_terms(guards, name, lr_groups):
-    """Python conditions, all true exactly when `build.check` would match every guard."""
+    """Python conditions, all true exactly when `build.check` would match every guard (a
+    KeyError while evaluating them counts as false)."""
     terms = []
     for kind, obj, expected in guards:
         if kind == "training":
-            terms += [f"{name(m, 'm')}.training" if on else f"not {name(m, 'm')}.training"
-                      for m, on in zip(obj, expected)]
+            for m, on in zip(obj, expected):
+                read = f"{name(m.__dict__, 'd')}['training']" if _plain(m, "training") \
+                    else f"{name(m, 'm')}.training"
+                terms.append(read if on else f"not {read}")
         elif kind == "params":
             for m in obj:
+                if _plain(m, "_parameters"):
+                    pd = name(m._parameters, "params")
+                    terms.append(f"{name(m.__dict__, 'd')}['_parameters'] is {pd}")
+                    terms.append(f"len({pd}) == {len(m._parameters)}")
+                    terms += [f"{pd}[{k!r}] is {name(p, 'p')}" for k, p in m._parameters.items()]
+                    continue
                 mn = name(m, "m")
                 terms.append(f"len({mn}._parameters) == {len(m._parameters)}")
                 terms += [f"{mn}._parameters.get({k!r}) is {name(p, 'p')}"
@@ -121,6 +138,11 @@ def _guard_terms(guards, name, lr_groups):
         elif kind == "state":
             on = name(obj, "o")
             params = [p for g in obj.param_groups for p in g["params"]]
+            if not any(expected):   # no state yet: one pass over the (empty) state says so
+                terms.append(f"(not any({on}.state.values()) or "
+                             + " and ".join(f"not {on}.state.get({name(p, 'p')})"
+                                            for p in params) + ")")
+                continue
             for p, keys in zip(params, expected):
                 if keys:
                     terms.append(f"{on}.state.get({name(p, 'p')}, _EMPTY).keys() == "
@@ -160,7 +182,11 @@ def emit(entry, step_name, namespace):
     lines = [f"def _run({', '.join(args)}):",
              '    """Guards, reads, the step, write-backs: one compiled call."""']
     if terms:
-        lines.append("    if not (" + "\n            and ".join(terms) + "):")
+        lines.append("    try:")
+        lines.append("        ok = (" + "\n              and ".join(terms) + ")")
+        lines.append("    except KeyError:   # a module lost an attribute or a parameter")
+        lines.append("        ok = False")
+        lines.append("    if not ok:")
         lines.append("        return None   # another version (or a new trace) serves this call")
     if entry.inits:
         namespace["_init"] = entry.init_state

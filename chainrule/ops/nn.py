@@ -117,14 +117,56 @@ class Linear(Primitive):
         return add_tangents(out, tb)
 
 
-def _ignored(target, ignore_index):
-    """(valid rows or None when every row counts, targets safe to index with) on arrays."""
-    if ignore_index is None:
-        return None, target
-    hit = target == ignore_index
-    if not hit.any():
-        return None, target
-    return ~hit, np.where(hit, 0, target)
+def _rows(x):
+    """Flat position of each row's first logit in a C-contiguous (N, C) array."""
+    return np.arange(0, x.shape[0] * x.shape[1], x.shape[1])
+
+
+def _ce_targets(target, ignore_index, rows, classes):
+    """(valid rows or None when every row counts, flat positions rows + target of the target
+    logits) on arrays; decided per call. One max over the targets viewed as unsigned answers
+    both "all in range?" and "none equal to a negative ignore_index?"."""
+    t = target
+    d = t.dtype   # the unsigned view of its size (a negative target is huge there)
+    u = np.uint64 if d == np.int64 else None if d.kind not in "iu" or not d.isnative else \
+        f"u{d.itemsize}"
+    top = classes if u is None else np.maximum.reduce(t.view(u)) if t.size else 0
+    if top < classes and (ignore_index is None or ignore_index < 0
+                          or not np.count_nonzero(t == ignore_index)):
+        return None, rows + t
+    valid = None
+    if ignore_index is not None:
+        hit = t == ignore_index
+        if np.count_nonzero(hit):
+            valid, t = ~hit, np.where(hit, 0, t)
+    if t.size and not 0 <= np.min(t) <= np.max(t) < classes:
+        bad = t[(t < 0) | (t >= classes)][0]
+        raise IndexError(f"cross_entropy: target {bad} is out of range for {classes} classes "
+                         f"(logits {(len(rows), classes)}): expected 0..{classes - 1}"
+                         f"{'' if ignore_index is None else f' or {ignore_index}'}")
+    return valid, rows + t
+
+
+def _ce_forward(x, valid, idx, reduction):
+    """(loss, softmax(x)) of cross_entropy given the targets' flat positions idx in x."""
+    z = _stable_shift(x, -1)
+    e = np.exp(z)
+    s = np.add.reduce(e, axis=-1, keepdims=True)
+    losses = np.log(s[:, 0]) - z.reshape(-1)[idx]
+    e /= s   # e is now softmax(x): the residual for backward
+    if valid is not None:
+        losses = losses * valid
+    if reduction == "none":
+        return losses, e
+    out = np.add.reduce(losses)
+    if reduction == "mean":
+        n = x.shape[0] if valid is None else np.count_nonzero(valid)
+        if n:
+            out = out / n
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):   # all ignored or empty: nan
+                out = out / n
+    return np.asarray(out, dtype=x.dtype), e
 
 
 @register
@@ -144,28 +186,14 @@ class CrossEntropy(Primitive):
                Sample((3, 3), np.array([1, 0, 0]), reduction="none", ignore_index=0))
 
     def forward(self, x, target, reduction="mean", ignore_index=None):
-        valid, t = _ignored(target, ignore_index)
-        z = _stable_shift(x, -1)
-        e = np.exp(z)
-        s = np.add.reduce(e, axis=-1, keepdims=True)
-        losses = np.log(s[:, 0]) - z[np.arange(x.shape[0]), t]
-        e /= s   # e is now softmax(x): the residual for backward
-        if valid is not None:
-            losses = losses * valid
-        if reduction == "none":
-            out = losses
-        else:
-            out = np.add.reduce(losses)
-            if reduction == "mean":
-                with np.errstate(invalid="ignore", divide="ignore"):   # all ignored: nan
-                    out = out / (x.shape[0] if valid is None else np.count_nonzero(valid))
-            out = np.asarray(out, dtype=x.dtype)
-        return out, e
+        valid, idx = _ce_targets(target, ignore_index, _rows(x), x.shape[1])
+        return _ce_forward(x, valid, idx, reduction)
 
     def vjp(self, g, ans, needs, x, target, reduction="mean", ignore_index=None):
         if isinstance(x, np.ndarray) and isinstance(ans, np.ndarray):
             # fast path: update the saved softmax in place (it is used once)
-            return _ce_grad_into(ans, target, g, reduction, ignore_index), None
+            valid, idx = _ce_targets(target, ignore_index, _rows(x), x.shape[1])
+            return _ce_grad_into(ans, valid, idx, g, reduction), None
         # recorded (create_graph, cr.compile): softmax, then one primitive that decides per call
         return CrossEntropyGrad(Softmax(x, axis=-1), target, g, reduction=reduction,
                                 ignore_index=ignore_index), None
@@ -185,15 +213,31 @@ class CrossEntropy(Primitive):
         return per_row
 
 
-def _ce_grad_into(out, target, g, reduction, ignore_index):
-    """out ← (out − onehot(target))·valid·g/N in place, out holding softmax(x): the array
-    backward of cross_entropy and the forward of cross_entropy_grad (so both give the same bits)."""
-    valid, t = _ignored(target, ignore_index)
-    out[np.arange(out.shape[0]), t] -= 1
+def _ignored(target, ignore_index):
+    """(valid rows or None when every row counts, targets safe to index with) on arrays."""
+    if ignore_index is None:
+        return None, target
+    hit = target == ignore_index
+    if not np.count_nonzero(hit):
+        return None, target
+    return ~hit, np.where(hit, 0, target)
+
+
+def _ce_grad_into(out, valid, idx, g, reduction, scale=None):
+    """out ← (out − onehot(target))·valid·g/N in place, out holding softmax(x) and idx the
+    targets' flat positions: the array backward of cross_entropy and the forward of
+    cross_entropy_grad (so both give the same bits). scale: g/N (mean) or g (sum) made once
+    by the caller, used when every row counts."""
+    if out.flags.c_contiguous:
+        out.reshape(-1)[idx] -= 1
+    else:   # a softmax of transposed logits keeps their layout
+        out.flat[idx] -= 1
     if valid is not None:
         out *= valid[:, None]
     if reduction == "none":
         out *= g[:, None]
+    elif valid is None and scale is not None:
+        out *= scale
     else:
         n = out.shape[0] if valid is None else max(np.count_nonzero(valid), 1)
         out *= g / n if reduction == "mean" else g
@@ -211,7 +255,8 @@ class CrossEntropyGrad(Primitive):
                Sample((4, 3), np.array([2, -100, 1, 0]), (), reduction="sum", ignore_index=-100))
 
     def forward(self, p, target, g, reduction="mean", ignore_index=None):
-        return _ce_grad_into(np.array(p, copy=True), target, g, reduction, ignore_index)
+        valid, idx = _ce_targets(target, ignore_index, _rows(p), p.shape[1])
+        return _ce_grad_into(p.copy(), valid, idx, g, reduction)
 
     def vjp(self, gg, ans, needs, p, target, g, reduction="mean", ignore_index=None):
         gp = gg_ = None
@@ -249,8 +294,13 @@ class SumOfSquares(Primitive):
     def forward(self, *xs):
         total = 0.0
         for x in xs:
-            flat = np.ravel(x)
-            total += np.dot(flat, flat)
+            # vdot flattens in C order and takes the same BLAS dot as np.dot of two raveled
+            # copies, in one call (it conjugates: complex arrays keep np.dot)
+            if np.iscomplexobj(x):
+                flat = np.ravel(x)
+                total += np.dot(flat, flat)
+            else:
+                total += np.vdot(x, x)
         return np.asarray(total, dtype=np.result_type(*xs))
 
     def vjp(self, g, ans, needs, *xs):
