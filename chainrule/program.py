@@ -279,16 +279,21 @@ class Tracer:
                 ins.append(self._view(prim, x))
             else:
                 ins.append(x)
+        self.emit(prim, ins, params, result)
+
+    def emit(self, prim, ins, params, result):
+        """Append the equation prim(ins) -> a new Var bound to result (record's last step)."""
         data = result.data
         out = _new(Var)   # Var(shape, dtype) without re-normalizing an array's own shape/dtype
         out.shape, out.dtype, out.name, out.grad_of = data.shape, data.dtype, None, None
         self.eqns.append(Eqn(prim, tuple(ins), out, params))
         # _bind, inlined
-        vars_[id(result)] = out
-        arrays[id(data)] = out
+        self.vars[id(result)] = out
+        self.arrays[id(data)] = out
         self.keep.append(result)
         if result.grad_fn is not None:
             self.nodes[id(result.grad_fn)] = out
+        return out
 
     def _view(self, prim, x):
         """A bare-array input that is a view of a traced value, made outside primitives: a

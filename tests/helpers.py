@@ -110,3 +110,17 @@ def rel(a, b) -> float:
     """max |a − b| / max |b| (0 for empty arrays)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) if a.size else 0.0
+
+
+def training_step(model, opt, loss=lambda y: (y ** 2).mean(), compiled=False):
+    """step(x): zero_grad, loss(model(x)).backward(), opt.step(), the loss; through cr.compile if
+    compiled (the compiled-equals-eager tests train the same model both ways)."""
+    import chainrule as cr
+
+    def step(x):
+        opt.zero_grad()
+        out = loss(model(x))
+        out.backward()
+        opt.step()
+        return out
+    return cr.compile(step) if compiled else step

@@ -6,6 +6,8 @@ import pytest
 
 import chainrule as cr
 
+from helpers import training_step
+
 pytestmark = pytest.mark.usefixtures("kernel_cache")
 
 
@@ -15,15 +17,7 @@ def _run(compiled, norm_type):
     with cr.no_grad():
         emb.weight.mul_(3.0)
     opt = cr.optim.SGD(emb.parameters(), lr=0.1)
-
-    def step(i):
-        opt.zero_grad()
-        loss = (emb(i) ** 2).sum()
-        loss.backward()
-        opt.step()
-        return loss
-
-    f = cr.compile(step) if compiled else step
+    f = training_step(emb, opt, lambda y: (y ** 2).sum(), compiled)
     losses = [float(f(cr.tensor(np.array([k % 6, (k + 2) % 6, (k + 2) % 6])))) for k in range(6)]
     return losses, emb.weight.numpy().copy()
 
@@ -50,16 +44,7 @@ def test_max_norm_rescales_only_the_rows_looked_up_once_each():
 def _norm_run(compiled, make, steps=5, eval_after=2):
     cr.manual_seed(0)
     m = make()
-    opt = cr.optim.SGD(m.parameters(), lr=0.1)
-
-    def step(x):
-        opt.zero_grad()
-        loss = (m(x) ** 2).mean()
-        loss.backward()
-        opt.step()
-        return loss
-
-    f = cr.compile(step) if compiled else step
+    f = training_step(m, cr.optim.SGD(m.parameters(), lr=0.1), compiled=compiled)
     rng = np.random.default_rng(0)
     losses = []
     for k in range(steps):
@@ -114,15 +99,7 @@ def test_every_dropout_draws_fresh_masks_per_compiled_call(make, shape):
     for compiled in (False, True):
         cr.manual_seed(0)
         m = make()
-        opt = cr.optim.SGD(m.parameters(), lr=0.05)
-
-        def step(x):
-            opt.zero_grad()
-            loss = (m(x) ** 2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-        f = cr.compile(step) if compiled else step
+        f = training_step(m, cr.optim.SGD(m.parameters(), lr=0.05), compiled=compiled)
         rng = np.random.default_rng(1)
         runs.append([float(f(cr.tensor(rng.standard_normal(shape).astype(np.float32))))
                      for _ in range(6)])

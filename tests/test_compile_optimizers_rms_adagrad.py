@@ -5,6 +5,8 @@ import pytest
 
 import chainrule as cr
 
+from helpers import training_step
+
 pytestmark = pytest.mark.usefixtures("kernel_cache")
 
 CONFIGS = [
@@ -21,14 +23,7 @@ def _run(compiled, name, kw, dtype):
     m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Tanh(), cr.nn.Linear(4, 1)).to(dtype)
     opt = getattr(cr.optim, name)(m.parameters(), **kw)
     sched = cr.optim.lr_scheduler.StepLR(opt, 2, 0.5)
-
-    def step(x):
-        opt.zero_grad()
-        loss = (m(x) ** 2).mean()
-        loss.backward()
-        opt.step()
-        return loss
-    f = cr.compile(step) if compiled else step
+    f = training_step(m, opt, compiled=compiled)
     rng = np.random.default_rng(0)
     losses = []
     for _ in range(10):

@@ -16,10 +16,9 @@ import types
 import numpy as np
 
 from .. import autograd
-from ..program import Eqn, Tracer, Var
+from ..program import Tracer
 from ..tensor_base import Tensor
 
-_new = object.__new__
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -124,14 +123,7 @@ class StepTracer(Tracer):
             if not view and (a is data or not (own and a.base is None)) and \
                     np.may_share_memory(a, data):
                 view = True
-        out = _new(Var)   # Var(shape, dtype) without re-normalizing an array's own shape/dtype
-        out.shape, out.dtype, out.name, out.grad_of = data.shape, data.dtype, None, None
-        self.eqns.append(Eqn(prim, tuple(ins), out, params))
-        vars_[id(result)] = out
-        arrays[id(data)] = out
-        self.keep.append(result)
-        if result.grad_fn is not None:
-            self.nodes[id(result.grad_fn)] = out
+        out = self.emit(prim, ins, params, result)
         if view:
             self.viewing.add(id(out))
 

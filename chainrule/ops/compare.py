@@ -28,13 +28,14 @@ class Compare(Primitive):
         return None
 
 
-def _compare(name, ufunc, symbol):
-    cls = type(name.title().replace("_", ""), (Compare,), {
-        "__doc__": f"z = x {symbol} y elementwise (bool); no gradient.",
-        "name": name, "ufunc": staticmethod(ufunc),
-        "flat_forward": f"np.{ufunc.__name__}({{0}}, {{1}})" if symbol.isalpha()
-        else f"{{0}} {symbol} {{1}}"})
-    return register(cls)
+def _compare(name, ufunc, symbol, what="(bool)", samples=None):
+    body = {"__doc__": f"z = x {symbol} y elementwise {what}; no gradient.",
+            "name": name, "ufunc": staticmethod(ufunc),
+            "flat_forward": f"np.{ufunc.__name__}({{0}}, {{1}})" if symbol.isalpha()
+            else f"{{0}} {symbol} {{1}}"}
+    if samples:
+        body["samples"] = samples
+    return register(type(name.title().replace("_", ""), (Compare,), body))
 
 
 Greater = _compare("greater", np.greater, ">")
@@ -74,17 +75,10 @@ _INTS = (Sample(np.array([[5, 3, 12], [0, -7, 9]]), np.array([6, 1, 10])),
          Sample(np.array([True, False, True]), np.array([True, True, False])))
 
 
-def _bitwise(name, ufunc, symbol):
-    cls = type(name.title().replace("_", ""), (Compare,), {
-        "__doc__": f"z = x {symbol} y elementwise: bitwise on integers (logical on bool); no "
-                   f"gradient.", "name": name, "ufunc": staticmethod(ufunc), "samples": _INTS,
-        "flat_forward": f"{{0}} {symbol} {{1}}"})
-    return register(cls)
-
-
-BitwiseAnd = _bitwise("bitwise_and", np.bitwise_and, "&")
-BitwiseOr = _bitwise("bitwise_or", np.bitwise_or, "|")
-BitwiseXor = _bitwise("bitwise_xor", np.bitwise_xor, "^")
+_BITS = "(bitwise on integers, logical on bool)"
+BitwiseAnd = _compare("bitwise_and", np.bitwise_and, "&", _BITS, _INTS)
+BitwiseOr = _compare("bitwise_or", np.bitwise_or, "|", _BITS, _INTS)
+BitwiseXor = _compare("bitwise_xor", np.bitwise_xor, "^", _BITS, _INTS)
 
 
 @register
