@@ -250,8 +250,9 @@ def _name(fn) -> str:
 def compile(fn=None, *, fallback=None, cache_size: int = 8, fuse=None, buffers: bool = True):  # noqa: A001
     """Compile a step: `step = cr.compile(fn)` or `@cr.compile` / `@cr.compile(fallback="eager")`.
 
-    fuse: fuse elementwise chains into numba kernels (default: when numba is installed, the
-    kernels expected to beat their NumPy calls, see fuse.pays);
+    fuse: None or "auto" (default) makes only the kernels expected to beat their NumPy calls
+    (fuse.pays): numba kernels for long elementwise chains when numba is installed, blocked NumPy
+    loops for big in-place updates; True fuses every chain with numba, False none;
     buffers: preallocated buffers with `out=` for elementwise temporaries.
     >>> step = cr.compile(lambda x: (x * x).sum())
     >>> step(cr.ones(3))          # tensor(3.)
