@@ -148,6 +148,8 @@ def numpy_widens(e):
     except (TypeError, AttributeError, np.exceptions.DTypePromotionError):
         return None
     want = np.dtype(e.out.dtype)
+    if e.prim.name == "pow" and kinds[0] == np.dtype(bool):
+        got = None   # `bool_array ** 2` takes np.square's int8 loop, not np.power's int64
     return want.name if got != want and want.kind in "biufc" else None
 
 
