@@ -1,6 +1,6 @@
 """cr.compile and values decided from data: a result whose shape or layout the data sets is a graph
-break (GraphBreak, or eager with fallback='eager'); counts, any/all, nanmean and logcumsumexp's
-shift are primitives, so a compiled step recomputes them on every call."""
+break (GraphBreak, or eager with fallback='eager'); counts, any/all, nanmean and logcumsumexp
+are primitives, so a compiled step recomputes them on every call."""
 import warnings
 
 import numpy as np

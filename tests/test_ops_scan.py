@@ -109,3 +109,22 @@ def test_negative_pads_crop_under_torch_names_but_np_pad_refuses_them():
     np.testing.assert_array_equal(cr.pad(x, ((0, 0), (-1, 1))).data, [[1, 2, 0], [4, 5, 0]])
     with pytest.raises(ValueError, match="numpy.pad: pad_width .* negative"):
         np.pad(x, ((0, 0), (-1, 1)))
+
+
+def test_logcumsumexp_keeps_prefixes_far_below_the_maximum():
+    """A running logaddexp: prefixes 240 below the row's maximum neither underflow to -inf nor give
+    nan gradients (a shift by the row maximum did both); -inf entries get gradient 0."""
+    x = np.array([[0.0, 30.0, 0.0, 180.0, 240.0, 180.0], [-np.inf, 0.0, 1.0, -np.inf, 2.0, 3.0]])
+    t = cr.tensor(x, dtype=cr.float64, requires_grad=True)
+    y = cr.logcumsumexp(t, 1)
+    with np.errstate(divide="ignore"):   # log(0) for the all -inf prefix: -inf, as wanted
+        ref = np.log(np.cumsum(np.exp(np.longdouble(x)), axis=1))
+    np.testing.assert_allclose(y.numpy(), np.asarray(ref, np.float64), rtol=1e-12)
+    y.sum().backward()
+    # dL/dx_j = Σ_{k≥j} exp(x_j − y_k), closed form per row
+    yk = y.numpy()
+    want = np.array([[0.0 if x[r, j] == -np.inf else sum(np.exp(x[r, j] - yk[r, k])
+                                                            for k in range(j, 6))
+                      for j in range(6)] for r in range(2)])
+    np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-12)
+    assert np.isfinite(t.grad.numpy()).all() and t.grad.numpy()[1, 0] == 0

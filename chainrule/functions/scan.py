@@ -8,8 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import scan, select
-from ..ops import compare as _cmp
-from ..ops import reduce as red
 from ..ops import shape as shp
 from .args import _MISSING, _T, _axis, _const, _data, _dim, _tensor
 from .expose import expose
@@ -88,7 +86,7 @@ def cummin(x, dim):
 
 @expose(method=True)
 def logcumsumexp(x, dim):
-    """log(cumsum(exp(x))) along `dim`, shifted by the maximum so large inputs do not overflow.
+    """log(cumsum(exp(x))) along `dim`, a running logaddexp (no overflow, no underflow of prefixes).
 
     >>> cr.logcumsumexp(cr.tensor([0.0, 0.0]), 0)  # tensor([0.    , 0.6931])
     """
@@ -96,16 +94,7 @@ def logcumsumexp(x, dim):
     ax = _dim("logcumsumexp", x, dim)
     if d.size == 0 or d.ndim == 0:
         return x * 1 if _T(x) else _const(d)
-    if not _T(x):
-        m = np.max(d, axis=ax, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)
-        return _const(np.log(np.cumsum(np.exp(d - m), ax)) + m)
-    from .elementwise import where
-    # the shift is a constant (detached: its derivative cancels), computed by primitives so a
-    # compiled step shifts each call by that call's maximum
-    m = red.Max(x.detach(), axis=ax, keepdims=True)
-    m = where(_cmp.IsFinite(m), m, 0.0)
-    return cumsum(np.exp(x - m), dim=ax).log() + m
+    return _tensor(scan.LogCumSumExp(x, axis=ax))
 
 
 # ---------------------------------------------------------------- sorting and selection

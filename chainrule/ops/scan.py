@@ -1,5 +1,5 @@
-"""Scans along one axis: cumsum and cumprod (exact at zeros). cummax/cummin and logcumsumexp are
-compositions (chainrule/functions/scan.py)."""
+"""Scans along one axis: cumsum, cumprod (exact at zeros) and logcumsumexp (a running logaddexp).
+cummax/cummin are compositions (chainrule/functions/scan.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -22,6 +22,50 @@ class Cumsum(Primitive):
 
     def vjp(self, g, ans, needs, x, axis, reverse=False):
         return (Cumsum(g, axis=axis, reverse=not reverse),)
+
+
+def _log_positive(v):
+    """log(v) where v > 0, -inf elsewhere, with no log(0) evaluated (so no nan in higher order)."""
+    pos = v > 0
+    return np.where(pos, np.log(np.where(pos, v, 1)), -np.inf)
+
+
+@register
+class LogCumSumExp(Primitive):
+    """Z_i = log Σ_{j≤i} exp X_j along an axis (reverse: Σ_{j≥i}), as a running logaddexp, so no
+    prefix underflows however far it lies below the row's maximum.
+
+    dL/dX_j = Σ_{i≥j} dL/dZ_i · exp(X_j − Z_i): a reverse scan of the same kind, done in log space
+    on the positive and negative parts of dL/dZ separately (exp(X_j − Z_i) ≤ 1 stays finite).
+    """
+    name = "logcumsumexp"
+    saves_ans = True
+    samples = (Sample((4,), axis=0), Sample((3, 4), axis=1),
+               Sample((2, 3, 2), axis=0, reverse=True),
+               Sample(At([[0.0, 30.0, 0.0, 180.0, 240.0, 180.0]]), axis=1))
+
+    def print_form(self, params):
+        if params.get("reverse"):
+            return "np.flip(np.logaddexp.accumulate(np.flip({0}, {axis}), axis={axis}), {axis})"
+        return "np.logaddexp.accumulate({0}, axis={axis})"
+
+    def forward(self, x, axis, reverse=False):
+        if reverse:
+            return np.flip(np.logaddexp.accumulate(np.flip(x, axis), axis=axis), axis)
+        return np.logaddexp.accumulate(x, axis=axis)
+
+    def vjp(self, g, ans, needs, x, axis, reverse=False):
+        with np.errstate(invalid="ignore"):   # -inf - -inf where a prefix is all -inf: masked
+            up = LogCumSumExp(_log_positive(g) - ans, axis=axis, reverse=not reverse)
+            down = LogCumSumExp(_log_positive(-g) - ans, axis=axis, reverse=not reverse)
+            return (np.where(x == -np.inf, 0.0, np.exp(x + up) - np.exp(x + down)),)
+
+    def jvp(self, tangents, ans, x, axis, reverse=False):
+        t = tangents[0]
+        with np.errstate(invalid="ignore"):
+            up = LogCumSumExp(_log_positive(t) + x, axis=axis, reverse=reverse)
+            down = LogCumSumExp(_log_positive(-t) + x, axis=axis, reverse=reverse)
+            return np.where(ans == -np.inf, 0.0, np.exp(up - ans) - np.exp(down - ans))
 
 
 @register
