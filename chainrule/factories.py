@@ -97,15 +97,25 @@ def _shape(size, who):
     return shape
 
 
-def _draw(method, args, kw=None, astype=None, requires_grad=False):
-    """`_rng.method(*args, **kw)` as a new tensor; under cr.compile a recorded draw, so each call
-    of the compiled step draws fresh numbers from the same generator (as eager code)."""
+def sample(method, args, kw=None, astype=None):
+    """`default_generator().method(*args, **kw)` (cast to astype) as an array; under cr.compile a
+    recorded draw (a Tensor), so each call of the compiled step draws fresh numbers from the same
+    generator, as eager code does."""
     from . import autograd
     tracer = autograd.current_tracer()
-    if not requires_grad and tracer is not None and hasattr(tracer, "draw"):
+    if tracer is not None and hasattr(tracer, "draw"):
         return tracer.draw(method, args, kw or {}, astype)
     out = getattr(_rng, method)(*args, **(kw or {}))
-    return _new(out if astype is None else out.astype(astype), requires_grad)
+    return out if astype is None else out.astype(astype)
+
+
+def _draw(method, args, kw=None, astype=None, requires_grad=False):
+    """sample() as a new tensor (a leaf requiring grad is made eagerly, never traced)."""
+    if requires_grad:
+        out = getattr(_rng, method)(*args, **(kw or {}))
+        return _new(out if astype is None else out.astype(astype), True)
+    out = sample(method, args, kw, astype)
+    return out if isinstance(out, Tensor) else _new(out, False)
 
 
 def _new(arr, requires_grad):

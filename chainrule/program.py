@@ -287,12 +287,7 @@ class Tracer:
         out = _new(Var)   # Var(shape, dtype) without re-normalizing an array's own shape/dtype
         out.shape, out.dtype, out.name, out.grad_of = data.shape, data.dtype, None, None
         self.eqns.append(Eqn(prim, tuple(ins), out, params))
-        # _bind, inlined
-        self.vars[id(result)] = out
-        self.arrays[id(data)] = out
-        self.keep.append(result)
-        if result.grad_fn is not None:
-            self.nodes[id(result.grad_fn)] = out
+        self._bind(result, out)
         return out
 
     def _view(self, prim, x):

@@ -124,3 +124,24 @@ def training_step(model, opt, loss=lambda y: (y ** 2).mean(), compiled=False):
         opt.step()
         return out
     return cr.compile(step) if compiled else step
+
+
+def compiled_twins(make_model, make_opt, fuse=False, seed=0):
+    """(model, opt, eager step, model, opt, compiled step): the same model and optimizer built
+    twice from one seed, each with a cross-entropy step(x, y); the second one compiled."""
+    import chainrule as cr
+    out = []
+    for _ in range(2):
+        cr.manual_seed(seed)
+        m = make_model()
+        o = make_opt(m.parameters())
+
+        def step(x, y, m=m, o=o):
+            loss = cr.nn.functional.cross_entropy(m(x), y)
+            o.zero_grad()
+            loss.backward()
+            o.step()
+            return loss
+        out.append((m, o, step))
+    (m1, o1, eager), (m2, o2, step) = out
+    return m1, o1, eager, m2, o2, cr.compile(step, fuse=fuse)

@@ -9,7 +9,7 @@ import pytest
 import chainrule as cr
 from chainrule.compile import GraphBreak
 
-from helpers import FUSE, HAS_NUMBA, rel as _rel  # noqa: F401
+from helpers import FUSE, HAS_NUMBA, compiled_twins, rel as _rel  # noqa: F401
 
 F = cr.nn.functional
 pytestmark = pytest.mark.usefixtures("kernel_cache")   # tests/conftest.py
@@ -33,21 +33,7 @@ OPTS = {"sgd": lambda p: cr.optim.SGD(p, lr=0.1),
 
 
 def _pair(kind, opt, dtype, fuse):
-    out = []
-    for _ in range(2):
-        cr.manual_seed(0)
-        m = _model(kind, dtype)
-        o = OPTS[opt](m.parameters())
-
-        def step(x, y, m=m, o=o):
-            loss = F.cross_entropy(m(x), y)
-            o.zero_grad()
-            loss.backward()
-            o.step()
-            return loss
-        out.append((m, o, step))
-    (m1, o1, eager), (m2, o2, step) = out
-    return m1, o1, eager, m2, o2, cr.compile(step, fuse=fuse)
+    return compiled_twins(lambda: _model(kind, dtype), OPTS[opt], fuse)
 
 
 def _data(rng, n, dtype):

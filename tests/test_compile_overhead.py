@@ -7,7 +7,7 @@ import pytest
 
 import chainrule as cr
 
-from helpers import FUSE, HAS_NUMBA, rel as _rel  # noqa: F401
+from helpers import FUSE, HAS_NUMBA, compiled_twins, rel as _rel  # noqa: F401
 
 F = cr.nn.functional
 pytestmark = pytest.mark.usefixtures("kernel_cache")   # tests/conftest.py
@@ -15,22 +15,9 @@ pytestmark = pytest.mark.usefixtures("kernel_cache")   # tests/conftest.py
 
 def _twins(make_opt, dtype=np.float64, fuse=False, seed=0):
     """(model, opt, eager step) twice from the same seed; the second step compiled."""
-    out = []
-    for _ in range(2):
-        cr.manual_seed(seed)
-        m = cr.nn.Sequential(cr.nn.Linear(5, 12, dtype=dtype), cr.nn.ReLU(),
-                             cr.nn.Linear(12, 3, dtype=dtype))
-        o = make_opt(m.parameters())
-
-        def step(x, y, m=m, o=o):
-            loss = F.cross_entropy(m(x), y)
-            o.zero_grad()
-            loss.backward()
-            o.step()
-            return loss
-        out.append((m, o, step))
-    (m1, o1, eager), (m2, o2, step) = out
-    return m1, o1, eager, m2, o2, cr.compile(step, fuse=fuse)
+    return compiled_twins(lambda: cr.nn.Sequential(cr.nn.Linear(5, 12, dtype=dtype), cr.nn.ReLU(),
+                                                   cr.nn.Linear(12, 3, dtype=dtype)),
+                          make_opt, fuse, seed)
 
 
 def _data(rng, n=8, dtype=np.float64):

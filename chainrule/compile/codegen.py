@@ -65,6 +65,9 @@ class Source:
         self.kernels = []       # numba kernel sources (fusion)
         self.fused = 0
         self.contiguous = set()  # id(input Var) a kernel writes through .reshape(-1): must be C
+        self.escaping = None     # id(Var) of values leaving the step (set by plan.emit)
+        self.ce_targets = {}     # (id(target), ignore_index, N, C) -> (valid, idx) names
+        self.scalars = {}        # (dtype, bytes) -> name of a module-level 0-d array
         self._k = 0
 
     def constant(self, value, hint="k") -> str:
@@ -100,13 +103,14 @@ class Source:
         reduction, ii = e.params.get("reduction", "mean"), e.params.get("ignore_index")
         lines = []
         key = (id(target), ii, n, c)
-        names = self.__dict__.setdefault("ce_targets", {}).get(key)
+        names = self.ce_targets.get(key)
         if names is None:
             names = self.ce_targets[key] = (f"{e.out.name}_valid", f"{e.out.name}_idx")
             rows = self.constant(np.arange(0, n * c, c), "rows")
             lines.append(f"{names[0]}, {names[1]} = _ce_targets({self.operand(target)}, {ii!r}, "
                          f"{rows}, {c})  # targets checked per call: in range, rows ignored")
-        for fn in (nn._ce_targets, nn._ce_forward, nn._stable_shift, nn._ce_grad_into):
+        for fn in (nn.unsigned_top, nn._ce_targets, nn._ce_forward, nn._stable_shift,
+                   nn._ce_grad_into):
             self.helpers.setdefault(fn.__name__, textwrap.dedent(inspect.getsource(fn)))
         if e.prim.name == "cross_entropy":
             call = f"_ce_forward({x.name}, {names[0]}, {names[1]}, {reduction!r})"
@@ -137,7 +141,7 @@ class Source:
     def scalar(self, x) -> str:
         """The name of a module-level 0-d array holding x (one per dtype and value)."""
         key = (x.dtype.str, x.tobytes())
-        table = self.__dict__.setdefault("scalars", {})
+        table = self.scalars
         if key not in table:
             table[key] = name = f"_c{len(table)}"
             self.namespace[name] = np.array(x)
@@ -148,7 +152,7 @@ class Source:
         """The right-hand side of equation e."""
         prim, params, ins = e.prim, e.params, list(e.inputs)
         if prim.name in CALL_FORWARD:
-            inside = id(e.out) not in getattr(self, "escaping", (id(e.out),))
+            inside = self.escaping is not None and id(e.out) not in self.escaping
             return _sum_of_squares(e, [self.operand(x) for x in ins], inside) or self._call(e)
         if prim.name == "cast" and set(params) == {"dtype"} and ins and isinstance(ins[0], Var) \
                 and not ins[0].shape:   # a 0-d cast (the learning rate): its forward, inline

@@ -268,17 +268,18 @@ class Kernel:
 
 _SELF = "_kernel_SELF_"   # stands for the kernel's name until it is known
 
-# NumPy's ufunc of each primitive a blocked kernel can run (the call its eager forward makes)
-UFUNC_NAMES = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide",
-               "neg": "negative", "exp": "exp", "log": "log", "tanh": "tanh", "sqrt": "sqrt",
-               "abs": "absolute", "log1p": "log1p", "sin": "sin", "cos": "cos",
-               "maximum": "maximum", "minimum": "minimum"}
+# NumPy's ufunc of each primitive whose eager forward is exactly that call (same dtypes): what
+# a blocked kernel runs and what plan.py writes with out=
+UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+          "neg": np.negative, "exp": np.exp, "log": np.log, "tanh": np.tanh, "sqrt": np.sqrt,
+          "maximum": np.maximum, "minimum": np.minimum, "abs": np.absolute, "sin": np.sin,
+          "cos": np.cos, "log1p": np.log1p, "sign": np.sign}
 BLOCK_BYTES = 1 << 19   # the temporaries of one block: ~512 KB, within the L2 cache
 
 
 def blockable(kernel) -> bool:
     """Every equation is one NumPy ufunc call (so `out=` slices compute eager's bits)."""
-    return all(e.prim.name in UFUNC_NAMES for e in kernel.eqns)
+    return all(e.prim.name in UFUNCS for e in kernel.eqns)
 
 
 class Blocked(Kernel):
@@ -317,7 +318,7 @@ class Blocked(Kernel):
                     copies.append(f"        {o}[k:e] = v{j}")
                 target = f"{name}_t{t}[:m]"
             ops = ", ".join(local[id(x)] if _value(x) else src.constant(x) for x in e.inputs)
-            lines.append(f"        v{j} = np.{UFUNC_NAMES[e.prim.name]}({ops}, out={target})"
+            lines.append(f"        v{j} = np.{UFUNCS[e.prim.name].__name__}({ops}, out={target})"
                          f"  # {e.out.name} = {e.prim.name}")
             local[id(e.out)] = f"v{j}"
             for x in e.inputs:   # a temporary read for the last time is free for the next

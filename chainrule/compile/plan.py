@@ -12,14 +12,9 @@ import numpy as np
 from ..program import Var
 from . import fuse, passes
 
-# primitive name -> (ufunc, number of array inputs)
-UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-          "neg": np.negative, "exp": np.exp, "log": np.log, "tanh": np.tanh, "sqrt": np.sqrt,
-          "maximum": np.maximum, "minimum": np.minimum, "abs": np.absolute, "sin": np.sin,
-          "cos": np.cos, "log1p": np.log1p, "sign": np.sign, "relu": np.maximum,
-          "greater": np.greater, "greater_equal": np.greater_equal, "less": np.less,
-          "less_equal": np.less_equal, "equal": np.equal, "not_equal": np.not_equal}
-_COMPARE = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal"}
+# primitive name -> the ufunc its out= form calls (relu: maximum with 0; comparisons: bool out)
+_COMPARE = fuse._COMPARE
+UFUNCS = {**fuse.UFUNCS, "relu": np.maximum, **{n: getattr(np, n) for n in _COMPARE}}
 
 
 def _last_uses(eqns, roots):

@@ -36,32 +36,26 @@ def user_line() -> str:
 
 
 class RandomUniform:
-    """A draw from chainrule's default generator, anew on every run: uniform [0, 1) floats of
-    `shape` (dropout), or `method(*args, **kw)` cast to `astype` (cr.rand, randn, randint, ...)."""
+    """A draw `default_generator().method(*args, **kw)` (cast to `astype`), anew on every run:
+    dropout's uniform masks, cr.rand, randn, randint, randperm..."""
     name = "random"
-    flat_forward = "rng.random({shape})"   # rng: the step's argument, cr.default_generator()
     effectful = True   # never folded, merged or removed: each draw advances the generator
     keeps = None
     constant_output = True
     saves_ans = saves_inputs = residual = False
 
-    def forward(self, shape=None, method="random", args=(), kw=(), astype=None):
+    def forward(self, method="random", args=(), kw=(), astype=None):
         from ..factories import default_generator
-        if method == "random" and not args:
-            out = default_generator().random(shape)
-        else:
-            out = getattr(default_generator(), method)(*args, **dict(kw))
+        out = getattr(default_generator(), method)(*args, **dict(kw))
         return out if astype is None else out.astype(astype)
 
     def print_form(self, params):
-        if params.get("method", "random") == "random" and not params.get("args"):
-            form = self.flat_forward
-        else:
-            call = [repr(a) for a in params["args"]] + \
-                [f"{k}={_literal(v)}" for k, v in params.get("kw", ())]
-            form = f"rng.{params['method']}({', '.join(call)})"
+        """`rng.random((4, 5))`: rng is the step's argument, cr.default_generator()."""
+        call = [repr(a) for a in params["args"]] + \
+            [f"{k}={_literal(v)}" for k, v in params.get("kw", ())]
         dt = params.get("astype")
-        return form + (f".astype(np.{np.dtype(dt).name})" if dt is not None else "")
+        return f"rng.{params['method']}({', '.join(call)})" + \
+            (f".astype(np.{np.dtype(dt).name})" if dt is not None else "")
 
 
 def _literal(v):
@@ -297,14 +291,9 @@ class StepTracer(Tracer):
             out.append(x)
         return tuple(out)
 
-    def random(self, shape):
-        """A traced uniform draw (dropout): an equation the compiled code runs on every call."""
-        out = Tensor._make(RANDOM.forward(tuple(shape)), False)
-        self.record(RANDOM, (), {"shape": tuple(shape)}, out)
-        return out
-
     def draw(self, method, args, kw, astype):
-        """A traced `default_generator().method(*args, **kw)` (cr.randn, randint, randperm...)."""
+        """A traced `default_generator().method(*args, **kw)`: an equation the compiled code
+        runs on every call (dropout, cr.rand, randn, randint, randperm...)."""
         params = {"method": method, "args": tuple(args), "kw": tuple(sorted(kw.items())),
                   "astype": None if astype is None else np.dtype(astype)}
         out = Tensor._make(RANDOM.forward(**params), False)

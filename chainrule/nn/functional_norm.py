@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import autograd
 from .. import functions as _f
-from ..factories import default_generator
+from ..factories import sample
 from ..tensor import Tensor
 
 __all__ = ["group_norm", "instance_norm", "local_response_norm", "dropout1d", "dropout2d",
@@ -126,10 +126,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 def keep_mask(shape, p):
     """True with probability 1 − p, drawn from cr's default generator: an array, or under
     cr.compile a recorded draw (every call draws fresh numbers from the same generator)."""
-    tracer = autograd.current_tracer()
-    if tracer is not None and hasattr(tracer, "random"):
-        return tracer.random(shape) >= p
-    return default_generator().random(shape) >= p
+    return sample("random", (tuple(shape),)) >= p
 
 
 def dropout_scale(shape, p, dtype):

@@ -57,9 +57,6 @@ def _same_shape(fn, input, target):
         raise ValueError(f"{fn}: target shape {ts} does not match input shape {xs}")
 
 
-# class targets viewed as unsigned: negative labels become huge, so one max() checks 0 <= t < C
-_max = np.maximum.reduce
-_UNSIGNED = {np.dtype(k): np.dtype(k.replace("i", "u")) for k in ("i1", "i2", "i4", "i8")}
 
 
 def _class_targets(fn, input, target, ignore_index=None):
@@ -86,10 +83,8 @@ def _class_targets(fn, input, target, ignore_index=None):
                          f"expected target shape {want}")
     ignored = False
     if t.size:
-        unsigned = _UNSIGNED.get(t.dtype)
-        if unsigned is not None:
-            top = _max(t.view(unsigned), axis=None)   # ndarray.max without its Python wrapper
-        else:   # unsigned already, or a non-native byte order
+        top = _nnops.unsigned_top(t)   # one max(): labels in 0..C-1, none negative
+        if top is None:   # a non-native byte order
             top = t.max() if kind == "u" or t.min() >= 0 else c
         if top >= c:   # a label out of range, or one equal to a negative ignore_index
             valid = None if ignore_index is None else t != ignore_index

@@ -122,16 +122,23 @@ def _rows(x):
     return np.arange(0, x.shape[0] * x.shape[1], x.shape[1])
 
 
+def unsigned_top(t):
+    """The largest of integer targets t viewed as unsigned, so one reduction checks 0 <= t < C
+    (a negative target is huge there); 0 when empty, None for other dtypes or byte orders."""
+    d = t.dtype
+    if d.kind not in "iu" or not d.isnative:
+        return None
+    u = np.uint64 if d == np.int64 else f"u{d.itemsize}"   # int64 first: no dtype string parsed
+    return np.maximum.reduce(t.view(u), axis=None) if t.size else 0
+
+
 def _ce_targets(target, ignore_index, rows, classes):
     """(valid rows or None when every row counts, flat positions rows + target of the target
     logits) on arrays; decided per call. One max over the targets viewed as unsigned answers
     both "all in range?" and "none equal to a negative ignore_index?"."""
     t = target
-    d = t.dtype   # the unsigned view of its size (a negative target is huge there)
-    u = np.uint64 if d == np.int64 else None if d.kind not in "iu" or not d.isnative else \
-        f"u{d.itemsize}"
-    top = classes if u is None else np.maximum.reduce(t.view(u)) if t.size else 0
-    if top < classes and (ignore_index is None or ignore_index < 0
+    top = unsigned_top(t)
+    if top is not None and top < classes and (ignore_index is None or ignore_index < 0
                           or not np.count_nonzero(t == ignore_index)):
         return None, rows + t
     valid = None

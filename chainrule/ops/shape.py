@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, tensor_base
 from .base import Primitive, Sample, ShapeError, register, shape_error, zeros_like_any
 
 
@@ -141,9 +141,8 @@ def reads_values(x, what):
     Under cr.compile that is a graph break (GraphBreak, or eager code with fallback='eager'):
     compiled code would keep this call's shape for every later call. Elsewhere it costs nothing.
     """
-    from .. import tensor_base
     tracer = autograd.current_tracer()
-    if tensor_base._read_hook is None or not hasattr(tracer, "records_backward"):
+    if tracer is None or tensor_base._read_hook is None or not hasattr(tracer, "records_backward"):
         return
     if isinstance(x, autograd.Tensor):
         tracer.var_of(x)   # a captured tensor is read live, so its values can change too
