@@ -12,8 +12,8 @@ from . import autograd
 from .autograd import (Function, detect_anomaly, enable_grad, is_grad_enabled, no_grad,
                        set_grad_enabled)
 from .tensor import Tensor, get_default_dtype, set_default_dtype
-from .factories import (Generator, arange, default_generator, empty, eye, from_numpy, full, full_like,
-                        linspace, manual_seed, ones, ones_like, rand, randint, randn, randperm,
+from .factories import (Generator, arange, as_tensor, asarray, default_generator, empty, eye,
+                        from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand, randint, randn, randperm,
                         tensor, zeros, zeros_like)
 from .factories import rand_like, randint_like, randn_like  # noqa: F401
 from . import functions

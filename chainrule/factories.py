@@ -126,7 +126,8 @@ def _new(arr, requires_grad):
 
 
 def tensor(data, dtype=None, requires_grad=False, name=None) -> Tensor:
-    """A new leaf tensor holding a copy of data; Python and float64 floats become float32 by default.
+    """A new leaf tensor holding a copy of data. As torch.tensor: NumPy arrays and scalars keep
+    their dtype, Python floats get the default dtype (float32), Python ints int64.
 
     `name` labels it in drawings and traces (cr.viz).
 
@@ -284,6 +285,25 @@ def from_numpy(arr):
     >>> a = np.ones(2); cr.from_numpy(a).data is a  # True
     """
     return Tensor._make(np.asarray(arr), False)
+
+
+def as_tensor(data, dtype=None):
+    """data as a tensor, sharing memory when it already is one (or a NumPy array) of that dtype;
+    otherwise a copy as `cr.tensor` makes (torch.as_tensor).
+
+    >>> a = np.ones(2); cr.as_tensor(a).data is a, cr.as_tensor(a, cr.float32).dtype  # True, float32
+    """
+    if isinstance(data, Tensor):
+        if dtype is None or np.dtype(dtype) == data.data.dtype:
+            return data
+        return data.to(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype) \
+            and data.dtype.kind in "biufc":
+        return Tensor._make(data, False)
+    return tensor(data, dtype)
+
+
+asarray = as_tensor
 
 
 def _like(t, dtype):

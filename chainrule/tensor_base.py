@@ -28,19 +28,40 @@ def set_default_dtype(dtype):
 
 
 def as_array(data, dtype=None):
-    """Convert data to an ndarray the way `cr.tensor` does (floats become the default dtype)."""
+    """Convert data to an ndarray the way `cr.tensor` does, as torch.tensor: NumPy arrays and
+    scalars (also inside lists) keep their dtype; Python floats become the default dtype, Python
+    complex numbers its complex counterpart and Python ints int64."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
         return np.array(data, dtype=np.dtype(dtype))
     arr = np.array(data)
-    if arr.dtype.kind == "f" and arr.dtype != _default_dtype:
-        arr = arr.astype(_default_dtype)
-    elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not isinstance(data, np.ndarray):
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "biufc":
+    kind = arr.dtype.kind
+    if kind not in "biufc":
         raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
+    if isinstance(data, (np.ndarray, np.generic)) or kind == "b":
+        return arr
+    if kind == "f":
+        want = _default_dtype
+    elif kind == "c":
+        want = np.result_type(_default_dtype, np.complex64)
+    else:
+        want = np.dtype(np.int64)
+    if arr.dtype != want and not (isinstance(data, (list, tuple)) and _holds_numpy(data)):
+        arr = arr.astype(want)
     return arr
+
+
+def _holds_numpy(data):
+    """Whether a nested list or tuple holds a NumPy array or scalar (whose dtype then counts)."""
+    stack = [data]
+    while stack:
+        for x in stack.pop():
+            if isinstance(x, (list, tuple)):
+                stack.append(x)
+            elif isinstance(x, (np.ndarray, np.generic)):
+                return True
+    return False
 
 
 def check_grad_dtype(arr):

@@ -113,7 +113,7 @@ def test_gradient_clipping_inside_a_compiled_step_equals_eager(clip):
         rng = np.random.default_rng(0)
         out = []
         for i in range(12):
-            x = cr.tensor(rng.standard_normal((16, 4)) * (10.0 if i % 3 == 0 else 0.01))
+            x = cr.tensor(rng.standard_normal((16, 4)) * (10.0 if i % 3 == 0 else 0.01), dtype=cr.float32)
             out.append(st(x, cr.tensor(rng.integers(0, 3, 16))).item())
         return np.array(out), [p.data.copy() for p in m.parameters()]
     (la, pa), (lb, pb) = run(False), run(True)

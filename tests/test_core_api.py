@@ -56,7 +56,7 @@ def test_unary_forward_and_gradient(name, rng):
 
 
 def test_unary_ops_keep_float32(rng):
-    x = cr.tensor(rng.uniform(0.5, 2.0, 5))
+    x = cr.tensor(rng.uniform(0.5, 2.0, 5), dtype=cr.float32)
     for name, (fn, _, _) in UNARY.items():
         assert fn(x).dtype == np.float32, name
 
@@ -573,7 +573,7 @@ def test_pow_zero_exponent_has_zero_gradient_at_zero():
 # ---------------------------------------------------------------- Tensor basics
 
 def test_tensor_attributes_and_numpy_protocols():
-    a = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    a = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
     x = cr.tensor(a, requires_grad=True)
     assert x.shape == (2, 3) and x.ndim == 2 and x.dtype == np.float32 and len(x) == 2
     assert x.T.shape == (3, 2) and x.T.grad_fn is not None          # .T is a recorded op

@@ -331,7 +331,15 @@ def test_detach_and_requires_grad_rules():
 def test_default_dtype_rules():
     assert cr.tensor(1.5).dtype == np.float32
     assert cr.tensor([1.0, 2.0]).dtype == np.float32
-    assert cr.tensor(np.ones(3)).dtype == np.float32          # float64 arrays become float32
+    # NumPy data keeps its dtype, as in torch.tensor; Python numbers take the defaults
+    assert cr.tensor(np.ones(3)).dtype == np.float64
+    assert cr.tensor(np.ones(3, dtype=np.float16)).dtype == np.float16
+    assert cr.tensor(np.float64(2.0)).dtype == np.float64
+    assert cr.tensor([np.float64(1.0), 2.0]).dtype == np.float64
+    assert cr.tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int32
+    assert cr.tensor([np.int32(1)]).dtype == np.int32
+    assert cr.tensor([1j]).dtype == np.complex64 and cr.tensor(np.array([1j])).dtype == np.complex128
+    assert cr.tensor(np.ones(3), dtype=np.float32).dtype == np.float32
     assert cr.tensor(np.ones(3), dtype=np.float64).dtype == np.float64
     assert cr.tensor([1, 2]).dtype == np.int64
     assert cr.zeros(2).dtype == cr.randn(2).dtype == np.float32
@@ -339,6 +347,8 @@ def test_default_dtype_rules():
     cr.set_default_dtype(np.float64)                          # the fixture restores it
     assert cr.get_default_dtype() == np.float64
     assert cr.tensor(1.5).dtype == np.float64 and cr.ones(2).dtype == np.float64
+    assert cr.tensor([1j]).dtype == np.complex128
+    assert cr.tensor(np.ones(3, dtype=np.float32)).dtype == np.float32
     with pytest.raises(TypeError, match="floating"):
         cr.set_default_dtype(np.int32)
 
@@ -389,3 +399,28 @@ def test_recorded_fill_copy_setitem_keep_dtype_and_route_gradients():
     np.testing.assert_array_equal(x.grad.data, [1.0, 0.0, 1.0])
     assert src.grad.dtype == np.float64
     np.testing.assert_allclose(src.grad.data, 2 * src.data + [10.0, 0.0, 0.0])
+
+
+TENSOR_DATA = [np.ones(3), np.ones(3, dtype=np.float16), np.float64(2.0), np.float32(2.0), 1.5,
+               [1.0, 2.0], [np.float64(1.0), 2.0], [np.ones(2), np.ones(2)], np.array(1.5), [1, 2],
+               np.array([1, 2], dtype=np.int32), [np.int32(1)], [True, False], [1j],
+               np.array([1j], dtype=np.complex64), np.array([1j]), [[1, 2.5]]]
+# (a list of arrays is slow for torch and warns; the dtype rule is what is compared)
+
+
+@pytest.mark.filterwarnings("ignore:Creating a tensor from a list")
+def test_tensor_dtypes_match_torch_tensor():
+    torch = pytest.importorskip("torch")
+    for data in TENSOR_DATA:
+        want = str(torch.tensor(data).dtype).replace("torch.", "")
+        assert str(cr.tensor(data).dtype) == want, repr(data)
+        assert str(cr.as_tensor(data).dtype) == want, repr(data)
+
+
+def test_as_tensor_shares_memory_when_it_can():
+    a = np.ones(3)
+    assert cr.as_tensor(a).data is a and cr.asarray(a).data is a
+    assert cr.as_tensor(a, dtype=cr.float32).dtype == np.float32 and a.dtype == np.float64
+    t = cr.ones(2)
+    assert cr.as_tensor(t) is t and cr.as_tensor(t, cr.float64).dtype == np.float64
+    assert cr.as_tensor([1.0, 2.0]).dtype == np.float32

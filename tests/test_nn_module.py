@@ -300,7 +300,7 @@ def test_small_mlp_trains(rng):
     model = nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.1),
                           nn.Linear(16, 2))
     opt = cr.optim.Adam(model.parameters(), lr=0.05)
-    xt = cr.tensor(x)
+    xt = cr.tensor(x, dtype=cr.float32)
     first = None
     for _ in range(30):
         opt.zero_grad()

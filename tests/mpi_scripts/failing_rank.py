@@ -15,7 +15,7 @@ def main(mode):
     width = 4 + (rank if mode == "shapes" else 0)
     model = DDP(cr.nn.Sequential(cr.nn.Linear(3, width), cr.nn.Tanh(), cr.nn.Linear(width, 2)))
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
-    x = cr.tensor(np.random.default_rng(rank).standard_normal((8, 3)))
+    x = cr.tensor(np.random.default_rng(rank).standard_normal((8, 3)), dtype=cr.float32)
     y = cr.tensor(np.arange(8) % 2)
     for step in range(1000):
         opt.zero_grad()
