@@ -111,10 +111,10 @@ def test_random_factories_inside_a_compiled_step_draw_fresh_numbers():
     from the default generator: the same numbers as eager calls after the same seed."""
     w = cr.tensor(np.arange(6.0, dtype=np.float32) + 1, requires_grad=True)
 
-    def fn():
+    def fn():   # a value (detached): nothing to differentiate, so nothing to recompute
         return ((w * cr.rand(6)).sum() + (w * cr.randn_like(w)).sum() + cr.randint(0, 5, (6,)).sum()
                 + w[cr.randperm(6)[:2]].sum() + (w * cr.randint_like(w, 3)).sum()
-                + (w * cr.rand_like(w)).sum() + (w * cr.randn(6)).sum())
+                + (w * cr.rand_like(w)).sum() + (w * cr.randn(6)).sum()).detach()
 
     cr.manual_seed(0)
     eager = [float(fn()) for _ in range(5)]

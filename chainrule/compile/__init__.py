@@ -26,6 +26,7 @@ from .. import autograd
 from .. import tensor_base
 from ..program import arg_names
 from ..tensor_base import Tensor, as_array
+from . import differentiable
 from .build import Entry, Retrace
 from .trace import GraphBreak, StepTracer, find_objects
 
@@ -122,7 +123,7 @@ class CompiledFunction:
                         self.options["inplace"] = False
                     break
                 if outs is not None:
-                    self.last = entry
+                    self.last = getattr(entry, "entry", entry)   # a Differentiable wraps one
                     return outs[0] if entry.single else _unflatten(entry.out_tree, outs)
         return self._trace(key, args)
 
@@ -179,8 +180,15 @@ class CompiledFunction:
                          ("params", [m for m in modules if m._parameters],
                           tuple(id(p) for m in modules for p in m._parameters.values()))]
         prev = autograd.set_tracer(tracer)
+        split = None
         try:
             out = self.fn(*call_args)
+            outs = []
+            _flatten(out, outs)
+            if tracer.broken is None and differentiable.needs_backward(tracer, outs):
+                # backward outside (cr.compile(model)): trace on into the outputs' vjp
+                split = differentiable.record_backward(
+                    tracer, outs, [a for a in call_args if isinstance(a, Tensor)], k)
         finally:
             autograd.set_tracer(prev)
         if tracer.broken is not None:
@@ -201,6 +209,13 @@ class CompiledFunction:
         if options["fuse"] in (None, "auto"):   # the kernels that pay; numba's only if installed
             from .fuse import available
             options["fuse"], options["numba"] = "auto", available()
+        if split is not None:
+            # the trace ran eagerly with the graph recorded: its outputs already have their nodes
+            entry = differentiable.Differentiable(self, split, call_args, tree, _name(self.fn),
+                                                  doc, options)
+            entries.append(entry)
+            self.last = entry.entry
+            return out
         entry = Entry(tracer, tensors, tree, _name(self.fn), doc, options)
         entry.single = tree == ("t", 0)
         entries.append(entry)
