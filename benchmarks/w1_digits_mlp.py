@@ -31,6 +31,16 @@ def make_chainrule(s: dict):
     return train_step(lambda: cr.nn.functional.cross_entropy(model(X), y), opt)
 
 
+def make_chainrule_compiled_model(s: dict):
+    """cr.compile(model) alone, as torch.compile(model) is used: loss, backward and SGD eager."""
+    import chainrule as cr
+    model = mlp(cr.nn, s)
+    fast = cr.compile(model)       # forward code + backward code split from one trace
+    opt = cr.optim.SGD(model.parameters(), lr=LR)
+    X, y = cr.tensor(s["X"]), cr.tensor(s["y"])
+    return train_step(lambda: cr.nn.functional.cross_entropy(fast(X), y), opt)
+
+
 def make_torch(s: dict):
     torch = torch_threads()
     model = mlp(torch.nn, s)
@@ -44,4 +54,5 @@ def make_jax(s: dict):
 
 
 IMPLS = {"numpy": make_numpy, "chainrule": make_chainrule,
-         "chainrule-compiled": compiled(make_chainrule), "torch": make_torch, "jax": make_jax}
+         "chainrule-compiled": compiled(make_chainrule),
+         "chainrule-compiled-model": make_chainrule_compiled_model, "torch": make_torch, "jax": make_jax}
