@@ -207,3 +207,20 @@ def test_models_with_several_outputs_and_input_gradients(name):
         for a, b in zip(*res):
             np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
     assert cm.traces == 1
+
+
+def test_a_compiled_module_reads_its_attributes_through_live():
+    """cr.compile(model) stands for the model, as torch.compile's module does."""
+    m = _mlp()
+    cm = cr.compile(m)
+    assert [p is q for p, q in zip(cm.parameters(), m.parameters())] == [True] * 4
+    assert cm._orig_mod is m and cm.training
+    cm.eval()
+    assert not m.training and not cm.training
+    assert list(cm.state_dict()) == list(m.state_dict())
+    with pytest.raises(AttributeError, match="nonexistent"):
+        cm.nonexistent
+    with pytest.warns(RuntimeWarning, match="Sequential was traced 2 times"):
+        c1 = cr.compile(m, cache_size=1)
+        for n in (2, 3):
+            c1(cr.tensor(np.ones((n, 3))))
