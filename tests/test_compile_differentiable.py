@@ -224,3 +224,39 @@ def test_a_compiled_module_reads_its_attributes_through_live():
         c1 = cr.compile(m, cache_size=1)
         for n in (2, 3):
             c1(cr.tensor(np.ones((n, 3))))
+
+
+EDGE = {
+    "identity": (lambda x, y: x, 2),
+    "view": (lambda x, y: x[0], 2),
+    "transpose": (lambda x, y: x.T * y.T, 2),
+    "unused argument": (lambda x, y: y * 2, 2),
+    "int and float outputs": (lambda x, y: (x.argmax(1), x * y, cr.ones(2)), 2),
+    "one output twice": (lambda x, y: (x * y,) * 2, 2),
+    "detach inside": (lambda x, y: x.detach() * x + y, 2),
+    "a number argument": (lambda x, y, s: x * s + y, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE))
+def test_edge_cases_of_differentiable_outputs(name):
+    fn, n_args = EDGE[name]
+    got = []
+    for f in (fn, cr.compile(fn)):
+        rng = np.random.default_rng(7)
+        for _ in range(3):   # trace, then the code twice
+            args = [cr.tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(2)]
+            args += [2.5] * (n_args - 2)
+            out = f(*args)
+            outs = out if isinstance(out, tuple) else (out,)
+            assert [o.requires_grad for o in outs] == [o.requires_grad for o in
+                                                      (fn(*args) if isinstance(out, tuple)
+                                                       else (fn(*args),))]
+            sum((o * (k + 1.0)).sum() for k, o in enumerate(outs) if o.requires_grad).backward()
+            got.append([o.data for o in outs] +
+                       [None if a.grad is None else a.grad.data for a in args[:2]])
+    for a, b in zip(got[:3], got[3:]):
+        for u, v in zip(a, b):
+            assert (u is None) == (v is None)
+            if u is not None:
+                np.testing.assert_allclose(v, u, rtol=1e-12)
