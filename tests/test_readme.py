@@ -1,0 +1,295 @@
+"""README.md read the way a newcomer reads it, so what it shows stays true.
+
+* Every section's Python blocks run in order in one fresh interpreter per section (a subprocess
+  started in a temporary folder). Where a statement is followed by what it prints (a comment after
+  `print(...)`, the comment lines right below it, `>>>` output, or an output block right after the
+  code) the printed text must match it; `...` stands for anything, whitespace runs count as one.
+  A comment that reads as prose ("# nested repr, as in PyTorch") is not compared.
+* Every command it shows exists: `make` targets, `python -m chainrule SUB ...` parses with the CLI's
+  own parser (flags, choices, arguments) and `SUB --help` runs, `python -m benchmarks...` flags are
+  in that module's `--help`, scripts and test files exist, `chainrule[extra]` is a declared extra.
+* `python -m chainrule explain` transcripts print exactly what is shown; `graph` commands run.
+* Relative links and images resolve, including `#anchors` into other markdown files.
+
+Slow commands (training runs, benchmarks, mpirun) are checked for their flags, not run.
+`python tests/test_readme.py BLOCKS.json RESULT.json` is the per-section driver the tests start.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib.util
+import io
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
+
+
+# ---------------------------------------------------------------- reading the markdown
+def sections(path=README):
+    """[(title, line, [block])] in order; a block is {lang, body, line}; headings inside fences
+    do not count, fences indented inside a list item are de-indented."""
+    out, lines = [("(top)", 1, [])], path.read_text(encoding="utf-8").split("\n")
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if m:
+            indent, start, body = m.group(1), i + 1, []
+            i += 1
+            while not re.match(r"^\s*```\s*$", lines[i]):
+                body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i])
+                i += 1
+            out[-1][2].append({"lang": m.group(2), "body": "\n".join(body), "line": start})
+        elif re.match(r"^#{1,6} ", lines[i]):
+            out.append((lines[i].lstrip("#").strip(), i + 1, []))
+        i += 1
+    return out
+
+
+def prose(path=README):
+    """The text outside code fences."""
+    return re.sub(r"^\s*```\w*\s*$.*?^\s*```\s*$", "", path.read_text(encoding="utf-8"),
+                  flags=re.M | re.S)
+
+
+def python_sections():
+    """Sections with Python to run: (title, line, blocks) where blocks are the python ones, each
+    followed by the output block shown right after it (lang '' or 'text', not a `$` transcript)."""
+    found = []
+    for title, line, blocks in sections():
+        runs = []
+        for k, b in enumerate(blocks):
+            if b["lang"] != "python" and not b["body"].lstrip().startswith(">>>"):
+                continue
+            nxt = blocks[k + 1] if k + 1 < len(blocks) else None
+            shown = (nxt["body"] if nxt and nxt["lang"] in ("", "text")
+                     and not nxt["body"].lstrip().startswith(("$", ">>>")) else None)
+            runs.append(dict(b, shown=shown))
+        if runs:
+            found.append((title, line, runs))
+    return found
+
+
+# ---------------------------------------------------------------- comparing shown with printed
+def _norm(s):
+    return " ".join(s.split())
+
+
+def _pattern(shown):
+    return ".*?".join(re.escape(p) for p in _norm(shown).split("..."))
+
+
+def shown_matches(shown, printed):
+    """True if `printed` is what `shown` shows: equal up to whitespace, `...` matching anything;
+    a note may follow the shown value after two spaces or ': ' ("True: backprop agrees ...")."""
+    got = _norm(printed)
+    if re.fullmatch(_pattern(shown), got, re.S):
+        return True
+    return any(re.fullmatch(_pattern(shown[:m.start()]), got, re.S)
+               for m in re.finditer(r"\s{2,}|:\s", shown) if m.start() > 0)
+
+
+def is_prose(comment):
+    """A comment that describes rather than shows output ('nested repr, as in PyTorch',
+    '4 backward passes, one per row')."""
+    c = comment.strip()
+    if re.match(r"(True|False|None|tensor)\b|\w+Error:", c):
+        return False
+    return bool(re.match(r"[A-Za-z][A-Za-z]+[ ,;(]|\d+ [a-z]", c))
+
+
+def lines_shown(shown, printed):
+    """An output block: its lines appear consecutively in the printed lines; a line `...`
+    stands for any number of lines."""
+    want = [ln.strip() for ln in shown.strip("\n").split("\n")]
+    have = [ln.strip() for ln in printed.split("\n")]
+
+    def match(w, h):
+        if not w:
+            return True
+        if w[0] == "...":
+            return any(match(w[1:], h[j:]) for j in range(len(h) + 1))
+        return bool(h) and h[0] == w[0] and match(w[1:], h[1:])
+
+    return any(match(want, have[i:]) for i in range(len(have)))
+
+
+# ---------------------------------------------------------------- the per-section driver
+def _comments(src):
+    """{line: comment text} for every comment; full-line ones are marked by a leading '\\n'."""
+    out = {}
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.COMMENT:
+            full = not tok.line[:tok.start[1]].strip()
+            out[tok.start[0]] = ("\n" if full else "") + tok.string[1:].strip()
+    return out
+
+
+def _shown_after(stmt, comments):
+    """What the README shows a statement prints: its trailing comment plus the comment lines
+    right below it, or None."""
+    parts, ln = [], stmt.end_lineno
+    if ln in comments and not comments[ln].startswith("\n"):
+        parts.append(comments[ln])
+    ln += 1
+    while ln in comments and comments[ln].startswith("\n"):
+        parts.append(comments[ln][1:])
+        ln += 1
+    return "\n".join(parts) or None
+
+
+def _segment(src, stmt):
+    """A statement's source, decorators included, from the start of its first line."""
+    first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+    return "\n".join(src.split("\n")[first - 1:stmt.end_lineno])
+
+
+def _run(code, ns, mode):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            exec(compile(code, "<README>", mode), ns)
+            err = None
+        except Exception as e:  # noqa: BLE001 -- the README may show an error on purpose
+            err = f"{type(e).__name__}: {e}"
+    return out.getvalue(), err
+
+
+def _doctest(body):
+    """[(source, shown output)] of a `>>>` block."""
+    examples, src, shown = [], None, []
+    for line in body.split("\n"):
+        if line.startswith(">>> "):
+            if src is not None:
+                examples.append((src, "\n".join(shown)))
+            src, shown = line[4:], []
+        elif line.startswith("... ") and not shown:
+            src += "\n" + line[4:]
+        elif src is not None:
+            shown.append(line)
+    if src is not None:
+        examples.append((src, "\n".join(shown)))
+    return examples
+
+
+def run_section(blocks):
+    """Run one section's blocks in one namespace; return a list of records
+    {line, code, printed, error, shown} (stops at the first unexpected error)."""
+    ns, records = {"__name__": "__main__"}, []
+    for b in blocks:
+        all_printed = []
+        if b["body"].lstrip().startswith(">>>"):
+            steps = [(src, shown or None, "single", b["line"]) for src, shown in _doctest(b["body"])]
+        else:
+            tree, comments = ast.parse(b["body"]), _comments(b["body"])
+            steps = [(_segment(b["body"], s), _shown_after(s, comments)
+                      if isinstance(s, ast.Expr) else None, "exec", b["line"] + s.lineno)
+                     for s in tree.body]
+        for code, shown, mode, line in steps:
+            printed, err = _run(code, ns, mode)
+            all_printed.append(printed)
+            records.append(dict(line=line, code=code, printed=printed, error=err, shown=shown))
+            if err and not (shown and shown.startswith(err.split(":")[0] + ":")):
+                return records
+        if b.get("shown"):
+            records.append(dict(line=b["line"], code="(the block's output)", error=None,
+                                printed="".join(all_printed), shown=b["shown"], block=True))
+    return records
+
+
+if __name__ == "__main__":
+    # python tests/test_readme.py BLOCKS.json RESULT.json
+    Path(sys.argv[2]).write_text(json.dumps(run_section(json.loads(Path(sys.argv[1]).read_text()))))
+
+
+# ---------------------------------------------------------------- the tests
+import pytest  # noqa: E402  (the driver above runs without pytest)
+
+
+def _needs(code):
+    """Why this section cannot run here, or None: optional extras its code uses."""
+    if "init_process_group" in code:
+        return "needs `mpirun -n 2` (tests/test_distributed.py runs data-parallel training)"
+    if ("cr.viz.draw(" in code or ".render(" in code) and importlib.util.find_spec("graphviz") is None:
+        return "needs the graphviz Python package (pip install 'chainrule[viz]')"
+    if (".render(" in code or "cr.viz.html(" in code) and shutil.which("dot") is None:
+        return "needs graphviz's dot program (apt-get install graphviz)"
+    if "cr.data.digits(" in code and importlib.util.find_spec("sklearn") is None:
+        return "needs scikit-learn for cr.data.digits (pip install 'chainrule[data]')"
+    return None
+
+
+PY_SECTIONS = python_sections()
+
+
+@pytest.mark.parametrize("title,line,blocks", PY_SECTIONS,
+                         ids=[f"L{line}-{re.sub(r'[^A-Za-z0-9]+', '_', t)[:40]}"
+                              for t, line, _ in PY_SECTIONS])
+def test_python_blocks_run_and_print_what_is_shown(title, line, blocks, tmp_path):
+    code = "\n".join(b["body"] for b in blocks)
+    for b in blocks:
+        if not b["body"].lstrip().startswith(">>>"):
+            compile(b["body"], f"README.md:{b['line']}", "exec")   # even a skipped block parses
+    reason = _needs(code)
+    if reason:
+        pytest.skip(reason)
+    (tmp_path / "blocks.json").write_text(json.dumps(blocks))
+    r = subprocess.run([sys.executable, __file__, "blocks.json", "result.json"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "MPLBACKEND": "Agg"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    records = json.loads((tmp_path / "result.json").read_text())
+    for rec in records:
+        where = f"README.md:{rec['line']} ({title}): {rec['code'][:70]!r}"
+        shown = rec["shown"]
+        if rec["error"] and not (shown and shown.startswith(rec["error"].split(":")[0] + ":")):
+            pytest.fail(f"{where} raised {rec['error']}")
+        if shown is None:
+            continue
+        if rec.get("block"):
+            assert lines_shown(shown, rec["printed"]), \
+                f"{where}: the output block is not in what was printed:\n{rec['printed']}"
+        elif rec["error"]:
+            assert shown_matches(shown, rec["error"]), f"{where}: shows {shown!r}, raised {rec['error']!r}"
+        elif not is_prose(shown) and (rec["printed"] or rec["code"].startswith("print(")):
+            assert shown_matches(shown, rec["printed"]), \
+                f"{where}: shows {shown!r}, printed {rec['printed']!r}"
+        elif rec["code"].startswith("print("):
+            assert rec["printed"].strip(), f"{where} printed nothing"
+
+
+def test_the_readme_shows_output_that_is_compared():
+    """The comparison above is not vacuous: count the shown outputs it checks."""
+    shown = 0
+    for _, _, blocks in PY_SECTIONS:
+        for b in blocks:
+            if b["shown"]:
+                shown += 1
+            if b["body"].lstrip().startswith(">>>"):
+                shown += sum(1 for _, out in _doctest(b["body"]) if out.strip())
+                continue
+            comments = _comments(b["body"])
+            shown += sum(1 for s in ast.parse(b["body"]).body if isinstance(s, ast.Expr)
+                         and _segment(b["body"], s).startswith("print(")
+                         and (c := _shown_after(s, comments)) and not is_prose(c))
+    assert shown >= 25, shown
+
+
+def test_comparison_rules():
+    assert shown_matches("True: backprop agrees with numerical gradients", "True\n")
+    assert shown_matches("tensor(0.7864)   = 1 − tanh²(0.5)", "tensor(0.7864)\n")
+    assert not shown_matches("tensor(0.7864)   = 1 − tanh²(0.5)", "tensor(0.7865)\n")
+    assert shown_matches("... gradients: dL/dx = -4.00", "backward of L\n  gradients: dL/dx = -4.00\n")
+    assert not shown_matches("f = 0.73", "f = 0.74")
+    assert is_prose("nested repr, as in PyTorch") and is_prose("4 backward passes, one per row")
+    assert not is_prose("f = 0.73") and not is_prose("True: yes") and not is_prose("(4, 10, 32)")
+    assert lines_shown("a\n...\nc", "x\na\nb\nb\nc\n") and not lines_shown("a\nc", "a\nb\nc")
