@@ -293,3 +293,207 @@ def test_comparison_rules():
     assert is_prose("nested repr, as in PyTorch") and is_prose("4 backward passes, one per row")
     assert not is_prose("f = 0.73") and not is_prose("True: yes") and not is_prose("(4, 10, 32)")
     assert lines_shown("a\n...\nc", "x\na\nb\nb\nc\n") and not lines_shown("a\nc", "a\nb\nc")
+
+
+# ---------------------------------------------------------------- commands
+PREFIXES = ("python ", "python3 ", ".venv/bin/python ", "make ", "mpirun ", "pytest ")
+
+
+def commands():
+    """[(line, command)] for every command the README shows: `$ ` lines of transcripts, lines of
+    bash blocks and of plain blocks that start like a command, and inline code that does."""
+    found = []
+    for _, _, blocks in sections():
+        for b in blocks:
+            if b["lang"] not in ("bash", "sh", "shell", "", "text") or b["body"].lstrip().startswith(">>>"):
+                continue
+            for k, ln in enumerate(b["body"].split("\n")):
+                ln = ln.strip()
+                if ln.startswith("$ "):
+                    found.append((b["line"] + k + 1, ln[2:]))
+                elif ln and not ln.startswith("#") and (b["lang"] == "bash" or ln.startswith(PREFIXES)):
+                    found.append((b["line"] + k + 1, ln))
+    text = README.read_text(encoding="utf-8")
+    for m in re.finditer(r"(?<!`)`([^`\n]+)`(?!`)", prose()):
+        if m.group(1).startswith(PREFIXES):
+            found.append((text[:text.find(m.group(0))].count("\n") + 1, m.group(1)))
+    return found
+
+
+def _argv(cmd):
+    """The command as argv, from `python` on (env settings and mpirun's options dropped)."""
+    argv = shlex.split(cmd, comments=True)
+    while argv and re.fullmatch(r"[A-Z_]+=\S*", argv[0]):
+        argv = argv[1:]
+    if argv and argv[0] == "mpirun":
+        argv = argv[argv.index("python"):]
+    if argv and argv[0] == "pytest":
+        argv = ["python", "-m"] + argv
+    if argv and argv[0] in ("python3", ".venv/bin/python"):
+        argv[0] = "python"
+    return argv
+
+
+_HELP = {}
+
+
+def _help(module):
+    if module not in _HELP:
+        r = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, f"python -m {module} --help failed: {r.stderr[-500:]}"
+        _HELP[module] = r.stdout
+    return _HELP[module]
+
+
+def _cli_error(args):
+    """None if `python -m chainrule ARGS` parses with the CLI's parser, else argparse's message."""
+    from chainrule.cli import build_parser
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            build_parser().parse_args(args)
+    except SystemExit as e:
+        return None if e.code == 0 else err.getvalue().strip().splitlines()[-1]
+    return None
+
+
+COMMANDS = commands()
+
+
+@pytest.mark.parametrize("line,cmd", COMMANDS, ids=[f"L{ln}" for ln, _ in COMMANDS])
+def test_shown_commands_exist(line, cmd):
+    argv, where = _argv(cmd), f"README.md:{line}: {cmd}"
+    if argv[0] == "make":
+        targets = re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M)
+        assert all(t in targets for t in argv[1:]), f"{where}: Makefile targets are {targets}"
+    elif argv[:3] == ["python", "-m", "chainrule"]:
+        assert _cli_error(argv[3:]) is None, f"{where}: {_cli_error(argv[3:])}"
+    elif argv[:2] == ["python", "-m"] and argv[2] in ("pip", "pytest"):
+        for arg in argv[3:]:
+            if argv[2] == "pytest" and not arg.startswith("-") and not arg[0].isdigit():
+                assert list(ROOT.glob(arg)), f"{where}: no file {arg}"
+    elif argv[:2] == ["python", "-m"]:
+        module = argv[2]
+        assert importlib.util.find_spec(module.split(".")[0]) or (ROOT / module.split(".")[0]).is_dir()
+        flags = [a.split("=")[0] for a in argv[3:] if a.startswith("--")]
+        if flags:
+            known = set(re.findall(r"--[\w-]+", _help(module)))
+            assert set(flags) <= known, f"{where}: {set(flags) - known} not in {sorted(known)}"
+        elif not (ROOT / (module.replace(".", "/") + ".py")).exists():
+            assert importlib.util.find_spec(module), f"{where}: no module {module}"
+    elif argv[0] == "python" and "/" in argv[1]:
+        assert (ROOT / argv[1]).is_file(), f"{where}: no file {argv[1]}"
+
+
+SUBCOMMANDS = sorted({_argv(c)[3] for _, c in COMMANDS if _argv(c)[:3] == ["python", "-m", "chainrule"]})
+# `python -m chainrule SUB --help` for every SUB, in one interpreter: runpy runs __main__ as -m does.
+HELPS = """
+import contextlib, io, json, runpy, sys
+out = {}
+for sub in sys.argv[1:]:
+    sys.argv, buf = ["chainrule", sub, "--help"], io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            runpy.run_module("chainrule", run_name="__main__", alter_sys=True)
+        except SystemExit as e:
+            out[sub] = (e.code, buf.getvalue())
+print(json.dumps(out))
+"""
+
+
+def test_subcommand_help_runs():
+    assert {"train", "eval", "graph", "explain", "demo", "playground"} <= set(SUBCOMMANDS)
+    r = subprocess.run([sys.executable, "-c", HELPS] + SUBCOMMANDS, cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    helps = json.loads(r.stdout)
+    for sub in SUBCOMMANDS:
+        code, text = helps[sub]
+        assert code in (0, None) and text.startswith(f"usage: python -m chainrule {sub}"), (sub, text)
+    assert "COMMAND" in _help("chainrule")
+
+
+def test_flags_named_in_the_text_exist():
+    """A flag the prose names (`--lr`, `--out DIR`, `--monitor`, ...) belongs to some command."""
+    from chainrule.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    known = {o for p in sub.choices.values() for o in p._option_string_actions}
+    known |= set(re.findall(r"--[\w-]+", _help("benchmarks") + _help("benchmarks.scaling_w3")))
+    known |= {"--allow-run-as-root"}          # Open MPI's, for running as root
+    named = {m.group(1) for m in re.finditer(r"`(--[a-z][\w-]*)", prose())}
+    assert len(named) > 10 and named <= known, sorted(named - known)
+
+
+def test_extras_named_exist():
+    declared = re.search(r"\[project\.optional-dependencies\](.*?)(?:\n\[|\Z)",
+                         (ROOT / "pyproject.toml").read_text(), re.S).group(1)
+    extras = set(re.findall(r"^(\w+)\s*=", declared, re.M))
+    named = set(re.findall(r"chainrule\[(\w+)\]", README.read_text(encoding="utf-8")))
+    assert named and named <= extras, sorted(named - extras)
+
+
+def _transcripts(program):
+    """[(line, command, shown output)] of `$ ` transcripts whose command starts with `program`."""
+    out = []
+    for _, _, blocks in sections():
+        for b in blocks:
+            parts = re.split(r"^\$ (.*)$", b["body"], flags=re.M)
+            for k in range(1, len(parts), 2):
+                if parts[k].startswith(program):
+                    out.append((b["line"], parts[k], parts[k + 1].strip("\n")))
+    return out
+
+
+EXPLAIN = _transcripts("python -m chainrule explain") + _transcripts("python -m chainrule train spirals")
+
+
+@pytest.mark.parametrize("line,cmd,shown", EXPLAIN, ids=[f"L{ln}" for ln, _, _ in EXPLAIN])
+def test_transcripts_print_what_is_shown(line, cmd, shown, tmp_path):
+    if "train" in cmd and importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("needs matplotlib for the plots the transcript shows (pip install 'chainrule[viz]')")
+    argv = _argv(cmd)
+    r = subprocess.run([sys.executable] + argv[1:] + (["--no-progress"] if "train" in cmd else []),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "MPLBACKEND": "Agg"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert lines_shown(shown, r.stdout), f"README.md:{line}: {cmd} printed\n{r.stdout}"
+
+
+GRAPHS = [(ln, c) for ln, c in COMMANDS if c.startswith("python -m chainrule graph")]
+
+
+@pytest.mark.parametrize("line,cmd", GRAPHS, ids=[f"L{ln}" for ln, _ in GRAPHS])
+def test_graph_commands_write_their_file(line, cmd, tmp_path):
+    if shutil.which("dot") is None:
+        pytest.skip("needs graphviz's dot program (apt-get install graphviz)")
+    argv = _argv(cmd)
+    out = argv[argv.index("-o") + 1]
+    (tmp_path / out).parent.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([sys.executable] + argv[1:], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith(f"wrote {out}"), r.stderr[-2000:]
+    assert (tmp_path / out).stat().st_size > 1000
+    assert (ROOT / out).is_file(), f"README.md:{line} shows {out}, which is not in the repository"
+
+
+# ---------------------------------------------------------------- links
+def _slug(heading):
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_and_images_resolve():
+    bad = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", prose()):
+        if re.match(r"https?://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = README.parent / path if path else README
+        if not file.exists():
+            bad.append(f"{target}: no file")
+        elif anchor:
+            heads = re.findall(r"^#{1,6} (.*)$", prose(file), re.M)
+            if anchor not in {_slug(h) for h in heads}:
+                bad.append(f"{target}: no heading with that anchor")
+    assert not bad, bad
