@@ -497,3 +497,21 @@ def test_links_and_images_resolve():
             if anchor not in {_slug(h) for h in heads}:
                 bad.append(f"{target}: no heading with that anchor")
     assert not bad, bad
+
+
+def test_the_layout_lists_what_is_in_the_package():
+    """'How it is built': every name in its first column exists under chainrule/, and every
+    module and subpackage of chainrule/ is listed."""
+    tree = next(b["body"] for t, _, blocks in sections() if t == "How it is built" for b in blocks
+                if b["body"].startswith("chainrule/"))
+    listed = set()
+    for ln in tree.split("\n")[1:]:
+        if re.match(r"  \S", ln):
+            listed |= {n.rstrip("/") for n in re.split(r"\s{2,}", ln.strip())[0].split()}
+    pkg = ROOT / "chainrule"
+    assert {n for n in listed if not (pkg / n).exists()} == set()
+    have = {p.name for p in pkg.iterdir() if p.suffix == ".py" and not p.name.startswith("__")}
+    have |= {p.name for p in pkg.iterdir() if (p / "__init__.py").exists()}
+    assert have <= listed, sorted(have - listed)
+    for name in re.findall(r"\b(\w+)\.py\b", tree):     # files named in the descriptions
+        assert list(pkg.rglob(f"{name}.py")), name
