@@ -515,3 +515,47 @@ def test_the_layout_lists_what_is_in_the_package():
     assert have <= listed, sorted(have - listed)
     for name in re.findall(r"\b(\w+)\.py\b", tree):     # files named in the descriptions
         assert list(pkg.rglob(f"{name}.py")), name
+
+
+NOT_API = {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "LR", "DIR", "HOST", "PID", "Tensors",
+           "TORCH"}   # workload names, metavars, the oracle test's table
+
+
+def test_names_in_the_text_exist():
+    """Every class and function the prose names in code (`Maxout(in, out, pieces)`, `cumsum
+    cumprod`, `cr.viz.node_grads(...)`) exists in chainrule (or is Python's/NumPy's)."""
+    import builtins
+
+    import numpy as np
+
+    import chainrule as cr
+    import chainrule.distributed
+    import chainrule.io
+    import chainrule.nn.parallel
+    import chainrule.ops
+    import chainrule.ops.base
+    import chainrule.train
+    spaces = [cr, cr.Tensor, cr.nn, cr.nn.functional, cr.nn.init, cr.nn.utils.rnn, cr.optim,
+              cr.optim.lr_scheduler, cr.linalg, cr.data, cr.data.transforms, cr.viz, cr.check,
+              chainrule.ops, chainrule.ops.base, chainrule.train, chainrule.io, chainrule.nn.parallel,
+              chainrule.distributed, chainrule.distributed.ReduceOp, builtins, np.exceptions]
+    text, names = prose(), set()
+    for span in re.findall(r"`([^`]+)`", text):
+        names |= set(re.findall(r"(?<![\w.])[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*(?![\w])", span))
+        tokens = span.split()
+        if len(tokens) > 1 and tokens[0] not in ("make", "import", "python", "pip") and all(
+                re.fullmatch(r"[a-z_][a-z0-9_/]*", t) for t in tokens):
+            names |= {n for t in tokens for n in t.split("/") if not re.fullmatch(r"\d+d", n)}
+    missing = sorted(n for n in names - NOT_API if not any(hasattr(s, n) for s in spaces))
+    assert len(names) > 150 and not missing, missing
+    dotted = set(re.findall(r"\bcr\.((?:[a-zA-Z_]\w*\.)*[a-zA-Z_]\w*)", README.read_text(encoding="utf-8")))
+    made_here = set(re.findall(r'api = "(\w+)"', README.read_text(encoding="utf-8")))   # 'Adding an op'
+    unresolved = []
+    for path in (p for p in dotted if p.split(".")[-1] not in made_here):
+        obj = cr
+        for part in path.split("."):
+            if not hasattr(obj, part):
+                unresolved.append(path)
+                break
+            obj = getattr(obj, part)
+    assert len(dotted) > 50 and not unresolved, sorted(unresolved)
