@@ -196,7 +196,11 @@ def run_section(blocks):
                       if isinstance(s, ast.Expr) else None, "exec", b["line"] + s.lineno)
                      for s in tree.body]
         for code, shown, mode, line in steps:
+            if mode == "single":
+                sys.ps1 = ">>> "      # a prompt: explain() leaves the display to the prompt
             printed, err = _run(code, ns, mode)
+            if mode == "single":
+                del sys.ps1
             all_printed.append(printed)
             records.append(dict(line=line, code=code, printed=printed, error=err, shown=shown))
             if err and not (shown and shown.startswith(err.split(":")[0] + ":")):
@@ -611,3 +615,60 @@ def test_names_in_the_text_exist():
                 break
             obj = getattr(obj, part)
     assert len(dotted) > 50 and not unresolved, sorted(unresolved)
+
+
+# ---------------------------------------------------------------- docstring examples
+DOCTESTS = r'''
+import contextlib, doctest, importlib, io, json, pkgutil, sys
+import numpy as np
+import chainrule as cr, chainrule.nn as nn, chainrule.nn.functional as F
+sys.ps1 = ">>> "        # at a prompt: what explain() and friends do when the prompt shows the value
+skip_modules, skip_names = sys.argv[1].split(","), set(sys.argv[2].split(","))
+names, seen, report = [m.name for m in pkgutil.walk_packages(cr.__path__, "chainrule.")], set(), []
+count = 0
+for name in names:
+    if any(name.startswith(s) for s in skip_modules):
+        continue
+    for test in doctest.DocTestFinder(exclude_empty=True).find(importlib.import_module(name)):
+        if test.name in seen or test.name in skip_names or not test.examples:
+            continue
+        seen.add(test.name)
+        g = dict(test.globs, cr=cr, np=np, nn=nn, F=F)
+        cr.manual_seed(0)
+        for ex in test.examples:
+            if ex.options.get(doctest.SKIP):
+                continue
+            count += 1
+            out = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out):
+                    exec(compile(ex.source, test.name, "single"), g)
+            except NameError:
+                break           # a fragment that uses names from its text (model, loss, ...)
+            except Exception as e:
+                if "raise" not in ex.source:          # "# raises: ..." shows an error on purpose
+                    report.append(f"{test.name}: {ex.source.strip()[:80]!r} raised {type(e).__name__}: {e}")
+                break
+            # the shown value may be the last of several a line displays ('cr.manual_seed(0); ...')
+            if ex.want and not doctest.OutputChecker().check_output(
+                    "..." + ex.want, out.getvalue(), doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE):
+                report.append(f"{test.name}: {ex.source.strip()[:80]!r} printed {out.getvalue()!r}, "
+                              f"shows {ex.want!r}")
+print(json.dumps([count, report]))
+'''
+SLOW_OR_OUTSIDE = (
+    "chainrule.distributed,chainrule.nn.parallel,chainrule.__main__",     # need mpirun
+    ",".join(["chainrule.train", "chainrule.train.train", "chainrule.train.train_digits",  # train
+              "chainrule.data.digits.digits",                             # loads scikit-learn
+              "chainrule.functions.expose.expose"]))                      # re-declares cr.var
+
+
+def test_docstring_examples_run(tmp_path):
+    """The `>>>` examples of chainrule's docstrings run (fragments that use names their text
+    introduces stop at the first such name); training runs and MPI are left out."""
+    r = subprocess.run([sys.executable, "-c", DOCTESTS, *SLOW_OR_OUTSIDE], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "MPLBACKEND": "Agg"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    count, report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert count > 200 and not report, "\n".join(report)
