@@ -1,7 +1,7 @@
 """README.md read the way a newcomer reads it, so what it shows stays true.
 
-* Every section's Python blocks run in order in one fresh interpreter per section (a subprocess
-  started in a temporary folder). Where a statement is followed by what it prints (a comment after
+* Every section's Python blocks run in order in one fresh interpreter state per section (a child
+  forked from one driver right after `import chainrule`, in a temporary folder). Where a statement is followed by what it prints (a comment after
   `print(...)`, the comment lines right below it, `>>>` output, or an output block right after the
   code) the printed text must match it; `...` stands for anything, whitespace runs count as one.
   A comment that reads as prose ("# nested repr, as in PyTorch") is not compared.
@@ -9,10 +9,13 @@
   own parser (flags, choices, arguments) and `SUB --help` runs, `python -m benchmarks...` flags are
   in that module's `--help`, scripts and test files exist, `chainrule[extra]` is a declared extra.
 * `python -m chainrule explain` transcripts print exactly what is shown; `graph` commands run.
-* Relative links and images resolve, including `#anchors` into other markdown files.
+* Relative links and images resolve, including `#anchors` into other markdown files; names the
+  prose gives in code (`Maxout(in, out, pieces)`, `cumsum cumprod`, `cr.viz.node_grads`) exist; the
+  package layout under "How it is built" lists what chainrule/ holds.
+* The `>>>` examples in chainrule's docstrings run.
 
 Slow commands (training runs, benchmarks, mpirun) are checked for their flags, not run.
-`python tests/test_readme.py DIR` is the driver the tests start (see run_all).
+The reading and the driver are in tests/readme_tools.py.
 """
 from __future__ import annotations
 
@@ -23,226 +26,17 @@ import io
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
-import tokenize
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
+import pytest
+from readme_tools import (README, ROOT, _argv, _comments, _doctest, _segment, _shown_after, _slug,
+                          commands, is_prose, lines_shown, prose, python_sections, sections,
+                          shown_matches)
 
-
-# ---------------------------------------------------------------- reading the markdown
-def sections(path=README):
-    """[(title, line, [block])] in order; a block is {lang, body, line}; headings inside fences
-    do not count, fences indented inside a list item are de-indented."""
-    out, lines = [("(top)", 1, [])], path.read_text(encoding="utf-8").split("\n")
-    i = 0
-    while i < len(lines):
-        m = FENCE.match(lines[i])
-        if m:
-            indent, start, body = m.group(1), i + 1, []
-            i += 1
-            while not re.match(r"^\s*```\s*$", lines[i]):
-                body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i])
-                i += 1
-            out[-1][2].append({"lang": m.group(2), "body": "\n".join(body), "line": start})
-        elif re.match(r"^#{1,6} ", lines[i]):
-            out.append((lines[i].lstrip("#").strip(), i + 1, []))
-        i += 1
-    return out
-
-
-def prose(path=README):
-    """The text outside code fences."""
-    return re.sub(r"^\s*```\w*\s*$.*?^\s*```\s*$", "", path.read_text(encoding="utf-8"),
-                  flags=re.M | re.S)
-
-
-def python_sections():
-    """Sections with Python to run: (title, line, blocks) where blocks are the python ones, each
-    followed by the output block shown right after it (lang '' or 'text', not a `$` transcript)."""
-    found = []
-    for title, line, blocks in sections():
-        runs = []
-        for k, b in enumerate(blocks):
-            if b["lang"] != "python" and not b["body"].lstrip().startswith(">>>"):
-                continue
-            nxt = blocks[k + 1] if k + 1 < len(blocks) else None
-            shown = (nxt["body"] if nxt and nxt["lang"] in ("", "text")
-                     and not nxt["body"].lstrip().startswith(("$", ">>>")) else None)
-            runs.append(dict(b, shown=shown))
-        if runs:
-            found.append((title, line, runs))
-    return found
-
-
-# ---------------------------------------------------------------- comparing shown with printed
-def _norm(s):
-    return " ".join(s.split())
-
-
-def _pattern(shown):
-    return ".*?".join(re.escape(p) for p in _norm(shown).split("..."))
-
-
-def shown_matches(shown, printed):
-    """True if `printed` is what `shown` shows: equal up to whitespace, `...` matching anything;
-    a note may follow the shown value after two spaces or ': ' ("True: backprop agrees ...")."""
-    got = _norm(printed)
-    if re.fullmatch(_pattern(shown), got, re.S):
-        return True
-    return any(re.fullmatch(_pattern(shown[:m.start()]), got, re.S)
-               for m in re.finditer(r"\s{2,}|:\s", shown) if m.start() > 0)
-
-
-def is_prose(comment):
-    """A comment that describes rather than shows output ('nested repr, as in PyTorch',
-    '4 backward passes, one per row')."""
-    c = comment.strip()
-    if re.match(r"(True|False|None|tensor)\b|\w+Error:", c):
-        return False
-    return bool(re.match(r"[A-Za-z][A-Za-z]+[ ,;(]|\d+ [a-z]", c))
-
-
-def lines_shown(shown, printed):
-    """An output block: its lines appear consecutively in the printed lines; a line `...`
-    stands for any number of lines."""
-    want = [ln.strip() for ln in shown.strip("\n").split("\n")]
-    have = [ln.strip() for ln in printed.split("\n")]
-
-    def match(w, h):
-        if not w:
-            return True
-        if w[0] == "...":
-            return any(match(w[1:], h[j:]) for j in range(len(h) + 1))
-        return bool(h) and h[0] == w[0] and match(w[1:], h[1:])
-
-    return any(match(want, have[i:]) for i in range(len(have)))
-
-
-# ---------------------------------------------------------------- the per-section driver
-def _comments(src):
-    """{line: comment text} for every comment; full-line ones are marked by a leading '\\n'."""
-    out = {}
-    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
-        if tok.type == tokenize.COMMENT:
-            full = not tok.line[:tok.start[1]].strip()
-            out[tok.start[0]] = ("\n" if full else "") + tok.string[1:].strip()
-    return out
-
-
-def _shown_after(stmt, comments):
-    """What the README shows a statement prints: its trailing comment plus the comment lines
-    right below it, or None."""
-    parts, ln = [], stmt.end_lineno
-    if ln in comments and not comments[ln].startswith("\n"):
-        parts.append(comments[ln])
-    ln += 1
-    while ln in comments and comments[ln].startswith("\n"):
-        parts.append(comments[ln][1:])
-        ln += 1
-    return "\n".join(parts) or None
-
-
-def _segment(src, stmt):
-    """A statement's source, decorators included, from the start of its first line."""
-    first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
-    return "\n".join(src.split("\n")[first - 1:stmt.end_lineno])
-
-
-def _run(code, ns, mode):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        try:
-            exec(compile(code, "<README>", mode), ns)
-            err = None
-        except Exception as e:  # noqa: BLE001 -- the README may show an error on purpose
-            err = f"{type(e).__name__}: {e}"
-    return out.getvalue(), err
-
-
-def _doctest(body):
-    """[(source, shown output)] of a `>>>` block."""
-    examples, src, shown = [], None, []
-    for line in body.split("\n"):
-        if line.startswith(">>> "):
-            if src is not None:
-                examples.append((src, "\n".join(shown)))
-            src, shown = line[4:], []
-        elif line.startswith("... ") and not shown:
-            src += "\n" + line[4:]
-        elif src is not None:
-            shown.append(line)
-    if src is not None:
-        examples.append((src, "\n".join(shown)))
-    return examples
-
-
-def run_section(blocks):
-    """Run one section's blocks in one namespace; return a list of records
-    {line, code, printed, error, shown} (stops at the first unexpected error)."""
-    ns, records = {"__name__": "__main__"}, []
-    for b in blocks:
-        all_printed = []
-        if b["body"].lstrip().startswith(">>>"):
-            steps = [(src, shown or None, "single", b["line"]) for src, shown in _doctest(b["body"])]
-        else:
-            tree, comments = ast.parse(b["body"]), _comments(b["body"])
-            steps = [(_segment(b["body"], s), _shown_after(s, comments)
-                      if isinstance(s, ast.Expr) else None, "exec", b["line"] + s.lineno)
-                     for s in tree.body]
-        for code, shown, mode, line in steps:
-            if mode == "single":
-                sys.ps1 = ">>> "      # a prompt: explain() leaves the display to the prompt
-            printed, err = _run(code, ns, mode)
-            if mode == "single":
-                del sys.ps1
-            all_printed.append(printed)
-            records.append(dict(line=line, code=code, printed=printed, error=err, shown=shown))
-            if err and not (shown and shown.startswith(err.split(":")[0] + ":")):
-                return records
-        if b.get("shown"):
-            records.append(dict(line=b["line"], code="(the block's output)", error=None,
-                                printed="".join(all_printed), shown=b["shown"], block=True))
-    return records
-
-
-def run_all(workdir):
-    """Run DIR/k/blocks.json into DIR/k/result.json for every section k, each in a child forked
-    from this interpreter right after `import chainrule` (so each starts from the state a fresh
-    interpreter has, and the import is paid once); a new interpreter per section without fork."""
-    import numpy  # noqa: F401
-    import chainrule  # noqa: F401
-    for sub in sorted(Path(workdir).iterdir(), key=lambda p: int(p.name)):
-        if not hasattr(os, "fork"):
-            subprocess.run([sys.executable, __file__, str(sub)], check=False)
-            continue
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.chdir(sub)
-                blocks = json.loads((sub / "blocks.json").read_text())
-                (sub / "result.json").write_text(json.dumps(run_section(blocks)))
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-
-
-if __name__ == "__main__":
-    # python tests/test_readme.py DIR: the sections in DIR/0, DIR/1, ... (see run_all)
-    if (Path(sys.argv[1]) / "blocks.json").exists():
-        os.chdir(sys.argv[1])
-        Path("result.json").write_text(json.dumps(run_section(json.loads(Path("blocks.json").read_text()))))
-    else:
-        run_all(sys.argv[1])
-
-
-# ---------------------------------------------------------------- the tests
-import pytest  # noqa: E402  (the driver above runs without pytest)
+TOOLS = str(Path(__file__).resolve().parent / "readme_tools.py")
 
 
 def _needs(code):
@@ -300,7 +94,7 @@ def test_python_sections_run_and_print_what_is_shown(tmp_path):
             (sub / "blocks.json").write_text(json.dumps(blocks))
             runnable.append((title, sub))
     assert len(runnable) >= 12
-    r = subprocess.run([sys.executable, __file__, str(tmp_path)], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, TOOLS, str(tmp_path)], capture_output=True, text=True,
                        timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
     assert r.returncode == 0, r.stderr[-3000:]
     problems = []
@@ -348,43 +142,6 @@ def test_comparison_rules():
     assert lines_shown("a\n...\nc", "x\na\nb\nb\nc\n") and not lines_shown("a\nc", "a\nb\nc")
 
 
-# ---------------------------------------------------------------- commands
-PREFIXES = ("python ", "python3 ", ".venv/bin/python ", "make ", "mpirun ", "pytest ")
-
-
-def commands():
-    """[(line, command)] for every command the README shows: `$ ` lines of transcripts, lines of
-    bash blocks and of plain blocks that start like a command, and inline code that does."""
-    found = []
-    for _, _, blocks in sections():
-        for b in blocks:
-            if b["lang"] not in ("bash", "sh", "shell", "", "text") or b["body"].lstrip().startswith(">>>"):
-                continue
-            for k, ln in enumerate(b["body"].split("\n")):
-                ln = ln.strip()
-                if ln.startswith("$ "):
-                    found.append((b["line"] + k + 1, ln[2:]))
-                elif ln and not ln.startswith("#") and (b["lang"] == "bash" or ln.startswith(PREFIXES)):
-                    found.append((b["line"] + k + 1, ln))
-    text = README.read_text(encoding="utf-8")
-    for m in re.finditer(r"(?<!`)`([^`\n]+)`(?!`)", prose()):
-        if m.group(1).startswith(PREFIXES):
-            found.append((text[:text.find(m.group(0))].count("\n") + 1, m.group(1)))
-    return found
-
-
-def _argv(cmd):
-    """The command as argv, from `python` on (env settings and mpirun's options dropped)."""
-    argv = shlex.split(cmd, comments=True)
-    while argv and re.fullmatch(r"[A-Z_]+=\S*", argv[0]):
-        argv = argv[1:]
-    if argv and argv[0] == "mpirun":
-        argv = argv[argv.index("python"):]
-    if argv and argv[0] == "pytest":
-        argv = ["python", "-m"] + argv
-    if argv and argv[0] in ("python3", ".venv/bin/python"):
-        argv[0] = "python"
-    return argv
 
 
 _HELP = {}
@@ -534,11 +291,6 @@ def test_graph_commands_write_their_file(line, cmd, tmp_path):
 
 
 # ---------------------------------------------------------------- links
-def _slug(heading):
-    """GitHub's anchor for a heading."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
 def test_links_and_images_resolve():
     bad = []
     for target in re.findall(r"\]\(([^)\s]+)\)", prose()):
@@ -617,45 +369,6 @@ def test_names_in_the_text_exist():
     assert len(dotted) > 50 and not unresolved, sorted(unresolved)
 
 
-# ---------------------------------------------------------------- docstring examples
-DOCTESTS = r'''
-import contextlib, doctest, importlib, io, json, pkgutil, sys
-import numpy as np
-import chainrule as cr, chainrule.nn as nn, chainrule.nn.functional as F
-sys.ps1 = ">>> "        # at a prompt: what explain() and friends do when the prompt shows the value
-skip_modules, skip_names = sys.argv[1].split(","), set(sys.argv[2].split(","))
-names, seen, report = [m.name for m in pkgutil.walk_packages(cr.__path__, "chainrule.")], set(), []
-count = 0
-for name in names:
-    if any(name.startswith(s) for s in skip_modules):
-        continue
-    for test in doctest.DocTestFinder(exclude_empty=True).find(importlib.import_module(name)):
-        if test.name in seen or test.name in skip_names or not test.examples:
-            continue
-        seen.add(test.name)
-        g = dict(test.globs, cr=cr, np=np, nn=nn, F=F)
-        cr.manual_seed(0)
-        for ex in test.examples:
-            if ex.options.get(doctest.SKIP):
-                continue
-            count += 1
-            out = io.StringIO()
-            try:
-                with contextlib.redirect_stdout(out):
-                    exec(compile(ex.source, test.name, "single"), g)
-            except NameError:
-                break           # a fragment that uses names from its text (model, loss, ...)
-            except Exception as e:
-                if "raise" not in ex.source:          # "# raises: ..." shows an error on purpose
-                    report.append(f"{test.name}: {ex.source.strip()[:80]!r} raised {type(e).__name__}: {e}")
-                break
-            # the shown value may be the last of several a line displays ('cr.manual_seed(0); ...')
-            if ex.want and not doctest.OutputChecker().check_output(
-                    "..." + ex.want, out.getvalue(), doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE):
-                report.append(f"{test.name}: {ex.source.strip()[:80]!r} printed {out.getvalue()!r}, "
-                              f"shows {ex.want!r}")
-print(json.dumps([count, report]))
-'''
 SLOW_OR_OUTSIDE = (
     "chainrule.distributed,chainrule.nn.parallel,chainrule.__main__",     # need mpirun
     ",".join(["chainrule.train", "chainrule.train.train", "chainrule.train.train_digits",  # train
@@ -666,7 +379,7 @@ SLOW_OR_OUTSIDE = (
 def test_docstring_examples_run(tmp_path):
     """The `>>>` examples of chainrule's docstrings run (fragments that use names their text
     introduces stop at the first such name); training runs and MPI are left out."""
-    r = subprocess.run([sys.executable, "-c", DOCTESTS, *SLOW_OR_OUTSIDE], cwd=tmp_path,
+    r = subprocess.run([sys.executable, TOOLS, "--docstrings", *SLOW_OR_OUTSIDE], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300,
                        env={**os.environ, "MPLBACKEND": "Agg"})
     assert r.returncode == 0, r.stderr[-3000:]
