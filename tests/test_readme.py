@@ -385,3 +385,9 @@ def test_docstring_examples_run(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     count, report = json.loads(r.stdout.strip().splitlines()[-1])
     assert count > 200 and not report, "\n".join(report)
+
+
+def test_the_coverage_transcript_counts_the_registry():
+    import chainrule.ops
+    shown = re.search(r"wrote docs/op_coverage\.md \((\d+) primitives\)", README.read_text(encoding="utf-8"))
+    assert shown and int(shown.group(1)) == len(chainrule.ops.REGISTRY)
