@@ -1,5 +1,5 @@
-"""A small ConvNet on the UCI 8×8 digits: conv3×3 → ReLU → conv3×3 → ReLU → max-pool 2 → fc, ~99%
-held out in about 15 s on one core.
+"""A small ConvNet on the UCI 8×8 digits: conv3×3 → ReLU → conv3×3 → ReLU → max-pool 2 → fc, 99.2%
+held out (0.9916) in about 11 s of CPU time.
 
     python examples/cnn_digits.py              # needs scikit-learn, which ships the data
 

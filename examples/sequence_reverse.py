@@ -1,6 +1,6 @@
 """A small transformer learns to reverse strings of digits: 31415926 -> 62951413.
 
-    python examples/sequence_reverse.py              # ~15 s CPU; prints the accuracy
+    python examples/sequence_reverse.py              # ~9 s CPU; prints the accuracy
     python examples/sequence_reverse.py --steps 200 --length 4   # a shorter run
 
 Each position's output must be the digit at the mirrored position: one encoder layer whose
