@@ -53,3 +53,36 @@ def test_warnings_point_at_the_callers_line():
         for n in range(1, 4):
             step(cr.ones(n))
     assert rec[0].filename == __file__
+
+
+def test_concurrent_backwards_of_a_compiled_model_give_eager_gradients():
+    """cr.compile(model) with the backward outside: forwards and backwards from several threads
+    share the forward and the backward code's buffers, and each gets its own gradients."""
+    cr.manual_seed(0)
+    m = cr.nn.Sequential(cr.nn.Linear(8, 32, dtype=np.float64), cr.nn.Tanh(),
+                         cr.nn.Linear(32, 4, dtype=np.float64))
+    params = list(m.parameters())
+    rng = np.random.default_rng(1)
+    xs = [cr.tensor(rng.standard_normal((16, 8))) for _ in range(6)]
+
+    def grads(f, x):
+        return [g.numpy().copy() for g in cr.autograd.grad((f(x) ** 2).sum(), params)]
+
+    want = [grads(m, x) for x in xs]
+    fast = cr.compile(m)
+    grads(fast, xs[0])
+    bad = []
+
+    def worker(k):
+        for i in range(40):
+            j = (k + i) % len(xs)
+            if not all(np.allclose(a, b, rtol=1e-12) for a, b in zip(grads(fast, xs[j]), want[j])):
+                bad.append((k, i))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad, bad[:5]
+    assert fast.traces == 1

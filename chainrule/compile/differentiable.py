@@ -149,7 +149,8 @@ class Differentiable:
             shape = s.out_vars[k].shape
             dtype = s.out_vars[k].dtype
             gs.append(_make(np.asarray(g, dtype) if i == j else np.zeros(shape, dtype), False))
-        with autograd.no_grad():
+        # the backward code's planned buffers are shared by every call: one run at a time
+        with self.compiled._lock, autograd.no_grad():
             outs = self.backward.run(*call.residuals, *gs)
         seen = set()
         arrays = []
