@@ -12,6 +12,7 @@ import numpy as np
 
 from ..ops import arith, reduce, select
 from .args import _MISSING, _T, _axis, _check_axes, _const, _data, _dim, _is_0d, _reduce, _tensor
+from ..ops.base import ShapeError
 from .expose import expose
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -31,7 +32,7 @@ def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
             return MaxResult(prim(x), _const(np.zeros((), np.int64)))
         ax = _dim(op, x, dim)
         if np.shape(x)[ax] == 0:
-            raise ValueError(f"{op}: cannot reduce an empty dimension {dim} of shape "
+            raise ShapeError(f"{op}: cannot reduce an empty dimension {dim} of shape "
                              f"{np.shape(x)} (there is no identity); reduce a non-empty axis")
         idx = argf(x, axis=ax, keepdims=True)
         values = take_along_axis(x, idx, dim)

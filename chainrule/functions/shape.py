@@ -10,6 +10,7 @@ import numpy as np
 
 from ..ops import shape as shp
 from .args import _MISSING, _T, _axis, _data, _dim, _shape_arg
+from ..ops.base import ShapeError
 from .expose import expose
 
 
@@ -109,7 +110,7 @@ def flatten(x, start_dim=0, end_dim=-1):
         return reshape(x, (1,))
     a, b = _dim("flatten", x, start_dim), _dim("flatten", x, end_dim)
     if a > b:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
                          f"shape {s}")
     return reshape(x, s[:a] + (-1,) + s[b + 1:])
 
@@ -176,7 +177,7 @@ def split(x, split_size_or_sections, axis=0, *, dim=_MISSING):
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != n:
-            raise ValueError(f"split: sizes {sizes} do not add up to {n} along axis {axis} of "
+            raise ShapeError(f"split: sizes {sizes} do not add up to {n} along axis {axis} of "
                              f"shape {np.shape(x)}")
     pieces, start = [], 0
     pre = (slice(None),) * (axis % np.ndim(x))
@@ -210,7 +211,7 @@ def pad(x, pad_width, value=0.0, mode="constant"):
     try:
         pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (nd, 2))
     except ValueError:
-        raise ValueError(f"pad: pad_width {pad_width} does not fit shape {np.shape(x)}: expected "
+        raise ShapeError(f"pad: pad_width {pad_width} does not fit shape {np.shape(x)}: expected "
                          f"one (before, after) pair, or one per axis ({nd} pairs)") from None
     if mode != "constant" or (pw < 0).any():
         from ..nn.functional_conv import pad as torch_pad   # the index modes and cropping
@@ -256,7 +257,7 @@ def _take_along(op, x, indices, axis):
     s = np.shape(x)
     axis = axis % len(s)
     if idx.ndim != len(s):
-        raise ValueError(f"{op}: indices shape {idx.shape} must have as many "
+        raise ShapeError(f"{op}: indices shape {idx.shape} must have as many "
                          f"dimensions as input shape {s}")
     n = s[axis]
     if idx.size and (idx.min() < -n or idx.max() >= n):

@@ -172,7 +172,7 @@ class Div(Primitive):
 class Pow(Primitive):
     """z = x ** p.   dz/dx = p·x^(p-1), dz/dp = z·log x."""
     name = "pow"
-    reads = ((0, 1), (0, "ans"))
+    reads = ((0, 1), (0, 1, "ans"))
     flat_forward = "{0} ** {1}"
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((2, 3), 3.0),
@@ -184,27 +184,52 @@ class Pow(Primitive):
     ufunc = np.power
 
     def forward(self, x, p):
+        if _integral(x) and _integral(p) and np.any(np.less(p, 0)):
+            if isinstance(p, (int, np.integer)):
+                raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                                   f"(shape {np.shape(x)} ** {p})")
+            return _int_pow(x, p)
         return _promote(_broadcast("pow", np.power, x, p), x, p)
 
+    # As in PyTorch: dz/dx is 0 where p = 0 (not 0·x^-1 = nan at x = 0), dz/dp is 0 where x = 0
+    # and p >= 0 (not 0·log 0 = nan), and nan for x < 0 (log of a negative number).
     def vjp(self, g, ans, needs, x, p):
         gx = gp = None
         if needs[0]:
             if isinstance(p, (int, float)):
-                if p == 0:   # x**0 is constant: 0, not 0 * x**-1 = nan at x = 0 (as in PyTorch)
+                if p == 0:
                     gx = g * np.zeros_like(x)
                 else:
                     gx = g * (2 * x) if p == 2 else g * (p * x ** (p - 1))
             else:
-                gx = g * p * x ** (p - 1)
+                gx = g * np.where(p == 0, 0, p * x ** (p - 1))
         if needs[1]:
-            gp = g * ans * np.log(np.where(x > 0, x, 1))  # NOTE: d/dp of x**p is taken as 0 at x <= 0
+            gp = g * _dpow_dp(ans, x, p)
         return gx, gp
 
     def jvp(self, tangents, ans, x, p):
         tx, tp = tangents
-        a = None if tx is None else tx * (p * x ** (p - 1))
-        b = None if tp is None else tp * ans * np.log(np.where(x > 0, x, 1))
+        a = None if tx is None else tx * np.where(np.equal(p, 0), 0, p * x ** (p - 1))
+        b = None if tp is None else tp * _dpow_dp(ans, x, p)
         return add_tangents(a, b)
+
+
+def _integral(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) or \
+        getattr(v, "dtype", _F64).kind in "biu"
+
+
+def _int_pow(x, p):
+    """Integers to negative integer powers, as PyTorch computes them (NumPy refuses): 1 and -1
+    keep their magnitude, every other base gives 0."""
+    x, p = np.broadcast_arrays(*(np.asarray(v) for v in (x, p)))
+    odd = np.where(np.remainder(p, 2) == 1, -1, 1)
+    neg = np.where(x == 1, 1, np.where(x == -1, odd, 0))
+    return np.where(p < 0, neg, np.power(x, np.abs(p))).astype(np.result_type(x, p))
+
+
+def _dpow_dp(ans, x, p):
+    return np.where(np.logical_and(x == 0, np.greater_equal(p, 0)), 0, ans * np.log(x))
 
 
 @register

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arith import BCAST, POSITIVE, UNARY, Unary, _fl, _promote
+from .arith import BCAST, POSITIVE, UNARY, Unary, _broadcast, _fl, _promote
 from .base import At, Primitive, Sample, add_tangents, register
 
 UNIT = tuple(Sample(*s.inputs, domain="unit") for s in UNARY)
@@ -466,6 +466,24 @@ class Lerp(Primitive):
         return add_tangents(out, None if tw is None else tw * (end - x))
 
 
+def _integer(v):
+    return isinstance(v, (int, np.integer)) or getattr(v, "dtype", _F).kind in "biu"
+
+
+_F = np.dtype(np.float64)
+
+
+def _divides(op, fn, x, y):
+    """fn(x, y), an integer division by zero raising as in PyTorch (NumPy gives 0 with a warning)."""
+    if _integer(x) and _integer(y) and not np.all(y):
+        raise ZeroDivision(f"{op}: integer division by zero (shapes {np.shape(x)} and {np.shape(y)})")
+    return _promote(_broadcast(op, fn, x, y), x, y)
+
+
+class ZeroDivision(RuntimeError, ZeroDivisionError):
+    """An integer division by zero: PyTorch's RuntimeError, still Python's ZeroDivisionError."""
+
+
 @register
 class Remainder(Primitive):
     """z = x - y·⌊x/y⌋ (Python's %, sign of y).   dz/dx = 1, dz/dy = -⌊x/y⌋."""
@@ -479,7 +497,7 @@ class Remainder(Primitive):
     ufunc = np.remainder
 
     def forward(self, x, y):
-        return _promote(np.remainder(x, y), x, y)
+        return _divides("remainder", np.remainder, x, y)
 
     def vjp(self, g, ans, needs, x, y):
         return g, (-g * np.floor(x / y) if needs[1] else None)
@@ -500,7 +518,7 @@ class Fmod(Primitive):
     ufunc = np.fmod
 
     def forward(self, x, y):
-        return _promote(np.fmod(x, y), x, y)
+        return _divides("fmod", np.fmod, x, y)
 
     def vjp(self, g, ans, needs, x, y):
         return g, (-g * np.trunc(x / y) if needs[1] else None)
@@ -526,10 +544,13 @@ class FloorDivide(Primitive):
 
     def forward(self, x, y, rounding_mode="floor"):
         if rounding_mode == "floor":
-            return np.floor_divide(x, y)
-        q = np.trunc(np.true_divide(x, y))
-        kind = np.result_type(x, y)
-        return q.astype(kind) if kind.kind in "iu" else q
+            return _divides("floor_divide", np.floor_divide, x, y)
+        if _integer(x) and _integer(y):   # integers stay integers (no float32 round trip)
+            if not np.all(y):
+                raise ZeroDivision(f"div: integer division by zero (shapes {np.shape(x)} and "
+                                   f"{np.shape(y)})")
+            return np.trunc(np.true_divide(x, y)).astype(np.result_type(x, y))
+        return _divides("div", lambda a, b: np.trunc(np.true_divide(a, b)), x, y)
 
     def vjp(self, g, ans, needs, x, y, rounding_mode="floor"):
         return (g * 0 if needs[0] else None), (g * 0 if needs[1] else None)
