@@ -24,8 +24,10 @@ def clip(x, min=None, max=None):  # noqa: A002 - PyTorch's argument names
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
     if _T(min) or _T(max):
-        out = x if min is None else arith.Maximum(x, min)
-        return out if max is None else arith.Minimum(out, max)
+        # As PyTorch: x keeps the gradient where it equals a bound (maximum would split it);
+        # crossed bounds (min > max) give max
+        out = x if min is None else _tensor(arith.Where(compare.Less(x, min), min, x))
+        return out if max is None else _tensor(arith.Where(compare.Greater(out, max), max, out))
     return arith.Clip(x, min=min, max=max)
 
 

@@ -19,11 +19,13 @@ MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
 def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
-    if _T(axis) and dim is _MISSING:   # x.max(other): PyTorch's elementwise spelling
-        return (arith.Maximum if prim is reduce.Max else arith.Minimum)(x, axis)
+    if _T(dim) or _T(axis):   # x.max(other): PyTorch's elementwise spelling
+        return (arith.Maximum if prim is reduce.Max else arith.Minimum)(x, dim if _T(dim) else axis)
+    if isinstance(dim, (tuple, list)):   # several dims: the values only (NumPy's reduction)
+        axis, dim = tuple(dim), _MISSING
     keep = bool(keepdims or keepdim)
     op = "max" if prim is reduce.Max else "min"
-    if dim is not _MISSING and isinstance(dim, int):
+    if dim is not _MISSING and dim is not None and isinstance(dim, (int, np.integer)):
         # PyTorch's spelling x.max(dim=1) returns (values, indices), and (as in PyTorch) the
         # gradient goes to the returned index only; NumPy's axis= and amax split ties evenly.
         from .shape import squeeze, take_along_axis
@@ -42,22 +44,42 @@ def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
     return _reduce(op, prim, x, _axis(axis, dim), keep)
 
 
-@expose(method=True, numpy=np.max)
-def max(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):  # noqa: A001
-    """Largest value over `axis` (ties share the gradient); with PyTorch's `dim=` returns (values, indices).
+# PyTorch's spelling: a dim (positional or dim=) gives (values, indices) and the gradient goes to
+# the returned index; NumPy's axis= (and np.max) gives the values only, ties sharing the gradient.
+@expose(method=True)
+def max(x, dim=_MISSING, keepdim=None, *, axis=None, keepdims=False):  # noqa: A001
+    """Largest value; over a `dim` returns (values, indices) as in PyTorch, over `axis=` the values
+    (ties share the gradient); `max(x, other)` is elementwise.
 
-    >>> cr.tensor([[1.0, 5.0]]).max(dim=1)  # (tensor([5.]), tensor([1]))
+    >>> cr.tensor([[1.0, 5.0]]).max(1)  # (tensor([5.]), tensor([1]))
     """
     return _extreme(reduce.Max, argmax, x, axis, keepdims, dim, keepdim)
 
 
-@expose(method=True, numpy=np.min)
-def min(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):  # noqa: A001
-    """Smallest value over `axis`; with PyTorch's `dim=` returns (values, indices).
+@expose(method=True)
+def min(x, dim=_MISSING, keepdim=None, *, axis=None, keepdims=False):  # noqa: A001
+    """Smallest value; over a `dim` returns (values, indices), over `axis=` the values.
 
     >>> cr.min(cr.tensor([2.0, 1.0]))  # tensor(1.)
     """
     return _extreme(reduce.Min, argmin, x, axis, keepdims, dim, keepdim)
+
+
+@expose(name=False, numpy=np.max)
+def _numpy_max(a, axis=None, out=None, keepdims=False):
+    _no_out("numpy.max", out)
+    return _extreme(reduce.Max, argmax, a, axis, keepdims, _MISSING, None)
+
+
+@expose(name=False, numpy=np.min)
+def _numpy_min(a, axis=None, out=None, keepdims=False):
+    _no_out("numpy.min", out)
+    return _extreme(reduce.Min, argmin, a, axis, keepdims, _MISSING, None)
+
+
+def _no_out(op, out):
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported on Tensors (they are immutable in the graph)")
 
 
 def _dof(n, correction, ddof, unbiased):
@@ -71,13 +93,16 @@ def _dof(n, correction, ddof, unbiased):
 
 
 @expose(method=True)
-def var(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None, correction=None,
-        ddof=None, unbiased=None):
+def var(x, dim=None, unbiased=None, keepdim=False, *, axis=None, keepdims=False,
+        correction=None, ddof=None):
     """Variance, unbiased (correction=1) by default as in PyTorch; `ddof=0` gives NumPy's.
+    PyTorch's positional forms var(x, dim, unbiased, keepdim) and var(x, unbiased) work too.
 
     >>> cr.var(cr.tensor([1.0, 3.0]))  # tensor(2.)
     """
-    axis = _check_axes("var", x, _axis(axis, dim))
+    if isinstance(dim, bool):   # PyTorch's var(x, unbiased)
+        dim, unbiased = None, dim
+    axis = _check_axes("var", x, _axis(axis if dim is None else dim, _MISSING))
     if axis is not None and _is_0d(x):
         axis = None
     keep = bool(keepdims or keepdim)
@@ -88,14 +113,16 @@ def var(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None, correction=
 
 
 @expose(method=True)
-def std(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None, correction=None,
-        ddof=None, unbiased=None):
+def std(x, dim=None, unbiased=None, keepdim=False, *, axis=None, keepdims=False,
+        correction=None, ddof=None):
     """Standard deviation (unbiased by default, as in PyTorch): ‖x − mean‖ / √(n − correction), so
     the gradient at a constant row is 0 (the norm's rule), as in PyTorch.
 
     >>> cr.std(cr.tensor([1.0, 3.0]), correction=0)  # tensor(1.)
     """
-    axis = _check_axes("std", x, _axis(axis, dim))
+    if isinstance(dim, bool):   # PyTorch's std(x, unbiased)
+        dim, unbiased = None, dim
+    axis = _check_axes("std", x, _axis(axis if dim is None else dim, _MISSING))
     if axis is not None and _is_0d(x):
         axis = None
     keep = bool(keepdims or keepdim)
@@ -120,6 +147,15 @@ def norm(x, p=2, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
         return reduce.Sum(arith.Abs(x), axis=axis, keepdims=keep)
     if p == float("inf"):
         return _reduce("norm", reduce.Max, arith.Abs(x), axis, keep)
+    if p == float("-inf"):
+        return _reduce("norm", reduce.Min, arith.Abs(x), axis, keep)
+    if p == 0:   # the number of nonzero entries (gradient 0, as in PyTorch)
+        return reduce.Sum(arith.Abs(x) * 0 + (_data(x) != 0), axis=axis, keepdims=keep)
+    if p == "nuc":
+        from .. import linalg
+        return linalg.matrix_norm(x, "nuc", (-2, -1) if axis is None else axis, keep)
+    if isinstance(p, str):
+        raise ValueError(f"norm: p must be a number, 'fro' or 'nuc', got {p!r} (shape {np.shape(x)})")
     return reduce.Sum(arith.Abs(x) ** p, axis=axis, keepdims=keep) ** (1.0 / p)
 
 

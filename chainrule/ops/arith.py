@@ -185,10 +185,10 @@ class Pow(Primitive):
 
     def forward(self, x, p):
         if _integral(x) and _integral(p) and np.any(np.less(p, 0)):
-            if isinstance(p, (int, np.integer)):
-                raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
-                                   f"(shape {np.shape(x)} ** {p})")
-            return _int_pow(x, p)
+            # NOTE: PyTorch refuses a negative Python int exponent and computes 0 / ±1 for a
+            # negative int tensor exponent; refused here too, as the generated code (**) would
+            raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                               f"(shapes {np.shape(x)} and {np.shape(p)})")
         return _promote(_broadcast("pow", np.power, x, p), x, p)
 
     # As in PyTorch: dz/dx is 0 where p = 0 (not 0·x^-1 = nan at x = 0), dz/dp is 0 where x = 0
@@ -217,15 +217,6 @@ class Pow(Primitive):
 def _integral(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool) or \
         getattr(v, "dtype", _F64).kind in "biu"
-
-
-def _int_pow(x, p):
-    """Integers to negative integer powers, as PyTorch computes them (NumPy refuses): 1 and -1
-    keep their magnitude, every other base gives 0."""
-    x, p = np.broadcast_arrays(*(np.asarray(v) for v in (x, p)))
-    odd = np.where(np.remainder(p, 2) == 1, -1, 1)
-    neg = np.where(x == 1, 1, np.where(x == -1, odd, 0))
-    return np.where(p < 0, neg, np.power(x, np.abs(p))).astype(np.result_type(x, p))
 
 
 def _dpow_dp(ans, x, p):
@@ -646,7 +637,7 @@ class Clip(Unary):
     method = True
 
     def forward(self, x, min=None, max=None):
-        return np.clip(x, min, max)
+        return _promote(np.clip(x, min, max), x, max if min is None else min)
 
     def vjp(self, g, ans, needs, x, min=None, max=None):
         if min is None:

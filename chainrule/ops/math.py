@@ -542,6 +542,13 @@ class FloorDivide(Primitive):
     operators = ("__floordiv__", "__rfloordiv__")
     ufunc = np.floor_divide
 
+    def print_form(self, params):
+        """NumPy's expression (the generated code casts to eager's dtype; an integer division by
+        zero gives 0 there, as NumPy does, where eager raises)."""
+        if params.get("rounding_mode", "floor") == "floor":
+            return "np.floor_divide({0}, {1})"
+        return "np.trunc(np.true_divide({0}, {1})).astype(np.result_type({0}, {1}))"
+
     def forward(self, x, y, rounding_mode="floor"):
         if rounding_mode == "floor":
             return _divides("floor_divide", np.floor_divide, x, y)
