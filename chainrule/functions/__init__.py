@@ -25,6 +25,8 @@ from . import layout as _layout_ops  # noqa: E402,F401  (issue 10: flip, roll, t
 from . import index as _index_ops  # noqa: E402,F401  (issue 10: scatter family)
 from . import numpy_api  # noqa: E402,F401
 from .numpy_api import mean, prod, sum  # noqa: E402,F401,A004  (dtype=; np.sum in NumPy's order)
+from .torch_names import add, sub  # noqa: E402,F401  (alpha=; the operators stay generated)
+from . import torch_names as _torch_names  # noqa: E402,F401  (PyTorch's aliases: mm, t, xlogy, ...)
 from .expose import CLI, EXPOSED, expose, on_expose  # noqa: E402,F401
 from ..ops.base import put  # noqa: E402,F401
 

@@ -28,11 +28,13 @@ def _t(x):
 
 
 @expose(method=True, numpy=np.flip)
-def flip(x, dims=None, *, axis=_MISSING):
-    """Reverse the order along `dims` (NumPy: all axes when none are given).
+def flip(x, *args, dims=None, axis=_MISSING):
+    """Reverse the order along `dims` (NumPy: all axes when none are given); x.flip(0, 1) too.
 
     >>> cr.flip(cr.tensor([1.0, 2.0, 3.0]), 0)  # tensor([3., 2., 1.])
     """
+    if args:
+        dims = args[0] if len(args) == 1 else tuple(args)
     dims = _axis(dims, axis)
     nd = len(_shape(x))
     axes = tuple(range(nd)) if dims is None else _axes("flip", x, dims)

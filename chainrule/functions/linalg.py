@@ -36,6 +36,8 @@ def einsum(subscripts, *operands):
     if not isinstance(subscripts, str):
         raise TypeError(f"einsum: subscripts must be a string like 'ij,jk->ik', got "
                         f"{type(subscripts).__name__} (NumPy's sublist form: use np.einsum)")
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):   # einsum(eq, [a, b])
+        operands = tuple(operands[0])
     try:
         return linalg.einsum(subscripts, *operands)
     except ValueError as e:

@@ -348,7 +348,7 @@ class Exp(Unary):
 
     def forward(self, x):
         out = np.exp(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * ans,)
@@ -368,7 +368,7 @@ class Log(Unary):
 
     def forward(self, x):
         out = np.log(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / x,)
@@ -388,7 +388,7 @@ class Log1p(Unary):
 
     def forward(self, x):
         out = np.log1p(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / (1 + x),)
@@ -410,7 +410,7 @@ class Sqrt(Unary):
 
     def forward(self, x):
         out = np.sqrt(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g / (2 * ans),)
@@ -470,7 +470,7 @@ class Sin(Unary):
 
     def forward(self, x):
         out = np.sin(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * np.cos(x),)
@@ -490,7 +490,7 @@ class Cos(Unary):
 
     def forward(self, x):
         out = np.cos(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (-g * np.sin(x),)
@@ -513,7 +513,7 @@ class Tanh(Unary):
 
     def forward(self, x):
         out = np.tanh(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
 
     def vjp(self, g, ans, needs, x):
         return (g * (1 - ans * ans),)

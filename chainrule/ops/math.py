@@ -337,7 +337,7 @@ class Atan2(Primitive):
     cli = True
 
     def forward(self, y, x):
-        return _promote(np.arctan2(_fl(y), _fl(x)), y, x)
+        return _promote(_broadcast("atan2", np.arctan2, _fl(y), _fl(x)), y, x)
 
     def vjp(self, g, ans, needs, y, x):
         r = g / (x * x + y * y)
@@ -361,7 +361,7 @@ class Hypot(Primitive):
     ufunc = np.hypot
 
     def forward(self, x, y):
-        return _promote(np.hypot(_fl(x), _fl(y)), x, y)
+        return _promote(_broadcast("hypot", np.hypot, _fl(x), _fl(y)), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         r = g / ans
@@ -384,7 +384,7 @@ class Logaddexp(Primitive):
     ufunc = np.logaddexp
 
     def forward(self, x, y):
-        return _promote(np.logaddexp(_fl(x), _fl(y)), x, y)
+        return _promote(_broadcast("logaddexp", np.logaddexp, _fl(x), _fl(y)), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         return ((g * np.exp(x - ans) if needs[0] else None),
@@ -408,7 +408,7 @@ class Logaddexp2(Primitive):
     ufunc = np.logaddexp2
 
     def forward(self, x, y):
-        return _promote(np.logaddexp2(_fl(x), _fl(y)), x, y)
+        return _promote(_broadcast("logaddexp2", np.logaddexp2, _fl(x), _fl(y)), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         return ((g * np.exp2(x - ans) if needs[0] else None),
@@ -432,7 +432,7 @@ class Copysign(Primitive):
     ufunc = np.copysign
 
     def forward(self, x, y):
-        return _promote(np.copysign(_fl(x), y), x, y)
+        return _promote(_broadcast("copysign", np.copysign, _fl(x), y), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         gx = g * np.sign(x) * np.sign(ans) if needs[0] else None
