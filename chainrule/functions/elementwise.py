@@ -10,6 +10,7 @@ import numpy as np
 from .. import autograd
 from ..ops import arith, compare
 from ..ops import math as _math
+from ..ops.base import ShapeError
 from .args import _T, _data, _tensor
 from .expose import expose
 
@@ -22,7 +23,8 @@ def clip(x, min=None, max=None):  # noqa: A002 - PyTorch's argument names
     >>> cr.clip(cr.tensor([-2.0, 0.5, 2.0]), -1, 1)  # tensor([-1., 0.5, 1.])
     """
     if min is None and max is None:
-        raise ValueError("clip: at least one of min and max must be given")
+        raise ShapeError(f"clip: at least one of min and max must be given (input shape "
+                         f"{np.shape(_data(x))})")   # PyTorch's RuntimeError, still a ValueError
     if _T(min) or _T(max):
         # As PyTorch: x keeps the gradient where it equals a bound (maximum would split it);
         # crossed bounds (min > max) give max

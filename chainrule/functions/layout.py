@@ -10,6 +10,7 @@ import numpy as np
 
 from ..ops import shape as shp
 from .args import _MISSING, _T, _axis, _const, _data, _dim, _shape_arg
+from ..ops.base import RangeError
 from .expose import expose
 from .shape import concatenate, moveaxis, reshape, transpose
 
@@ -293,7 +294,7 @@ def narrow(x, dim, start, length):
     start = int(_data(start))
     start = start + s[a] if start < 0 else start
     if not (0 <= start <= s[a] and 0 <= length and start + length <= s[a]):
-        raise IndexError(f"narrow: start {start} + length {length} exceeds dimension {a} of size "
+        raise RangeError(f"narrow: start {start} + length {length} exceeds dimension {a} of size "
                          f"{s[a]} (shape {s})")
     return shp.getitem(_t(x), index=(slice(None),) * a + (slice(start, start + length),))
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ops import arith, reduce, select
 from .args import _MISSING, _T, _axis, _check_axes, _const, _data, _dim, _is_0d, _reduce, _tensor
-from ..ops.base import ShapeError
+from ..ops.base import EmptyError, ShapeError
 from .expose import expose
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -34,7 +34,7 @@ def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
             return MaxResult(prim(x), _const(np.zeros((), np.int64)))
         ax = _dim(op, x, dim)
         if np.shape(x)[ax] == 0:
-            raise ShapeError(f"{op}: cannot reduce an empty dimension {dim} of shape "
+            raise EmptyError(f"{op}: cannot reduce an empty dimension {dim} of shape "
                              f"{np.shape(x)} (there is no identity); reduce a non-empty axis")
         idx = argf(x, axis=ax, keepdims=True)
         values = take_along_axis(x, idx, dim)
@@ -164,7 +164,7 @@ def _index_of(prim):
     def run(x, axis=None, keepdims=False):
         a = _data(x)
         if np.size(a) == 0 and (axis is None or np.shape(a)[axis] == 0):
-            raise ValueError(f"{prim.name}: cannot take the index of an empty tensor of shape "
+            raise EmptyError(f"{prim.name}: cannot take the index of an empty tensor of shape "
                              f"{np.shape(a)} over axis {axis}; reduce a non-empty axis")
         return _tensor(prim(x, axis=axis, keepdims=keepdims))
     return run

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..ops import shape as shp
 from .args import _MISSING, _T, _axis, _data, _dim, _shape_arg
-from ..ops.base import ShapeError
+from ..ops.base import RangeError, ShapeError
 from .expose import expose
 
 
@@ -141,7 +141,13 @@ def concatenate(tensors, axis=0, *, dim=_MISSING):
 
     >>> cr.cat([cr.ones(2, 3), cr.ones(1, 3)]).shape  # (3, 3)
     """
-    return shp.Concatenate(*tensors, axis=_axis(axis, dim))
+    axis = _axis(axis, dim)
+    try:
+        return shp.Concatenate(*tensors, axis=axis)
+    except ShapeError:
+        if tensors and isinstance(axis, int):
+            _dim("cat", tensors[0], axis)   # a dim out of range: AxisError (an IndexError)
+        raise
 
 
 
@@ -261,7 +267,7 @@ def _take_along(op, x, indices, axis):
                          f"dimensions as input shape {s}")
     n = s[axis]
     if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise IndexError(f"{op}: index {int(idx.max()) if idx.max() >= n else int(idx.min())} "
+        raise RangeError(f"{op}: index {int(idx.max()) if idx.max() >= n else int(idx.min())} "
                          f"is out of range for axis {axis} of size {n} (input shape {s})")
     grid = list(np.ogrid[tuple(slice(k) for k in idx.shape)])
     grid[axis] = idx

@@ -151,6 +151,33 @@ def unbind(input, dim=0):
     return tuple(squeeze(p, dim) for p in split(input, 1, dim))
 
 
+@expose
+def take_along_dim(input, indices, dim=None):
+    """PyTorch's take_along_axis (dim=None: of the flattened input).
+
+    >>> cr.take_along_dim(cr.tensor([[1.0, 2.0]]), cr.tensor([[1]]), dim=1)  # tensor([[2.]])
+    """
+    from .shape import reshape, take_along_axis
+    if dim is None:
+        return take_along_axis(reshape(input, (-1,)), reshape(_tensor(indices), (-1,)), 0)
+    return take_along_axis(input, indices, dim)
+
+
+@expose
+def tril_indices(row, col, offset=0, *, dtype=np.int64):
+    """(2, n) indices of the lower triangle of a row × col matrix.
+
+    >>> cr.tril_indices(2, 2).tolist()  # [[0, 1, 1], [0, 0, 1]]
+    """
+    return _tensor(np.array(np.tril_indices(row, offset, col), dtype=dtype).reshape(2, -1))
+
+
+@expose
+def triu_indices(row, col, offset=0, *, dtype=np.int64):
+    """(2, n) indices of the upper triangle of a row × col matrix."""
+    return _tensor(np.array(np.triu_indices(row, offset, col), dtype=dtype).reshape(2, -1))
+
+
 # ---------------------------------------------------------------- elementwise compositions
 
 @expose(method=True)
