@@ -194,7 +194,11 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
     >>> cr.allclose(cr.tensor([1.0]), cr.tensor([1.0 + 1e-9]))  # True
     """
-    return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    try:
+        return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    except ValueError:
+        raise ShapeError(f"allclose: shapes {np.shape(_data(input))} and {np.shape(_data(other))} "
+                         f"do not broadcast") from None
 
 
 @expose(method=True)

@@ -26,12 +26,19 @@ def add(input, other, *, alpha=1):
 
     >>> cr.add(cr.tensor([1.0]), cr.tensor([2.0]), alpha=3)  # tensor([7.])
     """
-    return arith.Add(input, other if alpha == 1 else arith.Mul(other, alpha))
+    return arith.Add(input, other if alpha == 1 else _alpha("add", input, other, alpha))
 
 
 def sub(input, other, *, alpha=1):
     """input - alpha·other (PyTorch's alpha=).  >>> cr.sub(cr.tensor([5.0]), 1, alpha=2)  # tensor([3.])"""
-    return arith.Sub(input, other if alpha == 1 else arith.Mul(other, alpha))
+    return arith.Sub(input, other if alpha == 1 else _alpha("sub", input, other, alpha))
+
+
+def _alpha(op, input, other, alpha):
+    if isinstance(alpha, float) and all(_dtype(v).kind in "biu" for v in (input, other)):
+        raise RuntimeError(f"{op}: alpha={alpha} is a float but both operands are integers "
+                           f"(shapes {np.shape(_data(input))} and {np.shape(_data(other))})")
+    return arith.Mul(other, alpha)
 
 
 add._operators_generated = sub._operators_generated = True   # x + y skips the alpha wrapper

@@ -347,8 +347,8 @@ class Exp(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.exp(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.exp(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g * ans,)
@@ -367,8 +367,8 @@ class Log(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.log(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.log(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g / x,)
@@ -387,8 +387,8 @@ class Log1p(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.log1p(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.log1p(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g / (1 + x),)
@@ -409,8 +409,8 @@ class Sqrt(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.sqrt(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.sqrt(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g / (2 * ans),)
@@ -469,8 +469,8 @@ class Sin(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.sin(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.sin(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g * np.cos(x),)
@@ -489,8 +489,8 @@ class Cos(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.cos(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.cos(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (-g * np.sin(x),)
@@ -512,8 +512,8 @@ class Tanh(Unary):
     functional = True
 
     def forward(self, x):
-        out = np.tanh(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.tanh(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g * (1 - ans * ans),)
