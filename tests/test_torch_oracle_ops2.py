@@ -431,6 +431,16 @@ for _op, _args in [("relu_", ()), ("exp_", ()), ("sigmoid_", ()), ("tanh_", ()),
                    ("abs_", ()), ("pow_", (3,)), ("clamp_min_", (0.5,)), ("floor_", ())]:
     case(f"inplace_{_op}", _inplace(_op, *_args), X)
 case("inplace_sqrt_", _inplace("sqrt_"), R.uniform(0.5, 2, (3, 4)))
+case("addcmul", lambda m, a, b, c: m.addcmul(a, b, c, value=0.5), X, Y, r(3, 4))
+case("addcdiv_method", lambda m, a, b, c: a.addcdiv(b, c, value=2), X, Y, r(3, 4) + 3)
+case("diff", lambda m, a: m.diff(a, dim=1), X)
+case("diff_twice_method", lambda m, a: a.diff(n=2), X)
+case("diff_prepend", lambda m, a, p: m.diff(a, dim=0, prepend=p), X, r(1, 4))
+case("isin", lambda m: m.isin(m.T([1, 2, 3]), m.T([2, 5])))
+case("broadcast_tensors", lambda m, a, b: m.broadcast_tensors(a, b), r(3, 1), r(4))
+case("broadcast_tensors_bad", lambda m, a, b: m.broadcast_tensors(a, b), r(3, 2), r(4))
+case("index_put", lambda m, x, v: x.index_put((m.T([0, 1]),), v), r(2, 4), r(2, 4))
+case("index_put_accumulate", lambda m, x, v: x.index_put((m.T([0, 0]),), v, accumulate=True), r(2, 4), r(2, 4))
 case("type_as", lambda m, x: m.T([1, 2]).type_as(x), X)
 case("contiguous", lambda m, x: x.t().contiguous() * 2, X)
 

@@ -310,6 +310,85 @@ def float_power(input, exponent):
     return arith.Pow(f64(input), f64(exponent))
 
 
+@expose(method=True)
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value·tensor1·tensor2 (optimizers' update step).
+
+    >>> cr.addcmul(cr.zeros(2), cr.ones(2), cr.ones(2), value=3)  # tensor([3., 3.])
+    """
+    prod = arith.Mul(tensor1, tensor2)
+    return arith.Add(input, prod if value == 1 else arith.Mul(prod, value))
+
+
+@expose(method=True)
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value·tensor1/tensor2.  >>> cr.addcdiv(cr.zeros(1), cr.ones(1), cr.tensor([4.0]))"""
+    q = arith.Div(tensor1, tensor2)
+    return arith.Add(input, q if value == 1 else arith.Mul(q, value))
+
+
+@expose(method=True)
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """n-th forward difference along dim (prepend/append joined first), differentiable.
+
+    >>> cr.diff(cr.tensor([1.0, 4.0, 9.0]))  # tensor([3., 5.])
+    """
+    from .args import _dim
+    from .shape import getitem
+    parts = [p for p in (prepend, input, append) if p is not None]
+    x = shp.Concatenate(*parts, axis=dim) if len(parts) > 1 else _tensor(input)
+    a = _dim("diff", x, dim)
+    lead = (slice(None),) * a
+    for _ in range(n):
+        x = arith.Sub(getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),)))
+    return x
+
+
+@expose(name=False, numpy=np.diff)
+def _numpy_diff(a, n=1, axis=-1, prepend=None, append=None):
+    return diff(a, n, axis, prepend, append)
+
+
+@expose(name=False, numpy=np.isin)
+def _numpy_isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+    return isin(element, test_elements, invert=invert)
+
+
+@expose(method=True)
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """True where an element of `elements` is in `test_elements` (bool, no gradient).
+
+    >>> cr.isin(cr.tensor([1, 2, 3]), cr.tensor([2, 5]))  # tensor([False,  True, False])
+    """
+    return _tensor(np.isin(_data(elements), _data(test_elements), invert=invert))
+
+
+@expose
+def broadcast_tensors(*tensors):
+    """The tensors broadcast to one shape (differentiable: gradients are summed back).
+
+    >>> [t.shape for t in cr.broadcast_tensors(cr.ones(3, 1), cr.ones(4))]  # [(3, 4), (3, 4)]
+    """
+    from .shape import broadcast_to
+    try:
+        shape = np.broadcast_shapes(*(np.shape(_data(t)) for t in tensors))
+    except ValueError:
+        raise ShapeError("broadcast_tensors: shapes " + " and ".join(
+            str(np.shape(_data(t))) for t in tensors) + " do not broadcast") from None
+    return tuple(broadcast_to(t, shape) for t in tensors)
+
+
+@expose(name=False, method="index_put")
+def _index_put_method(self, indices, values, accumulate=False):
+    """x.index_put(indices, values, accumulate=False): out of place (PyTorch's method)."""
+    from .shape import _index
+    index = _index(tuple(indices))
+    if accumulate:
+        return arith.Add(self, shp.scatter_add(values if _T(values) else _tensor(np.asarray(values)),
+                                               shape=np.shape(_data(self)), index=index))
+    return shp.index_put(self, values, index=index)
+
+
 # ---------------------------------------------------------------- paired reductions
 
 MinMax = namedtuple("MinMax", ["min", "max"])
