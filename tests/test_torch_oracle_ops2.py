@@ -192,6 +192,8 @@ for _r in ["sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmi
     case(f"{_r}_empty_dim0", lambda m, x, f=_r: getattr(m, f)(x, 0), E)
 case("max_empty_all", lambda m, x: m.max(x), E)
 case("argmax_empty_all", lambda m, x: m.argmax(x), E)
+case("logsumexp_int", lambda m, x: m.logsumexp(x, 1), INT)            # float32, as PyTorch
+case("logsumexp_bool_method", lambda m, x: x.logsumexp(0), BOOL)
 case("sum_dtype", lambda m, x: m.sum(x, dtype=m.float64), INT)
 case("mean_dtype", lambda m, x: m.mean(x, dtype=m.float64), INT)
 case("prod_dtype", lambda m, x: m.prod(x, 1, dtype=m.float64), INT)
@@ -274,6 +276,8 @@ SHAPE = {
     "unsqueeze_0d": (lambda m, x: x.unsqueeze(0), S), "unsqueeze_bad": (lambda m, x: x.unsqueeze(4), X),
     "cat": (lambda m, x, y: m.cat([x, y]), X, r(2, 4)), "cat_dim1": (lambda m, x, y: m.cat((x, y), dim=1), X, r(3, 2)),
     "cat_bad": (lambda m, x, y: m.cat([x, y], 0), X, r(3, 2)), "cat_with_empty": (lambda m, x, y: m.cat([x, y]), X, E),
+    "cat_int_with_float": (lambda m, x: m.cat([x, m.T([[1, 2, 3, 4]])]), X),   # float32 stays
+    "cat_bool_with_int": (lambda m: m.cat([m.T([True]), m.T([2])]),),
     "cat_dim_out_of_range": (lambda m, x: m.cat([x, x], 2), X), "concat": (lambda m, x, y: m.concat([x, y]), X, X),
     "stack": (lambda m, x, y: m.stack([x, y]), X, Y), "stack_negative": (lambda m, x, y: m.stack([x, y], dim=-1), X, Y),
     "stack_bad": (lambda m, x, y: m.stack([x, y]), X, r(3, 3)), "stack_0d": (lambda m, x, y: m.stack([x, y]), S, S.copy()),
@@ -308,7 +312,7 @@ SHAPE = {
     "index_repeated": (lambda m, x: x[idx(m, [1, 1, 1])], X),
 }
 for _n, (_f, *_ins) in SHAPE.items():
-    case(_n, _f, *_ins)
+    case(_n, _f, *_ins, f32=_n in ("cat", "cat_int_with_float", "permute_negative", "gather"))
 
 
 def _setitem_row(m, x, v):

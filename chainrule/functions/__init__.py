@@ -15,7 +15,8 @@ from .elementwise import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, eq,
                           isfinite, isinf, isnan, le, logical_and, logical_not, logical_or,
                           logical_xor, lt, ne)
 from .elementwise import clamp, clip, where  # noqa: E402,F401
-from .reduce import (MaxResult, _extreme, argmax, argmin, max, min, norm, std, var)  # noqa: E402,F401
+from .reduce import (MaxResult, _extreme, argmax, argmin, logsumexp, max, min, norm, std,  # noqa: E402,F401
+                     var)
 from .linalg import dot, einsum, outer  # noqa: E402,F401
 from .shape import (_index, _index_item, broadcast_to, chunk, concatenate, expand, flatten,  # noqa: E402,F401
                     gather, getitem, moveaxis, pad, permute, reshape, split, squeeze, stack,

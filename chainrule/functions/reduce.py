@@ -11,11 +11,13 @@ from collections import namedtuple
 import numpy as np
 
 from ..ops import arith, reduce, select
-from .args import _MISSING, _T, _axis, _check_axes, _const, _data, _dim, _is_0d, _reduce, _tensor
+from .args import (_MISSING, _T, _axis, _check_axes, _const, _data, _dim, _is_0d, _reduce, _tensor,
+                   generate)
 from ..ops.base import EmptyError, ShapeError
 from .expose import expose
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
+_logsumexp = generate(reduce.LogSumExp, "logsumexp")   # cr.logsumexp wraps it (int inputs)
 
 
 def _extreme(prim, argf, x, axis, keepdims, dim, keepdim):
@@ -80,6 +82,17 @@ def _numpy_min(a, axis=None, out=None, keepdims=False):
 def _no_out(op, out):
     if out is not None:
         raise TypeError(f"{op}: out= is not supported on Tensors (they are immutable in the graph)")
+
+
+def logsumexp(x, axis=None, keepdims=False, *, dim=_MISSING, keepdim=None):
+    """log Σ exp(x) over `axis` (stable); integers and bools in the default float dtype (PyTorch).
+
+    >>> cr.logsumexp(cr.tensor([1000.0, 1000.0]))  # tensor(1000.6931)
+    """
+    if np.asarray(_data(x)).dtype.kind in "biu":
+        from ..tensor_base import get_default_dtype
+        x = x.to(get_default_dtype()) if _T(x) else np.asarray(x, dtype=get_default_dtype())
+    return _logsumexp(x, axis, keepdims, dim=dim, keepdim=keepdim)
 
 
 def _dof(n, correction, ddof, unbiased):

@@ -5,6 +5,7 @@ primitives (ops/shape.py) and need no derivative code.
 from __future__ import annotations
 
 import builtins
+import functools
 
 import numpy as np
 
@@ -136,12 +137,25 @@ def expand(x, *sizes):
     return broadcast_to(x, full)
 
 
+def _promoted(tensors):
+    """Tensors of mixed dtypes cast to PyTorch's common one (int64 with float32 is float32;
+    NumPy's concatenate would give float64); the casts are recorded, so they trace."""
+    tensors = list(tensors)
+    kinds = {np.asarray(_data(t)).dtype for t in tensors}
+    if len(kinds) < 2:
+        return tensors
+    from .elementwise import promote_types
+    target = functools.reduce(promote_types, kinds)
+    return [t.to(target) if _T(t) else np.asarray(t).astype(target) for t in tensors]
+
+
 def concatenate(tensors, axis=0, *, dim=_MISSING):
     """Join tensors along an existing axis.
 
     >>> cr.cat([cr.ones(2, 3), cr.ones(1, 3)]).shape  # (3, 3)
     """
     axis = _axis(axis, dim)
+    tensors = _promoted(tensors)
     try:
         return shp.Concatenate(*tensors, axis=axis)
     except ShapeError:
