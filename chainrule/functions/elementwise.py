@@ -132,12 +132,14 @@ isnan = expose(_through(compare.IsNan, "isnan", "True where x is NaN."), method=
 isinf = expose(_through(compare.IsInf, "isinf", "True where x is ±inf."), method=True, ufunc=np.isinf)
 signbit = expose(_through(compare.SignBit, "signbit", "True where the sign bit is set (-0.0 too)."),
                  method=True, ufunc=np.signbit)
-bitwise_left_shift = expose(_through(compare.LeftShift, "bitwise_left_shift", "x << y on integers."
-                                     "\n\n    >>> cr.tensor([1, 2]) << 2  # tensor([4, 8])"),
-                            method=True, operators=("__lshift__", "__rlshift__"), ufunc=np.left_shift)
-bitwise_right_shift = expose(_through(compare.RightShift, "bitwise_right_shift", "x >> y on "
-                                      "integers (arithmetic).\n\n    >>> cr.tensor([8]) >> 2  # tensor([2])"),
-                             method=True, operators=("__rshift__", "__rrshift__"), ufunc=np.right_shift)
+bitwise_left_shift = expose(
+    _through(compare.LeftShift, "bitwise_left_shift",
+             "x << y on integers.\n\n    >>> cr.tensor([1, 2]) << 2  # tensor([4, 8])"),
+    method=True, operators=("__lshift__", "__rlshift__"), ufunc=np.left_shift)
+bitwise_right_shift = expose(
+    _through(compare.RightShift, "bitwise_right_shift",
+             "x >> y on integers (arithmetic).\n\n    >>> cr.tensor([8]) >> 2  # tensor([2])"),
+    method=True, operators=("__rshift__", "__rrshift__"), ufunc=np.right_shift)
 expose(_through(compare.Rint, "numpy_rint", "np.rint on a Tensor (no gradient)."), name=False,
        ufunc=np.rint)   # floor, ceil, trunc are primitives with a zero gradient (ops/math.py)
 

@@ -29,7 +29,8 @@ def numpy_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, whe
               mean=None, correction=None):
     """np.var: NumPy's ddof=0 default (cr.var and Tensor.var keep PyTorch's correction=1)."""
     _unsupported("var", dtype=dtype, out=out, where=where, mean=mean)
-    return _red.var(a, axis=axis, keepdims=bool(keepdims), correction=ddof if correction is None else correction)
+    return _red.var(a, axis=axis, keepdims=bool(keepdims),
+                    correction=ddof if correction is None else correction)
 
 
 @expose(name=False, numpy=np.std)
@@ -37,7 +38,8 @@ def numpy_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, whe
               mean=None, correction=None):
     """np.std: NumPy's ddof=0 default."""
     _unsupported("std", dtype=dtype, out=out, where=where, mean=mean)
-    return _red.std(a, axis=axis, keepdims=bool(keepdims), correction=ddof if correction is None else correction)
+    return _red.std(a, axis=axis, keepdims=bool(keepdims),
+                    correction=ddof if correction is None else correction)
 
 
 @expose(name=False, numpy=np.dot)
