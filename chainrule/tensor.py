@@ -8,7 +8,7 @@ import numpy as np
 from . import autograd
 from . import functions as F
 from .ops import shape as shp
-from .ops.base import put
+from .ops.base import ShapeError, put
 
 from .tensor_base import Tensor, as_array, check_grad_dtype, get_default_dtype, set_default_dtype  # noqa: F401
 
@@ -276,6 +276,26 @@ class _Methods:
     def zero_(self):
         return self.fill_(0)
 
+    # ---- PyTorch conveniences met in op tests: shapes and dtypes of another tensor, layout
+    def view_as(self, other):
+        return F.reshape(self, np.shape(other))
+
+    def reshape_as(self, other):
+        return F.reshape(self, np.shape(other))
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def contiguous(self, memory_format=None):
+        """This tensor (chainrule's results need no separate contiguous copy)."""
+        return self
+
+    def is_contiguous(self, memory_format=None):
+        return bool(self.data.flags.c_contiguous)
+
+    def nelement(self):
+        return int(self.data.size)
+
     def fill_(self, value):
         def run():
             self.data[...] = value
@@ -300,7 +320,13 @@ class _Methods:
 
         def run():
             self.data[index] = vd
-        self._inplace("setitem", lambda s, v: shp.index_put(s, v, index=index), run, value)
+        try:
+            self._inplace("setitem", lambda s, v: shp.index_put(s, v, index=index), run, value)
+        except ValueError as e:
+            if "broadcast" not in str(e) or isinstance(e, ShapeError):
+                raise
+            raise ShapeError(f"setitem: value of shape {np.shape(vd)} does not broadcast to the "
+                             f"indexed part of a tensor of shape {self.shape}") from None
 
     # ---------------------------------------------------------------- scatter family, in place (issue 10)
     def _inplace_call(self, name, fn, args, other=None):
@@ -403,6 +429,29 @@ class _CastPrim:
 
 _Cast = _CastPrim()
 
+
+
+def _inplace_of(name):
+    """x.<name>_(...): the out-of-place op, recorded (rebinding) or written into the array."""
+    def method(self, *args, **kwargs):
+        fn = getattr(F, name)
+
+        def run():
+            with autograd.no_grad():
+                out = fn(Tensor._make(self.data, False), *args, **kwargs)
+            self.data[...] = out.data
+        return self._inplace(name + "_", lambda s, _: fn(s, *args, **kwargs), run)
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place {name} (as PyTorch's {name}_)."
+    return method
+
+
+for _name in ("pow", "relu", "sigmoid", "tanh", "exp", "log", "neg", "abs", "sqrt", "rsqrt",
+              "floor", "ceil", "round", "trunc", "sin", "cos", "reciprocal", "square", "sign",
+              "clamp_min", "clamp_max", "fmod", "remainder", "lerp", "addmm", "nan_to_num",
+              "logit", "leaky_relu", "elu"):   # same shape in and out
+    if not hasattr(_Methods, _name + "_"):
+        setattr(_Methods, _name + "_", _inplace_of(_name))
 
 
 def _install(methods):

@@ -15,7 +15,8 @@ from .elementwise import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, eq,
                           isfinite, isinf, isnan, le, logical_and, logical_not, logical_or,
                           logical_xor, lt, ne)
 from .elementwise import clamp, clip, where  # noqa: E402,F401
-from .reduce import (MaxResult, _extreme, argmax, argmin, max, min, norm, std, var)  # noqa: E402,F401
+from .reduce import (MaxResult, _extreme, argmax, argmin, logsumexp, max, min, norm, std,  # noqa: E402,F401
+                     var)
 from .linalg import dot, einsum, outer  # noqa: E402,F401
 from .shape import (_index, _index_item, broadcast_to, chunk, concatenate, expand, flatten,  # noqa: E402,F401
                     gather, getitem, moveaxis, pad, permute, reshape, split, squeeze, stack,
@@ -25,6 +26,8 @@ from . import layout as _layout_ops  # noqa: E402,F401  (issue 10: flip, roll, t
 from . import index as _index_ops  # noqa: E402,F401  (issue 10: scatter family)
 from . import numpy_api  # noqa: E402,F401
 from .numpy_api import mean, prod, sum  # noqa: E402,F401,A004  (dtype=; np.sum in NumPy's order)
+from .torch_names import add, sub  # noqa: E402,F401  (alpha=; the operators stay generated)
+from . import torch_names as _torch_names  # noqa: E402,F401  (PyTorch's aliases: mm, t, xlogy, ...)
 from .expose import CLI, EXPOSED, expose, on_expose  # noqa: E402,F401
 from ..ops.base import put  # noqa: E402,F401
 

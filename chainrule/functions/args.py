@@ -173,16 +173,18 @@ def along_axis(prim, name):
     """f(x, axis=<forward's default>, *, dim=): ops along one axis (softmax, log_softmax)."""
     default = forward_arguments(prim)[2].get("axis", -1)
 
-    def fn(x, axis=default, *, dim=_MISSING):
+    def fn(x, axis=default, *, dim=_MISSING, dtype=None):
         if dim is not _MISSING:
             axis = dim
+        if dtype is not None:   # PyTorch: the input is cast first
+            x = x.to(dtype) if _T(x) else np.asarray(x, dtype=dtype)
         try:
             return prim(x, axis=axis)
         except (IndexError, ValueError):
             _check_axes(name, x, axis)
             raise
     return _named(fn, name, prim, f"\n\n    Along `axis` (default {default}; PyTorch's `dim=` "
-                  f"accepted).")
+                  f"and `dtype=` accepted).")
 
 
 SPELLINGS = {None: plain, "reduce": reduction, "axis": along_axis}

@@ -10,6 +10,7 @@ import numpy as np
 from .. import autograd
 from ..ops import arith, compare
 from ..ops import math as _math
+from ..ops.base import ShapeError
 from .args import _T, _data, _tensor
 from .expose import expose
 
@@ -22,21 +23,31 @@ def clip(x, min=None, max=None):  # noqa: A002 - PyTorch's argument names
     >>> cr.clip(cr.tensor([-2.0, 0.5, 2.0]), -1, 1)  # tensor([-1., 0.5, 1.])
     """
     if min is None and max is None:
-        raise ValueError("clip: at least one of min and max must be given")
+        raise ShapeError(f"clip: at least one of min and max must be given (input shape "
+                         f"{np.shape(_data(x))})")   # PyTorch's RuntimeError, still a ValueError
     if _T(min) or _T(max):
-        out = x if min is None else arith.Maximum(x, min)
-        return out if max is None else arith.Minimum(out, max)
+        # As PyTorch: x keeps the gradient where it equals a bound (maximum would split it);
+        # crossed bounds (min > max) give max
+        out = x if min is None else _tensor(arith.Where(compare.Less(x, min), min, x))
+        return out if max is None else _tensor(arith.Where(compare.Greater(out, max), max, out))
     return arith.Clip(x, min=min, max=max)
 
 
 clamp = clip
+_NONE = object()
 
 
-def where(cond, x, y):
+def where(cond, x=_NONE, y=_NONE):
     """x where cond else y (broadcasting); cond carries no gradient. Always returns a Tensor.
+    where(cond) alone is nonzero(cond, as_tuple=True), as in NumPy and PyTorch.
 
     >>> cr.where(cr.tensor([True, False]), 1.0, cr.tensor([5.0, 6.0]))  # tensor([1., 6.])
     """
+    if x is _NONE and y is _NONE:
+        from .layout import nonzero
+        return nonzero(cond, as_tuple=True)
+    if x is _NONE or y is _NONE:
+        raise TypeError("where: give both x and y, or neither (where(cond) is nonzero(cond))")
     if _T(cond) and cond.dtype != np.bool_:   # a primitive, so traced programs recompute it
         cond = compare.NotEqual(cond, 0)
     elif not _T(cond):   # a bool Tensor stays one: traced programs recompute the mask
@@ -119,6 +130,16 @@ isfinite = expose(_through(compare.IsFinite, "isfinite", "True where x is finite
                   ufunc=np.isfinite)
 isnan = expose(_through(compare.IsNan, "isnan", "True where x is NaN."), method=True, ufunc=np.isnan)
 isinf = expose(_through(compare.IsInf, "isinf", "True where x is ±inf."), method=True, ufunc=np.isinf)
+signbit = expose(_through(compare.SignBit, "signbit", "True where the sign bit is set (-0.0 too)."),
+                 method=True, ufunc=np.signbit)
+bitwise_left_shift = expose(
+    _through(compare.LeftShift, "bitwise_left_shift",
+             "x << y on integers.\n\n    >>> cr.tensor([1, 2]) << 2  # tensor([4, 8])"),
+    method=True, operators=("__lshift__", "__rlshift__"), ufunc=np.left_shift)
+bitwise_right_shift = expose(
+    _through(compare.RightShift, "bitwise_right_shift",
+             "x >> y on integers (arithmetic).\n\n    >>> cr.tensor([8]) >> 2  # tensor([2])"),
+    method=True, operators=("__rshift__", "__rrshift__"), ufunc=np.right_shift)
 expose(_through(compare.Rint, "numpy_rint", "np.rint on a Tensor (no gradient)."), name=False,
        ufunc=np.rint)   # floor, ceil, trunc are primitives with a zero gradient (ops/math.py)
 
@@ -175,7 +196,11 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
     >>> cr.allclose(cr.tensor([1.0]), cr.tensor([1.0 + 1e-9]))  # True
     """
-    return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    try:
+        return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    except ValueError:
+        raise ShapeError(f"allclose: shapes {np.shape(_data(input))} and {np.shape(_data(other))} "
+                         f"do not broadcast") from None
 
 
 @expose(method=True)

@@ -149,8 +149,10 @@ def _from_primitive(prim):
     if not inspect.isfunction(hand) or getattr(hand, "_primitive", None) is not None:
         hand = None   # not hand-written (absent, a submodule, or generated for another primitive)
     fn = hand or generate(prim, names[0])
+    # a hand-written function that only adds keywords (add's alpha=) leaves the operators fast
+    op_fn = generate(prim, names[0]) if getattr(hand, "_operators_generated", False) else fn
     add(Exposure(key=f"primitive {prim.name}", names=names, fn=fn, methods=_names(prim.method, names),
-                 operators=_operators(_tuple(prim.operators), fn, prim),
+                 operators=_operators(_tuple(prim.operators), op_fn, prim),
                  ufuncs=_tuple(inspect.getattr_static(prim, "ufunc")),   # a function class
                  numpy=_tuple(inspect.getattr_static(prim, "numpy")),   # attribute would bind
                  cli=_names(prim.cli, names[:1]),

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..ops import shape as shp
 from .args import _MISSING, _T, _axis, _const, _data, _dim, _shape_arg
+from ..ops.base import RangeError
 from .expose import expose
 from .shape import concatenate, moveaxis, reshape, transpose
 
@@ -28,11 +29,13 @@ def _t(x):
 
 
 @expose(method=True, numpy=np.flip)
-def flip(x, dims=None, *, axis=_MISSING):
-    """Reverse the order along `dims` (NumPy: all axes when none are given).
+def flip(x, *args, dims=None, axis=_MISSING):
+    """Reverse the order along `dims` (NumPy: all axes when none are given); x.flip(0, 1) too.
 
     >>> cr.flip(cr.tensor([1.0, 2.0, 3.0]), 0)  # tensor([3., 2., 1.])
     """
+    if args:
+        dims = args[0] if len(args) == 1 else tuple(args)
     dims = _axis(dims, axis)
     nd = len(_shape(x))
     axes = tuple(range(nd)) if dims is None else _axes("flip", x, dims)
@@ -291,7 +294,7 @@ def narrow(x, dim, start, length):
     start = int(_data(start))
     start = start + s[a] if start < 0 else start
     if not (0 <= start <= s[a] and 0 <= length and start + length <= s[a]):
-        raise IndexError(f"narrow: start {start} + length {length} exceeds dimension {a} of size "
+        raise RangeError(f"narrow: start {start} + length {length} exceeds dimension {a} of size "
                          f"{s[a]} (shape {s})")
     return shp.getitem(_t(x), index=(slice(None),) * a + (slice(start, start + length),))
 

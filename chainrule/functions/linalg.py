@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import arith, linalg, shape as shp
+from ..ops.base import ShapeError
 from .expose import expose
 
 
@@ -17,7 +18,7 @@ def dot(x, y):
     >>> cr.dot(cr.tensor([1.0, 2.0]), cr.tensor([3.0, 4.0]))  # tensor(11.)
     """
     if np.ndim(x) != 1 or np.ndim(y) != 1:
-        raise ValueError(f"dot: expects two 1-D tensors, got shapes {np.shape(x)} and {np.shape(y)}")
+        raise ShapeError(f"dot: expects two 1-D tensors, got shapes {np.shape(x)} and {np.shape(y)}")
     return linalg.MatMul(x, y)
 
 
@@ -25,7 +26,7 @@ def dot(x, y):
 def outer(x, y):
     """Outer product x yᵀ of two 1-D tensors.  >>> cr.outer(cr.ones(2), cr.ones(3)).shape  # (2, 3)"""
     if np.ndim(x) != 1 or np.ndim(y) != 1:
-        raise ValueError(f"outer: expects two 1-D tensors, got shapes {np.shape(x)} and "
+        raise ShapeError(f"outer: expects two 1-D tensors, got shapes {np.shape(x)} and "
                          f"{np.shape(y)}")
     return arith.Mul(shp.Reshape(x, shape=(-1, 1)), shp.Reshape(y, shape=(1, -1)))
 
@@ -35,13 +36,15 @@ def einsum(subscripts, *operands):
     if not isinstance(subscripts, str):
         raise TypeError(f"einsum: subscripts must be a string like 'ij,jk->ik', got "
                         f"{type(subscripts).__name__} (NumPy's sublist form: use np.einsum)")
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):   # einsum(eq, [a, b])
+        operands = tuple(operands[0])
     try:
         return linalg.einsum(subscripts, *operands)
     except ValueError as e:
         if str(e).startswith("einsum"):
             raise
         shapes = " and ".join(str(np.shape(o)) for o in operands)
-        raise ValueError(f"einsum: subscripts {subscripts!r} do not fit shapes {shapes} "
+        raise ShapeError(f"einsum: subscripts {subscripts!r} do not fit shapes {shapes} "
                          f"({str(e).strip()})".replace("\n", " ")) from None
 
 
@@ -68,7 +71,7 @@ def tensordot(a, b, dims=2, *, axes=None):
     da, db = _tensordot_axes(dims if axes is None else axes, na, nb)
     sa, sb = np.shape(a), np.shape(b)
     if len(da) != len(db) or any(sa[i] != sb[j] for i, j in zip(da, db)):
-        raise ValueError(f"tensordot: shapes {sa} and {sb} do not match on axes {da} and {db}")
+        raise ShapeError(f"tensordot: shapes {sa} and {sb} do not match on axes {da} and {db}")
     la = _LETTERS[:na]
     lb = list(_LETTERS[na:na + nb])
     for i, j in zip(da, db):
@@ -94,7 +97,7 @@ def vdot(a, b):
     >>> cr.vdot(cr.ones(4), cr.ones(4))  # tensor(4.)
     """
     if np.ndim(a) != 1 or np.ndim(b) != 1:
-        raise ValueError(f"vdot: expects two 1-D tensors, got shapes {np.shape(a)} and "
+        raise ShapeError(f"vdot: expects two 1-D tensors, got shapes {np.shape(a)} and "
                          f"{np.shape(b)} (np.vdot flattens)")
     return numpy_vdot(a, b)
 
@@ -103,7 +106,7 @@ def vdot(a, b):
 def numpy_vdot(a, b):
     """np.vdot: the dot product of the flattened inputs."""
     if np.size(a) != np.size(b):
-        raise ValueError(f"vdot: shapes {np.shape(a)} and {np.shape(b)} have different sizes")
+        raise ShapeError(f"vdot: shapes {np.shape(a)} and {np.shape(b)} have different sizes")
     return linalg.MatMul(shp.Reshape(a, shape=(-1,)), shp.Reshape(b, shape=(-1,)))
 
 
@@ -124,7 +127,7 @@ def cross(a, b, dim=-1):
     from .shape import getitem, moveaxis
     sa, sb = np.shape(a), np.shape(b)
     if sa[dim] != 3 or sb[dim] != 3:
-        raise ValueError(f"cross: shapes {sa} and {sb} need size 3 along dim {dim}")
+        raise ShapeError(f"cross: shapes {sa} and {sb} need size 3 along dim {dim}")
     a, b = moveaxis(a, dim, -1), moveaxis(b, dim, -1)
     i1, i2 = (Ellipsis, [1, 2, 0]), (Ellipsis, [2, 0, 1])
     c = getitem(a, i1) * getitem(b, i2) - getitem(a, i2) * getitem(b, i1)

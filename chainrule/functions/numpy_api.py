@@ -29,7 +29,8 @@ def numpy_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, whe
               mean=None, correction=None):
     """np.var: NumPy's ddof=0 default (cr.var and Tensor.var keep PyTorch's correction=1)."""
     _unsupported("var", dtype=dtype, out=out, where=where, mean=mean)
-    return _red.var(a, axis, bool(keepdims), correction=ddof if correction is None else correction)
+    return _red.var(a, axis=axis, keepdims=bool(keepdims),
+                    correction=ddof if correction is None else correction)
 
 
 @expose(name=False, numpy=np.std)
@@ -37,7 +38,8 @@ def numpy_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, whe
               mean=None, correction=None):
     """np.std: NumPy's ddof=0 default."""
     _unsupported("std", dtype=dtype, out=out, where=where, mean=mean)
-    return _red.std(a, axis, bool(keepdims), correction=ddof if correction is None else correction)
+    return _red.std(a, axis=axis, keepdims=bool(keepdims),
+                    correction=ddof if correction is None else correction)
 
 
 @expose(name=False, numpy=np.dot)
@@ -175,6 +177,8 @@ def numpy_ones_like(a, dtype=None, order="K", subok=True, shape=None, **kw):
 def _nan_zeroed(x):
     from .elementwise import where
     from .elementwise import isnan
+    if np.asarray(_data(x)).dtype.kind not in "fc":   # no nan in ints: nansum stays int64
+        return x
     return where(isnan(x) if _T(x) else np.isnan(x), 0.0, x)
 
 
@@ -201,20 +205,22 @@ def nanmean(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None
 
 
 @expose(method=True)
-def count_nonzero(x, dim=None):
+def count_nonzero(x, dim=None, *, axis=None):
     """Number of nonzero elements (over dim), int64, no gradient."""
-    return _count(_cmp.NotEqual(x, 0), dim, False)
+    return _count(_cmp.NotEqual(x, 0), axis if dim is None else dim, False)
 
 
 @expose(method=True)
-def any(x, dim=None, keepdim=False):  # noqa: A001
+def any(x, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001
     """True where any element (over dim) is nonzero."""
+    dim, keepdim = _keep(axis, dim, keepdims, keepdim)
     return _cmp.Greater(_count(_cmp.NotEqual(x, 0), dim, keepdim), 0)
 
 
 @expose(method=True)
-def all(x, dim=None, keepdim=False):  # noqa: A001
+def all(x, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001
     """True where every element (over dim) is nonzero."""
+    dim, keepdim = _keep(axis, dim, keepdims, keepdim)
     return _cmp.Equal(_count(_cmp.Equal(x, 0), dim, keepdim), 0)
 
 
@@ -227,8 +233,9 @@ def _count(mask, axis, keepdims):
 
 def _red_sum(x, axis, keepdims):
     from ..ops import reduce as _r
-    return _r.Sum(x, axis=axis if axis is None or isinstance(axis, int) else tuple(axis),
-                  keepdims=keepdims)
+    from .args import _reduce   # dim 0 of a 0-d tensor, and one-line axis errors
+    return _reduce("sum", _r.Sum, x, axis if axis is None or isinstance(axis, int) else tuple(axis),
+                   keepdims)
 
 
 @expose(name=False, numpy=np.nansum)

@@ -5,11 +5,13 @@ primitives (ops/shape.py) and need no derivative code.
 from __future__ import annotations
 
 import builtins
+import functools
 
 import numpy as np
 
 from ..ops import shape as shp
 from .args import _MISSING, _T, _axis, _data, _dim, _shape_arg
+from ..ops.base import RangeError, ShapeError
 from .expose import expose
 
 
@@ -109,7 +111,7 @@ def flatten(x, start_dim=0, end_dim=-1):
         return reshape(x, (1,))
     a, b = _dim("flatten", x, start_dim), _dim("flatten", x, end_dim)
     if a > b:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
                          f"shape {s}")
     return reshape(x, s[:a] + (-1,) + s[b + 1:])
 
@@ -135,12 +137,31 @@ def expand(x, *sizes):
     return broadcast_to(x, full)
 
 
+def _promoted(tensors):
+    """Tensors of mixed dtypes cast to PyTorch's common one (int64 with float32 is float32;
+    NumPy's concatenate would give float64); the casts are recorded, so they trace."""
+    tensors = list(tensors)
+    kinds = {np.asarray(_data(t)).dtype for t in tensors}
+    if len(kinds) < 2:
+        return tensors
+    from .elementwise import promote_types
+    target = functools.reduce(promote_types, kinds)
+    return [t.to(target) if _T(t) else np.asarray(t).astype(target) for t in tensors]
+
+
 def concatenate(tensors, axis=0, *, dim=_MISSING):
     """Join tensors along an existing axis.
 
     >>> cr.cat([cr.ones(2, 3), cr.ones(1, 3)]).shape  # (3, 3)
     """
-    return shp.Concatenate(*tensors, axis=_axis(axis, dim))
+    axis = _axis(axis, dim)
+    tensors = _promoted(tensors)
+    try:
+        return shp.Concatenate(*tensors, axis=axis)
+    except ShapeError:
+        if tensors and isinstance(axis, int):
+            _dim("cat", tensors[0], axis)   # a dim out of range: AxisError (an IndexError)
+        raise
 
 
 
@@ -176,7 +197,7 @@ def split(x, split_size_or_sections, axis=0, *, dim=_MISSING):
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != n:
-            raise ValueError(f"split: sizes {sizes} do not add up to {n} along axis {axis} of "
+            raise ShapeError(f"split: sizes {sizes} do not add up to {n} along axis {axis} of "
                              f"shape {np.shape(x)}")
     pieces, start = [], 0
     pre = (slice(None),) * (axis % np.ndim(x))
@@ -210,7 +231,7 @@ def pad(x, pad_width, value=0.0, mode="constant"):
     try:
         pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (nd, 2))
     except ValueError:
-        raise ValueError(f"pad: pad_width {pad_width} does not fit shape {np.shape(x)}: expected "
+        raise ShapeError(f"pad: pad_width {pad_width} does not fit shape {np.shape(x)}: expected "
                          f"one (before, after) pair, or one per axis ({nd} pairs)") from None
     if mode != "constant" or (pw < 0).any():
         from ..nn.functional_conv import pad as torch_pad   # the index modes and cropping
@@ -256,11 +277,11 @@ def _take_along(op, x, indices, axis):
     s = np.shape(x)
     axis = axis % len(s)
     if idx.ndim != len(s):
-        raise ValueError(f"{op}: indices shape {idx.shape} must have as many "
+        raise ShapeError(f"{op}: indices shape {idx.shape} must have as many "
                          f"dimensions as input shape {s}")
     n = s[axis]
     if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise IndexError(f"{op}: index {int(idx.max()) if idx.max() >= n else int(idx.min())} "
+        raise RangeError(f"{op}: index {int(idx.max()) if idx.max() >= n else int(idx.min())} "
                          f"is out of range for axis {axis} of size {n} (input shape {s})")
     grid = list(np.ogrid[tuple(slice(k) for k in idx.shape)])
     grid[axis] = idx

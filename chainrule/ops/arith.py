@@ -172,7 +172,7 @@ class Div(Primitive):
 class Pow(Primitive):
     """z = x ** p.   dz/dx = p·x^(p-1), dz/dp = z·log x."""
     name = "pow"
-    reads = ((0, 1), (0, "ans"))
+    reads = ((0, 1), (0, 1, "ans"))
     flat_forward = "{0} ** {1}"
     saves_ans = True
     samples = (Sample((3, 4), (3, 4), domain="positive"), Sample((2, 3), 3.0),
@@ -184,27 +184,43 @@ class Pow(Primitive):
     ufunc = np.power
 
     def forward(self, x, p):
+        if _integral(x) and _integral(p) and np.any(np.less(p, 0)):
+            # NOTE: PyTorch refuses a negative Python int exponent and computes 0 / ±1 for a
+            # negative int tensor exponent; refused here too, as the generated code (**) would
+            raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                               f"(shapes {np.shape(x)} and {np.shape(p)})")
         return _promote(_broadcast("pow", np.power, x, p), x, p)
 
+    # As in PyTorch: dz/dx is 0 where p = 0 (not 0·x^-1 = nan at x = 0), dz/dp is 0 where x = 0
+    # and p >= 0 (not 0·log 0 = nan), and nan for x < 0 (log of a negative number).
     def vjp(self, g, ans, needs, x, p):
         gx = gp = None
         if needs[0]:
             if isinstance(p, (int, float)):
-                if p == 0:   # x**0 is constant: 0, not 0 * x**-1 = nan at x = 0 (as in PyTorch)
+                if p == 0:
                     gx = g * np.zeros_like(x)
                 else:
                     gx = g * (2 * x) if p == 2 else g * (p * x ** (p - 1))
             else:
-                gx = g * p * x ** (p - 1)
+                gx = g * np.where(p == 0, 0, p * x ** (p - 1))
         if needs[1]:
-            gp = g * ans * np.log(np.where(x > 0, x, 1))  # NOTE: d/dp of x**p is taken as 0 at x <= 0
+            gp = g * _dpow_dp(ans, x, p)
         return gx, gp
 
     def jvp(self, tangents, ans, x, p):
         tx, tp = tangents
-        a = None if tx is None else tx * (p * x ** (p - 1))
-        b = None if tp is None else tp * ans * np.log(np.where(x > 0, x, 1))
+        a = None if tx is None else tx * np.where(np.equal(p, 0), 0, p * x ** (p - 1))
+        b = None if tp is None else tp * _dpow_dp(ans, x, p)
         return add_tangents(a, b)
+
+
+def _integral(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) or \
+        getattr(v, "dtype", _F64).kind in "biu"
+
+
+def _dpow_dp(ans, x, p):
+    return np.where(np.logical_and(x == 0, np.greater_equal(p, 0)), 0, ans * np.log(x))
 
 
 @register
@@ -331,8 +347,8 @@ class Exp(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.exp(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.exp(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g * ans,)
@@ -351,8 +367,8 @@ class Log(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.log(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.log(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g / x,)
@@ -371,8 +387,8 @@ class Log1p(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.log1p(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.log1p(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g / (1 + x),)
@@ -393,8 +409,8 @@ class Sqrt(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.sqrt(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.sqrt(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g / (2 * ans),)
@@ -453,8 +469,8 @@ class Sin(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.sin(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.sin(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g * np.cos(x),)
@@ -473,8 +489,8 @@ class Cos(Unary):
     cli = True
 
     def forward(self, x):
-        out = np.cos(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.cos(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (-g * np.sin(x),)
@@ -496,8 +512,8 @@ class Tanh(Unary):
     functional = True
 
     def forward(self, x):
-        out = np.tanh(x)   # an int array gives float64: PyTorch gives the default float dtype
-        return out if out.dtype is not _F64 or type(x) is not np.ndarray or x.dtype is _F64 else _widen(out)
+        # an int or bool array is computed in the default float dtype (PyTorch; NumPy: float64/16)
+        return np.tanh(x if type(x) is not np.ndarray or x.dtype.kind not in "biu" else _widen(x))
 
     def vjp(self, g, ans, needs, x):
         return (g * (1 - ans * ans),)
@@ -621,7 +637,7 @@ class Clip(Unary):
     method = True
 
     def forward(self, x, min=None, max=None):
-        return np.clip(x, min, max)
+        return _promote(np.clip(x, min, max), x, max if min is None else min)
 
     def vjp(self, g, ans, needs, x, min=None, max=None):
         if min is None:

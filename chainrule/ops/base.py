@@ -199,6 +199,15 @@ class ShapeError(RuntimeError, ValueError):
     """Shapes that do not fit: a RuntimeError as in PyTorch, still catchable as ValueError."""
 
 
+class RangeError(IndexError, RuntimeError):
+    """An index outside its dimension: IndexError, and the RuntimeError PyTorch raises (gather)."""
+
+
+class EmptyError(ShapeError, IndexError):
+    """A reduction without identity (max, argmax) over an empty dimension: PyTorch raises
+    IndexError or RuntimeError; still a ValueError as before."""
+
+
 def shape_error(op, msg, *shapes):
     shown = " and ".join(str(tuple(s)) for s in shapes)
     return ShapeError(f"{op}: shapes {shown} {msg}")

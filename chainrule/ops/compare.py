@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Primitive, Sample, register
+from .base import Primitive, Sample, register, shape_error
 
 
 class Compare(Primitive):
@@ -19,7 +19,10 @@ class Compare(Primitive):
     samples = (Sample((3, 4), (3, 4)), Sample((3, 1, 4), (5, 4)), Sample((), (3,)))
 
     def forward(self, *xs):
-        return self.ufunc(*xs)
+        try:
+            return self.ufunc(*xs)
+        except ValueError:   # operands that do not broadcast: a one-line ShapeError
+            raise shape_error(self.name, "do not broadcast", *(np.shape(x) for x in xs)) from None
 
     def vjp(self, g, ans, needs, *xs):
         return [None] * len(xs)
@@ -69,6 +72,7 @@ def _test(name, ufunc, doc):
 IsNan = _test("isnan", np.isnan, "z = x is NaN elementwise")
 IsFinite = _test("isfinite", np.isfinite, "z = x is finite elementwise")
 IsInf = _test("isinf", np.isinf, "z = x is ±inf elementwise")
+SignBit = _test("signbit", np.signbit, "z = the sign bit of x is set (True for -0.0) elementwise")
 
 
 _INTS = (Sample(np.array([[5, 3, 12], [0, -7, 9]]), np.array([6, 1, 10])),
@@ -79,6 +83,12 @@ _BITS = "(bitwise on integers, logical on bool)"
 BitwiseAnd = _compare("bitwise_and", np.bitwise_and, "&", _BITS, _INTS)
 BitwiseOr = _compare("bitwise_or", np.bitwise_or, "|", _BITS, _INTS)
 BitwiseXor = _compare("bitwise_xor", np.bitwise_xor, "^", _BITS, _INTS)
+
+
+_SHIFTS = (Sample(np.array([[5, 3, 12], [0, -7, 9]]), np.array([2, 0, 1])),
+           Sample(np.array([1, 8, -16]), 3))
+LeftShift = _compare("left_shift", np.left_shift, "<<", "(integers)", _SHIFTS)
+RightShift = _compare("right_shift", np.right_shift, ">>", "(integers, arithmetic)", _SHIFTS)
 
 
 @register

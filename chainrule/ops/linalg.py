@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import grad_buffer
-from .base import At, Primitive, Sample, add_tangents, register
+from .base import At, Primitive, Sample, ShapeError, add_tangents, register
 
 
 def _mT(a):
@@ -34,13 +34,13 @@ class MatMul(Primitive):
         except ValueError:
             xs, ws = np.shape(x), np.shape(w)
             if len(xs) == 0 or len(ws) == 0:
-                raise ValueError(f"matmul: shapes {xs} and {ws}: both operands need at least "
+                raise ShapeError(f"matmul: shapes {xs} and {ws}: both operands need at least "
                                  f"one dimension") from None
             k1, k2 = xs[-1], ws[-2] if len(ws) > 1 else ws[0]
             if k1 != k2:
-                raise ValueError(f"matmul: shapes {xs} and {ws} do not align: "
+                raise ShapeError(f"matmul: shapes {xs} and {ws} do not align: "
                                  f"{k1} != {k2}") from None
-            raise ValueError(f"matmul: batch dimensions of shapes {xs} and {ws} do not "
+            raise ShapeError(f"matmul: batch dimensions of shapes {xs} and {ws} do not "
                              f"broadcast") from None
 
     def vjp(self, g, ans, needs, x, w):

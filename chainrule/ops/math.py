@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arith import BCAST, POSITIVE, UNARY, Unary, _fl, _promote
+from .arith import BCAST, POSITIVE, UNARY, Unary, _broadcast, _fl, _promote
 from .base import At, Primitive, Sample, add_tangents, register
 
 UNIT = tuple(Sample(*s.inputs, domain="unit") for s in UNARY)
@@ -337,7 +337,7 @@ class Atan2(Primitive):
     cli = True
 
     def forward(self, y, x):
-        return _promote(np.arctan2(_fl(y), _fl(x)), y, x)
+        return _promote(_broadcast("atan2", np.arctan2, _fl(y), _fl(x)), y, x)
 
     def vjp(self, g, ans, needs, y, x):
         r = g / (x * x + y * y)
@@ -361,7 +361,7 @@ class Hypot(Primitive):
     ufunc = np.hypot
 
     def forward(self, x, y):
-        return _promote(np.hypot(_fl(x), _fl(y)), x, y)
+        return _promote(_broadcast("hypot", np.hypot, _fl(x), _fl(y)), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         r = g / ans
@@ -384,7 +384,7 @@ class Logaddexp(Primitive):
     ufunc = np.logaddexp
 
     def forward(self, x, y):
-        return _promote(np.logaddexp(_fl(x), _fl(y)), x, y)
+        return _promote(_broadcast("logaddexp", np.logaddexp, _fl(x), _fl(y)), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         return ((g * np.exp(x - ans) if needs[0] else None),
@@ -408,7 +408,7 @@ class Logaddexp2(Primitive):
     ufunc = np.logaddexp2
 
     def forward(self, x, y):
-        return _promote(np.logaddexp2(_fl(x), _fl(y)), x, y)
+        return _promote(_broadcast("logaddexp2", np.logaddexp2, _fl(x), _fl(y)), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         return ((g * np.exp2(x - ans) if needs[0] else None),
@@ -432,7 +432,7 @@ class Copysign(Primitive):
     ufunc = np.copysign
 
     def forward(self, x, y):
-        return _promote(np.copysign(_fl(x), y), x, y)
+        return _promote(_broadcast("copysign", np.copysign, _fl(x), y), x, y)
 
     def vjp(self, g, ans, needs, x, y):
         gx = g * np.sign(x) * np.sign(ans) if needs[0] else None
@@ -466,6 +466,24 @@ class Lerp(Primitive):
         return add_tangents(out, None if tw is None else tw * (end - x))
 
 
+def _integer(v):
+    return isinstance(v, (int, np.integer)) or getattr(v, "dtype", _F).kind in "biu"
+
+
+_F = np.dtype(np.float64)
+
+
+def _divides(op, fn, x, y):
+    """fn(x, y), an integer division by zero raising as in PyTorch (NumPy gives 0 with a warning)."""
+    if _integer(x) and _integer(y) and not np.all(y):
+        raise ZeroDivision(f"{op}: integer division by zero (shapes {np.shape(x)} and {np.shape(y)})")
+    return _promote(_broadcast(op, fn, x, y), x, y)
+
+
+class ZeroDivision(RuntimeError, ZeroDivisionError):
+    """An integer division by zero: PyTorch's RuntimeError, still Python's ZeroDivisionError."""
+
+
 @register
 class Remainder(Primitive):
     """z = x - y·⌊x/y⌋ (Python's %, sign of y).   dz/dx = 1, dz/dy = -⌊x/y⌋."""
@@ -479,7 +497,7 @@ class Remainder(Primitive):
     ufunc = np.remainder
 
     def forward(self, x, y):
-        return _promote(np.remainder(x, y), x, y)
+        return _divides("remainder", np.remainder, x, y)
 
     def vjp(self, g, ans, needs, x, y):
         return g, (-g * np.floor(x / y) if needs[1] else None)
@@ -500,7 +518,7 @@ class Fmod(Primitive):
     ufunc = np.fmod
 
     def forward(self, x, y):
-        return _promote(np.fmod(x, y), x, y)
+        return _divides("fmod", np.fmod, x, y)
 
     def vjp(self, g, ans, needs, x, y):
         return g, (-g * np.trunc(x / y) if needs[1] else None)
@@ -524,12 +542,22 @@ class FloorDivide(Primitive):
     operators = ("__floordiv__", "__rfloordiv__")
     ufunc = np.floor_divide
 
+    def print_form(self, params):
+        """NumPy's expression (the generated code casts to eager's dtype; an integer division by
+        zero gives 0 there, as NumPy does, where eager raises)."""
+        if params.get("rounding_mode", "floor") == "floor":
+            return "np.floor_divide({0}, {1})"
+        return "np.trunc(np.true_divide({0}, {1})).astype(np.result_type({0}, {1}))"
+
     def forward(self, x, y, rounding_mode="floor"):
         if rounding_mode == "floor":
-            return np.floor_divide(x, y)
-        q = np.trunc(np.true_divide(x, y))
-        kind = np.result_type(x, y)
-        return q.astype(kind) if kind.kind in "iu" else q
+            return _divides("floor_divide", np.floor_divide, x, y)
+        if _integer(x) and _integer(y):   # integers stay integers (no float32 round trip)
+            if not np.all(y):
+                raise ZeroDivision(f"div: integer division by zero (shapes {np.shape(x)} and "
+                                   f"{np.shape(y)})")
+            return np.trunc(np.true_divide(x, y)).astype(np.result_type(x, y))
+        return _divides("div", lambda a, b: np.trunc(np.true_divide(a, b)), x, y)
 
     def vjp(self, g, ans, needs, x, y, rounding_mode="floor"):
         return (g * 0 if needs[0] else None), (g * 0 if needs[1] else None)

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .base import At, Primitive, Sample, register
+from .base import At, EmptyError, Primitive, Sample, register
 
 REDUCE = (Sample((3, 4)), Sample((3, 4), axis=1), Sample((2, 3, 4), axis=(0, 2)),
           Sample((2, 3, 4), axis=(0, 2), keepdims=True), Sample((2, 3, 4), axis=-1, keepdims=True),
@@ -115,7 +115,7 @@ class _Extreme(Primitive):
             return fn(x, axis=axis, keepdims=keepdims)
         except ValueError:
             if np.size(x) == 0 or 0 in np.shape(x):
-                raise ValueError(f"{self.name}: cannot reduce an empty tensor of shape "
+                raise EmptyError(f"{self.name}: cannot reduce an empty tensor of shape "
                                  f"{np.shape(x)} over axis {axis} (there is no identity); "
                                  f"reduce a non-empty axis") from None
             raise

@@ -44,7 +44,7 @@ class Reshape(ShapeOp):
         try:
             return np.reshape(x, shape)
         except ValueError:
-            raise ValueError(f"reshape: cannot reshape shape {np.shape(x)} (size {np.size(x)}) "
+            raise ShapeError(f"reshape: cannot reshape shape {np.shape(x)} (size {np.size(x)}) "
                              f"into {tuple(shape)}") from None
 
     def vjp(self, g, ans, needs, x, shape):
@@ -68,11 +68,12 @@ class Transpose(ShapeOp):
         try:
             return np.transpose(x, axes)
         except ValueError:
-            raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of the "
+            raise ShapeError(f"transpose: axes {tuple(axes)} are not a permutation of the "
                              f"{np.ndim(x)} axes of shape {np.shape(x)}") from None
 
     def vjp(self, g, ans, needs, x, axes):
-        return (g.transpose(tuple(np.argsort(axes))),)
+        nd = np.ndim(x)   # negative axes (permute(-1, 0, 1)) inverted as their positive twins
+        return (g.transpose(tuple(np.argsort([a % nd for a in axes]))),)
 
 
 @register
