@@ -11,6 +11,15 @@ import chainrule as cr
 pytestmark = pytest.mark.usefixtures("kernel_cache")
 
 
+def _in_threads(worker, n=4):
+    """worker(0) .. worker(n - 1), each in its own thread, all at once; returns when all end."""
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_concurrent_calls_of_one_compiled_step_give_eager_results():
     cr.manual_seed(0)
     m = cr.nn.Sequential(cr.nn.Linear(16, 64), cr.nn.Tanh(), cr.nn.Linear(64, 16))
@@ -36,13 +45,9 @@ def test_concurrent_calls_of_one_compiled_step_give_eager_results():
             if not np.allclose(got, want[j], rtol=1e-6, atol=1e-6):   # fused: ulps
                 bad.append((k, i))
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _in_threads(worker)
     assert not bad, bad[:5]
     assert step.traces == 1
 
@@ -79,10 +84,6 @@ def test_concurrent_backwards_of_a_compiled_model_give_eager_gradients():
             if not all(np.allclose(a, b, rtol=1e-12) for a, b in zip(grads(fast, xs[j]), want[j])):
                 bad.append((k, i))
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(worker)
     assert not bad, bad[:5]
     assert fast.traces == 1
