@@ -265,7 +265,18 @@ def _is_number(v) -> bool:
 def _checked_state(k, name, v, p):
     """A state entry (e.g. exp_avg, step) as the optimizer will hold it, or a ValueError."""
     if not isinstance(v, (Tensor, np.ndarray)):
-        return copy.deepcopy(v)
+        if name == "step" and _is_number(v):   # older PyTorch kept the step count as a number
+            v = np.asarray(v, dtype=np.float32)
+        elif hasattr(v, "__array__") and not isinstance(v, (str, bytes, dict, list, tuple)):
+            # another library's tensor (a PyTorch state_dict): its values, never the object,
+            # since the in-place updates write through NumPy
+            try:
+                v = np.asarray(v.detach() if hasattr(v, "detach") else v)
+            except (TypeError, ValueError, RuntimeError) as e:
+                raise ValueError(f"load_state_dict: state {name!r} of parameter {k} cannot be "
+                                 f"read as an array ({e})") from None
+        else:
+            return copy.deepcopy(v)
     arr = np.array(v.data if isinstance(v, Tensor) else v)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"load_state_dict: state {name!r} of parameter {k} has dtype "
