@@ -12,7 +12,12 @@ from .activation import (CELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogS
 from .container import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList,
                         Sequential, Unflatten)
 from .functional_call import functional_call
-from .layers import Dropout, Linear, Maxout
+from .layers import Bilinear, Dropout, Linear, Maxout
+from .activation import Hardshrink, Softshrink
+from .padding import (ChannelShuffle, CircularPad1d, CircularPad2d, CircularPad3d,  # noqa: F401
+                      ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
+                      ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+                      Softmax2d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
                    NLLLoss)
 from .loss import (CosineEmbeddingLoss, CosineSimilarity, GaussianNLLLoss, HuberLoss,  # noqa: F401
@@ -50,4 +55,10 @@ __all__ += [  # ConvNets (issue 11)
     "InstanceNorm2d", "LocalResponseNorm", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d",
     "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+]
+__all__ += [  # PyTorch parity (H2)
+    "Bilinear", "Hardshrink", "Softshrink", "ChannelShuffle", "Softmax2d", "ConstantPad1d",
+    "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ReflectionPad1d",
+    "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+    "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
 ]

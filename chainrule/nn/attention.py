@@ -140,7 +140,8 @@ class MultiheadAttention(Module):
                              f"query {qs}, key {ks}, value {_shape(value)}")
         batched = len(qs) == 3
         if not batched:
-            query, key, value = (_f.unsqueeze(t, 1) for t in (query, key, value))
+            # (L, E) -> (1, L, E): the (N, L, E) layout used below
+            query, key, value = (_f.unsqueeze(t, 0) for t in (query, key, value))
             if key_padding_mask is not None:
                 key_padding_mask = _f.unsqueeze(key_padding_mask, 0)
         elif not self.batch_first:
@@ -171,7 +172,7 @@ class MultiheadAttention(Module):
         out = _f.reshape(_f.swapaxes(out, 1, 2), (n, l, e))
         out = self.out_proj(out)
         if not batched:
-            out = _f.squeeze(out, 1)
+            out = _f.squeeze(out, 0)
         elif not self.batch_first:
             out = _f.swapaxes(out, 0, 1)
         if not need_weights:

@@ -12,7 +12,7 @@ from ..tensor import Tensor
 
 __all__ = ["gelu", "silu", "mish", "selu", "celu", "relu6", "hardswish", "hardsigmoid", "hardtanh",
            "softsign", "logsigmoid", "softmin", "tanhshrink", "threshold", "glu", "prelu",
-           "normalize", "one_hot"]
+           "normalize", "one_hot", "hardshrink", "softshrink"]
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _SQRT_HALF = math.sqrt(0.5)
@@ -162,3 +162,15 @@ def one_hot(tensor, num_classes=-1):
 
 def _data(x):
     return x.data if isinstance(x, Tensor) else x
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0.  >>> F.hardshrink(cr.tensor([0.3, -2.0]))  # tensor([0., -2.])"""
+    return _f.where(_f.abs(input) > lambd, input, 0.0)
+
+
+def softshrink(input, lambd=0.5):
+    """x − lambd·sign(x) where |x| > lambd, else 0.  >>> F.softshrink(cr.tensor([1.0]))  # [0.5]"""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    return input - _f.clip(input, -lambd, lambd)
