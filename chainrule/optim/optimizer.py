@@ -262,6 +262,9 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
+_SCALAR_STATE = ("step", "mu_product")   # 0-d state entries (NAdam's product of momenta)
+
+
 def _checked_state(k, name, v, p):
     """A state entry (e.g. exp_avg, step) as the optimizer will hold it, or a ValueError."""
     if not isinstance(v, (Tensor, np.ndarray)):
@@ -281,7 +284,7 @@ def _checked_state(k, name, v, p):
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"load_state_dict: state {name!r} of parameter {k} has dtype "
                          f"{arr.dtype}, expected numbers")
-    if name != "step" and arr.dtype.kind == "f":
+    if name not in _SCALAR_STATE and arr.dtype.kind == "f":
         if arr.shape != p.data.shape:
             raise ValueError(f"load_state_dict: state {name!r} of parameter {k} has shape "
                              f"{arr.shape}, the parameter {p.data.shape}")
