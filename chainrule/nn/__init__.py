@@ -20,6 +20,7 @@ from .padding import (ChannelShuffle, CircularPad1d, CircularPad2d, CircularPad3
                       Softmax2d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
                    NLLLoss)
+from .loss import HingeEmbeddingLoss, MultiLabelMarginLoss  # noqa: F401
 from .loss import (CosineEmbeddingLoss, CosineSimilarity, GaussianNLLLoss, HuberLoss,  # noqa: F401
                    KLDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss, PairwiseDistance,
                    PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss, TripletMarginLoss)
@@ -60,5 +61,5 @@ __all__ += [  # PyTorch parity (H2)
     "Bilinear", "Hardshrink", "Softshrink", "ChannelShuffle", "Softmax2d", "ConstantPad1d",
     "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ReflectionPad1d",
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
-    "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+    "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "HingeEmbeddingLoss", "MultiLabelMarginLoss",
 ]
