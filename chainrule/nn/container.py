@@ -2,6 +2,8 @@
 Identity, Flatten, Unflatten."""
 from __future__ import annotations
 
+import math
+
 from collections import OrderedDict
 from typing import Iterable
 
@@ -152,6 +154,11 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
+        s = tuple(x.shape)
+        if 0 in s and len(s) > 1:   # an empty batch: reshape cannot infer a -1 next to a 0
+            a, b = self.start_dim % len(s), self.end_dim % len(s)
+            if a <= b:
+                return F.reshape(x, s[:a] + (math.prod(s[a:b + 1]),) + s[b + 1:])
         return F.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self):
@@ -171,6 +178,8 @@ class Unflatten(Module):
 
     def forward(self, x):
         shape = tuple(x.shape)
+        if not -len(shape) <= self.dim < len(shape):
+            raise IndexError(f"Unflatten: dim {self.dim} is out of range for input shape {shape}")
         d = self.dim % len(shape)
         known = 1
         for n in self.unflattened_size:

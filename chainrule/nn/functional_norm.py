@@ -5,6 +5,8 @@ All are compositions of recorded ops (mean, sub, mul, matmul, ...), so they need
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import autograd
@@ -50,7 +52,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if len(s) < 2 or s[1] % num_groups:
         raise ValueError(f"group_norm: input shape {s} needs (N, C, ...) with C divisible by "
                          f"num_groups={num_groups}")
-    x = _f.reshape(input, (s[0], num_groups, -1))
+    x = _f.reshape(input, (s[0], num_groups, math.prod(s[1:]) // num_groups))   # N may be 0
     out, _, _ = _normalize(x, (2,), eps)
     return _affine(_f.reshape(out, s), weight, bias, len(s) - 2)
 

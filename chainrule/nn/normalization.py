@@ -56,6 +56,11 @@ class BatchNorm1d(Module):
     def forward(self, input):
         F._bn_axes(input, self.num_features, type(self).__name__, self._ndims)
         tracking = self.training and self.track_running_stats
+        if 0 in tuple(input.shape):   # an empty batch: empty output, statistics kept (PyTorch)
+            if tracking:
+                with autograd.no_grad():
+                    self.num_batches_tracked.add_(1)
+            return input * 1.0
         momentum = 0.0 if self.momentum is None else self.momentum
         if tracking and self.momentum is None:   # cumulative moving average
             # a 0-d Tensor, not int(): a compiled step reads each call's count
@@ -179,6 +184,9 @@ class _InstanceNorm(BatchNorm1d):
         unbatched = len(s) == nd + 1
         x = input.reshape((1,) + s) if unbatched else input
         use_input_stats = self.training or not self.track_running_stats
+        if use_input_stats and int(np.prod(s[-nd:])) <= 1:
+            raise ValueError(f"{type(self).__name__}: expected more than 1 spatial element when "
+                             f"using input statistics, got input shape {s}")
         momentum = 0.0 if self.momentum is None else self.momentum   # as PyTorch (no counter either)
         out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                               use_input_stats, momentum, self.eps)
