@@ -349,6 +349,6 @@ def l2_penalty(params) -> Tensor:
 
 
 from .losses_extended import (cosine_embedding_loss, cosine_similarity, gaussian_nll_loss,  # noqa: E402,F401
-                              huber_loss, kl_div, margin_ranking_loss, multilabel_soft_margin_loss,
+                              hinge_embedding_loss, multilabel_margin_loss, huber_loss, kl_div, margin_ranking_loss, multilabel_soft_margin_loss,
                               pairwise_distance, poisson_nll_loss, smooth_l1_loss, soft_margin_loss,
                               triplet_margin_loss)

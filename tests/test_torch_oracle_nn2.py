@@ -1,0 +1,287 @@
+"""PyTorch as the oracle for cr.nn layers, losses and cr.optim: build the torch module and the cr
+module of the same name and arguments, copy torch's state_dict into cr, run the same float64 input,
+and compare outputs, input gradients, parameter gradients, buffers, optimizer trajectories and
+learning-rate schedules; also torch optimizer states loaded into cr and adversarial inputs."""
+import copy
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+torch = pytest.importorskip("torch")
+T, C = torch.nn, cr.nn
+TOL = 1e-7
+
+
+def _rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _np(x):
+    return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x.data)
+
+
+def _flat(o):
+    return [y for x in o for y in _flat(x)] if isinstance(o, (tuple, list)) else [o]
+
+
+def _pair(cls, *args, **kw):
+    torch.manual_seed(0)
+    tm = getattr(T, cls)(*args, **kw).double()
+    cm = getattr(C, cls)(*args, **kw, **({"dtype": np.float64} if _takes_dtype(cls) else {}))
+    cm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    return tm, cm
+
+
+def _takes_dtype(cls):
+    import inspect
+    return "dtype" in inspect.signature(getattr(C, cls).__init__).parameters
+
+
+def _compare(tm, cm, inputs, train=True, **kw):
+    assert sorted(tm.state_dict()) == sorted(cm.state_dict())
+    tm.train(train)
+    cm.train(train)
+    tin = [torch.tensor(x, requires_grad=x.dtype.kind == "f") for x in inputs]
+    cin = [cr.tensor(x, requires_grad=x.dtype.kind == "f") for x in inputs]
+    tout, cout = _flat(tm(*tin, **kw)), _flat(cm(*cin, **kw))
+    assert len(tout) == len(cout)
+    tl = cl = 0
+    for i, (a, b) in enumerate(zip(tout, cout)):
+        if a is None:
+            assert b is None
+            continue
+        np.testing.assert_allclose(_np(b), _np(a), rtol=TOL, atol=TOL, err_msg=f"output {i}")
+        w = _rand(*a.shape, seed=i + 1)
+        tl = tl + (a * torch.tensor(w)).sum()
+        cl = cl + (b * cr.tensor(w)).sum()
+    for k, v in tm.state_dict().items():   # running statistics after the forward
+        np.testing.assert_allclose(_np(cm.state_dict()[k]), _np(v), rtol=TOL, atol=TOL, err_msg=k)
+    tl.backward()
+    cl.backward()
+    for a, b in zip(tin, cin):
+        if a.grad is not None:
+            np.testing.assert_allclose(_np(b.grad), _np(a.grad), rtol=TOL, atol=TOL)
+    cp = dict(cm.named_parameters())
+    for k, p in tm.named_parameters():
+        if p.grad is not None:
+            np.testing.assert_allclose(_np(cp[k].grad), _np(p.grad), rtol=TOL, atol=TOL, err_msg=k)
+
+
+# ---------------------------------------------------------------- layers (forward and backward)
+LAYERS = [
+    ("Bilinear", (3, 4, 5), {}, [(2, 3), (2, 4)]),
+    ("Bilinear", (3, 4, 5), {"bias": False}, [(6, 2, 3), (6, 2, 4)]),
+    ("Hardshrink", (), {}, [(4, 6)]), ("Hardshrink", (1.2,), {}, [(4, 6)]),
+    ("Softshrink", (0.3,), {}, [(4, 6)]), ("Softmax2d", (), {}, [(2, 4, 3, 3)]),
+    ("ChannelShuffle", (3,), {}, [(2, 6, 3)]),
+    ("ZeroPad2d", ((1, 0, 2, 1),), {}, [(2, 3, 4, 5)]), ("ZeroPad2d", (-1,), {}, [(2, 3, 4, 5)]),
+    ("ConstantPad1d", (2, 3.5), {}, [(2, 3, 4)]), ("ConstantPad3d", (1, 2.0), {}, [(1, 2, 3, 4, 5)]),
+    ("ReflectionPad1d", (2,), {}, [(2, 3, 4)]), ("ReflectionPad2d", ((1, 2, 2, 1),), {}, [(3, 4, 5)]),
+    ("ReplicationPad3d", ((1, 0, 2, 0, 1, 1),), {}, [(1, 2, 3, 4, 5)]),
+    ("CircularPad2d", ((1, 2, 0, 1),), {}, [(2, 3, 4, 5)]),
+    ("Conv1d", (4, 8, 3), {"stride": 3, "padding": 2, "dilation": 2, "groups": 4}, [(2, 4, 9)]),
+    ("Conv1d", (4, 6, 4), {"padding": "same", "padding_mode": "reflect"}, [(4, 9)]),
+    ("Conv2d", (4, 6, 3), {"padding": (1, 2), "padding_mode": "circular"}, [(2, 4, 7, 8)]),
+    ("ConvTranspose2d", (4, 6, 3), {"stride": 2, "output_padding": 1, "groups": 2}, [(2, 4, 5, 4)]),
+    ("MaxPool2d", (3,), {"stride": 2, "ceil_mode": True, "padding": 1}, [(2, 3, 7, 9)]),
+    ("AvgPool2d", (2,), {"stride": 2, "ceil_mode": True, "padding": 1, "count_include_pad": False},
+     [(2, 3, 7, 9)]),
+    ("AdaptiveMaxPool2d", ((None, 2),), {}, [(2, 3, 7, 9)]),
+    ("GroupNorm", (3, 6), {}, [(3, 6, 2, 2)]), ("LayerNorm", ((4, 5),), {"bias": False}, [(2, 3, 4, 5)]),
+    ("BatchNorm1d", (3,), {"momentum": None}, [(5, 3, 4)]),
+    ("InstanceNorm2d", (3,), {"affine": True, "track_running_stats": True}, [(3, 4, 5)]),
+    ("LSTM", (3, 4), {"num_layers": 2, "bidirectional": True, "batch_first": True}, [(2, 5, 3)]),
+    ("GRU", (3, 4), {}, [(5, 3)]),
+    ("MultiheadAttention", (8, 2), {}, [(4, 8), (3, 8), (3, 8)]),   # unbatched, L != S
+    ("MultiheadAttention", (8, 2), {}, [(4, 8), (4, 8), (4, 8)]),   # unbatched self-attention
+    ("TransformerEncoderLayer", (8, 2, 16, 0.0), {"norm_first": True}, [(3, 4, 8)]),
+]
+
+
+@pytest.mark.parametrize("cls, args, kw, shapes", LAYERS,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(LAYERS)])
+def test_layer_matches_pytorch(cls, args, kw, shapes):
+    tm, cm = _pair(cls, *args, **kw)
+    train = cls != "MultiheadAttention"
+    _compare(tm, cm, [_rand(*s, seed=i) for i, s in enumerate(shapes)], train=train)
+
+
+def test_reprs_match_pytorch():
+    for cls, args, kw in [("Conv2d", (4, 6, 3), {"padding": "same"}), ("GroupNorm", (2, 6), {}),
+                          ("AvgPool1d", (2,), {}), ("ZeroPad2d", (1,), {}),
+                          ("ConstantPad1d", (2, 3.5), {}), ("Bilinear", (3, 4, 5), {})]:
+        assert repr(getattr(C, cls)(*args, **kw)) == repr(getattr(T, cls)(*args, **kw))
+
+
+def test_embedding_scale_grad_by_freq_and_negative_index():
+    tm, cm = _pair("Embedding", 6, 3, scale_grad_by_freq=True, padding_idx=2)
+    idx = np.array([[0, 1, 1], [5, 1, 2]])
+    _compare(tm, cm, [idx])
+    with pytest.raises(IndexError, match="out of range"):
+        cm(cr.tensor([-1]))
+    with pytest.raises(IndexError):
+        tm(torch.tensor([-1]))
+
+
+def test_empty_batches_as_pytorch():
+    for cls, args, shape in [("Flatten", (), (0, 4, 3)), ("GroupNorm", (2, 4), (0, 4, 3)),
+                             ("BatchNorm1d", (4,), (0, 4)), ("BatchNorm2d", (4,), (0, 4, 3, 3))]:
+        tm, cm = _pair(cls, *args)
+        a, b = tm(torch.zeros(shape, dtype=torch.float64)), cm(cr.zeros(*shape, dtype=np.float64))
+        assert tuple(b.shape) == tuple(a.shape)
+        for k, v in tm.state_dict().items():
+            np.testing.assert_array_equal(_np(cm.state_dict()[k]), _np(v))
+
+
+def test_bad_inputs_raise_one_line_errors():
+    cases = [(C.InstanceNorm1d(4), cr.randn(2, 4, 1)),      # one spatial element in training
+             (C.Unflatten(1, (2, 2)), cr.randn(4))]         # dim out of range
+    for m, x in cases:
+        with pytest.raises((ValueError, IndexError)) as e:
+            m(x)
+        assert "\n" not in str(e.value) and type(m).__name__ in str(e.value)
+
+
+# ---------------------------------------------------------------- losses
+def _loss_case(fname, args, kw, grads=(0,)):
+    ta = [torch.tensor(a, requires_grad=i in grads) for i, a in enumerate(args)]
+    ca = [cr.tensor(a, requires_grad=i in grads) for i, a in enumerate(args)]
+    a, b = getattr(T.functional, fname)(*ta, **kw), getattr(C.functional, fname)(*ca, **kw)
+    np.testing.assert_allclose(_np(b), _np(a), rtol=TOL, atol=TOL)
+    w = _rand(*a.shape, seed=3)
+    (a * torch.tensor(w)).sum().backward()
+    (b * cr.tensor(w)).sum().backward()
+    for i in grads:
+        np.testing.assert_allclose(_np(ca[i].grad), _np(ta[i].grad), rtol=TOL, atol=TOL)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_new_losses_match_pytorch(reduction):
+    x = _rand(5, 4)
+    _loss_case("hinge_embedding_loss", [x, np.array([[1, -1, 0, 2.0]] * 5)],
+               dict(margin=0.7, reduction=reduction))
+    targets = np.array([[3, 0, 2, 1], [-1, 0, 1, 2], [1, 1, -1, 0], [2, -1, -1, -1], [0, 3, -1, 2]])
+    _loss_case("multilabel_margin_loss", [x, targets], dict(reduction=reduction))
+    _loss_case("multilabel_margin_loss", [x[0], targets[0]], dict(reduction=reduction))
+    tm, cm = T.HingeEmbeddingLoss(reduction=reduction), C.HingeEmbeddingLoss(reduction=reduction)
+    y = np.sign(_rand(5, 4, seed=1))
+    np.testing.assert_allclose(_np(cm(cr.tensor(x), cr.tensor(y))),
+                               _np(tm(torch.tensor(x), torch.tensor(y))), rtol=TOL)
+
+
+# ---------------------------------------------------------------- optimizers and schedules
+def _loss(lib, p, x):
+    return ((p[0] @ lib.tensor(x) + p[1]) ** 2).sum() + (p[1] ** 3).sum()
+
+
+def _trajectory(cls, kw, steps=6, sched=None, skw=None, load_after=None):
+    rng = np.random.default_rng(0)
+    w0 = [rng.standard_normal((3, 4)), rng.standard_normal(3)]
+    tp = [torch.tensor(w.copy(), requires_grad=True) for w in w0]
+    cp = [cr.tensor(w.copy(), requires_grad=True) for w in w0]
+    to, co = getattr(torch.optim, cls)(tp, **kw), getattr(cr.optim, cls)(cp, **kw)
+    if sched:
+        ts = getattr(torch.optim.lr_scheduler, sched)(to, **skw)
+        cs = getattr(cr.optim.lr_scheduler, sched)(co, **skw)
+    for s in range(steps):
+        if s == load_after:   # a fresh cr optimizer continues from torch's state_dict
+            cp = [cr.tensor(_np(p).copy(), requires_grad=True) for p in tp]
+            co = getattr(cr.optim, cls)(cp, **kw)
+            co.load_state_dict(to.state_dict())
+        x = rng.standard_normal(4)
+        to.zero_grad()
+        co.zero_grad()
+        _loss(torch, tp, x).backward()
+        _loss(cr, cp, x).backward()
+        to.step()
+        co.step()
+        if sched:
+            ts.step()
+            cs.step()
+            np.testing.assert_allclose(cs.get_last_lr(), ts.get_last_lr(), rtol=1e-12)
+            for tg, cg in zip(to.param_groups, co.param_groups):
+                for key in ("momentum", "betas"):
+                    if key in tg:
+                        np.testing.assert_allclose(cg[key], tg[key], rtol=1e-12)
+        for a, b in zip(tp, cp):
+            np.testing.assert_allclose(_np(b), _np(a), rtol=1e-9, atol=1e-9, err_msg=f"step {s}")
+    tsd, csd = to.state_dict(), co.state_dict()
+    for i, st in tsd["state"].items():
+        assert sorted(st) == sorted(csd["state"][i])
+
+
+OPTIMIZERS = [
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.1, maximize=True)),
+    ("Adam", dict(lr=0.1, amsgrad=True, weight_decay=0.1)), ("AdamW", dict(lr=0.1, amsgrad=True)),
+    ("RMSprop", dict(centered=True, momentum=0.5, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.1, initial_accumulator_value=0.5)),
+    ("Adamax", dict()), ("Adamax", dict(lr=0.1, weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=0.1, weight_decay=0.1)),
+    ("NAdam", dict(lr=0.1, weight_decay=0.1, decoupled_weight_decay=True, momentum_decay=0.1)),
+    ("RAdam", dict()), ("RAdam", dict(lr=0.1, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RAdam", dict(betas=(0.9, 0.6), maximize=True)),
+    ("Adadelta", dict()), ("Adadelta", dict(lr=0.5, rho=0.5, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize("cls, kw", OPTIMIZERS, ids=[f"{c}-{i}" for i, (c, _) in enumerate(OPTIMIZERS)])
+def test_optimizer_trajectory_and_torch_state(cls, kw):
+    _trajectory(cls, kw, steps=8)
+    _trajectory(cls, kw, steps=6, load_after=3)
+
+
+SCHEDULES = [
+    ("ConstantLR", dict(factor=0.5, total_iters=2)), ("PolynomialLR", dict(total_iters=4, power=2.0)),
+    ("MultiplicativeLR", dict(lr_lambda=lambda e: 0.9 - 0.01 * e)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=2, T_mult=2)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=3, eta_min=0.01)),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=2)),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=2, mode="triangular2")),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=2, step_size_down=3,
+                      mode="exp_range", gamma=0.9)),
+]
+
+
+@pytest.mark.parametrize("opt", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.1))],
+                         ids=["SGD", "Adam"])
+@pytest.mark.parametrize("sched, skw", SCHEDULES, ids=[f"{s}-{i}" for i, (s, _) in enumerate(SCHEDULES)])
+def test_schedule_matches_pytorch(opt, sched, skw):
+    _trajectory(*opt, steps=10, sched=sched, skw=skw)
+
+
+def test_torch_state_with_integer_step_loads():
+    p = cr.tensor([1.0, 2.0], requires_grad=True)
+    opt = cr.optim.Adam([p], lr=0.1)
+    tp = torch.tensor([1.0, 2.0], requires_grad=True)
+    topt = torch.optim.Adam([tp], lr=0.1)
+    tp.grad = torch.tensor([0.5, -1.0])
+    topt.step()
+    sd = copy.deepcopy(topt.state_dict())   # torch's state_dict shares its state tensors
+    sd["state"][0]["step"] = 1   # older PyTorch kept a Python int
+    opt.load_state_dict(sd)
+    assert isinstance(opt.state[p]["exp_avg"], cr.Tensor)
+    p.data[...] = tp.detach().numpy()
+    tp.grad = torch.tensor([0.25, 0.5])
+    p.grad = cr.tensor([0.25, 0.5])
+    topt.step()
+    opt.step()
+    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-6)
+
+
+def test_grad_norm_helpers_match_pytorch():
+    g = [_rand(3, 4), _rand(5, seed=1)]
+    for norm_type in (2.0, 1.0, float("inf")):
+        a = torch.nn.utils.get_total_norm([torch.tensor(x) for x in g], norm_type)
+        b = cr.nn.utils.get_total_norm([cr.tensor(x) for x in g], norm_type)
+        np.testing.assert_allclose(_np(b), _np(a), rtol=1e-12)
+    tp = [torch.tensor(x, requires_grad=True) for x in g]
+    cp = [cr.tensor(x, requires_grad=True) for x in g]
+    for p, q, x in zip(tp, cp, g):
+        p.grad, q.grad = torch.tensor(x), cr.tensor(x)
+    torch.nn.utils.clip_grads_with_norm_(tp, 1.0, torch.tensor(4.0, dtype=torch.float64))
+    cr.nn.utils.clip_grads_with_norm_(cp, 1.0, cr.tensor(4.0, dtype=np.float64))
+    for p, q in zip(tp, cp):
+        np.testing.assert_allclose(_np(q.grad), _np(p.grad), rtol=1e-12)
