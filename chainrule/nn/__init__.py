@@ -38,6 +38,7 @@ from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .sparse import Embedding
 from .attention import MultiheadAttention
 from .transformer import TransformerEncoder, TransformerEncoderLayer
+from .transformer import Transformer, TransformerDecoder, TransformerDecoderLayer  # noqa: F401
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Identity", "Flatten", "Linear", "Maxout",
@@ -62,4 +63,5 @@ __all__ += [  # PyTorch parity (H2)
     "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ReflectionPad1d",
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "HingeEmbeddingLoss", "MultiLabelMarginLoss",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
 ]
