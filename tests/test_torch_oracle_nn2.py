@@ -285,3 +285,19 @@ def test_grad_norm_helpers_match_pytorch():
     cr.nn.utils.clip_grads_with_norm_(cp, 1.0, cr.tensor(4.0, dtype=np.float64))
     for p, q in zip(tp, cp):
         np.testing.assert_allclose(_np(q.grad), _np(p.grad), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_gradient_at_zero_and_one_is_pytorchs(dtype):
+    p = np.array([0.0, 1.0, 0.5, 1e-30, 1 - 1e-7, 1.0, 0.0], dtype=dtype)
+    t = np.array([0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], dtype=dtype)
+    w = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 3.0, 1.0], dtype=dtype)
+    tp, tt = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
+    cp, ct = cr.tensor(p, requires_grad=True), cr.tensor(t, requires_grad=True)
+    a = T.functional.binary_cross_entropy(tp, tt, weight=torch.tensor(w), reduction="sum")
+    b = C.functional.binary_cross_entropy(cp, ct, weight=cr.tensor(w), reduction="sum")
+    np.testing.assert_allclose(_np(b), _np(a), rtol=1e-6)
+    a.backward()
+    b.backward()
+    np.testing.assert_allclose(_np(cp.grad), _np(tp.grad), rtol=1e-6)   # 0 at p = t, 1e12 at p = 1, t = 0
+    np.testing.assert_allclose(_np(ct.grad), _np(tt.grad), rtol=1e-6)

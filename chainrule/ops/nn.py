@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import grad_buffer
-from .base import Primitive, Sample, add_tangents, register
+from .base import At, Primitive, Sample, add_tangents, register
 from .arith import Maximum, Where
 from .compare import NotEqual, OneHot
 
@@ -321,3 +321,38 @@ class SumOfSquares(Primitive):
                 term = (t * x).sum() * 2
                 total = term if total is None else total + term
         return total
+
+
+def _clamped_log(x):
+    """log x clamped at −100 as PyTorch's BCE; arrays or Tensors (log(0) never evaluated)."""
+    tiny = np.finfo(x.dtype).smallest_subnormal
+    return np.maximum(np.log(np.maximum(x, tiny)), -100.0)
+
+
+_P = np.array([[0.1, 0.35, 0.6, 0.9], [0.05, 0.5, 0.75, 0.2]])
+_T = np.array([[0.0, 1.0, 0.3, 1.0], [1.0, 0.0, 0.5, 0.8]])
+
+
+@register
+class BinaryCrossEntropy(Primitive):
+    """ℓ = −[t·log p + (1 − t)·log(1 − p)] elementwise, logs clamped at −100 (PyTorch's BCE).
+
+    dℓ/dp = (p − t) / max(p(1 − p), 1e-12) and dℓ/dt = log(1 − p) − log p (clamped logs), the
+    rules PyTorch uses, so the gradient at p = 0 or 1 is PyTorch's too (0 where p = t).
+    """
+    name = "binary_cross_entropy"
+    flat_forward = None   # exported as a call of its own forward
+    samples = (Sample(At(_P), At(_T)), Sample(At(_P[0]), At(_T[0])))
+
+    def forward(self, p, t):
+        return -(t * _clamped_log(p) + (1 - t) * _clamped_log(1 - p))
+
+    def vjp(self, g, ans, needs, p, t):
+        gp = g * (p - t) / np.maximum(p * (1 - p), 1e-12) if needs[0] else None
+        gt = g * (_clamped_log(1 - p) - _clamped_log(p)) if needs[1] else None
+        return gp, gt
+
+    def jvp(self, tangents, ans, p, t):
+        tp, tt = tangents
+        out = None if tp is None else tp * (p - t) / np.maximum(p * (1 - p), 1e-12)
+        return add_tangents(out, None if tt is None else tt * (_clamped_log(1 - p) - _clamped_log(p)))
