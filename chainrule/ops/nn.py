@@ -329,6 +329,11 @@ def _clamped_log(x):
     return np.maximum(np.log(np.maximum(x, tiny)), -100.0)
 
 
+def _neg_logit(p):
+    with np.errstate(divide="ignore"):   # ±inf at p = 0, 1, as PyTorch
+        return np.log(1 - p) - np.log(p)
+
+
 _P = np.array([[0.1, 0.35, 0.6, 0.9], [0.05, 0.5, 0.75, 0.2]])
 _T = np.array([[0.0, 1.0, 0.3, 1.0], [1.0, 0.0, 0.5, 0.8]])
 
@@ -337,8 +342,9 @@ _T = np.array([[0.0, 1.0, 0.3, 1.0], [1.0, 0.0, 0.5, 0.8]])
 class BinaryCrossEntropy(Primitive):
     """ℓ = −[t·log p + (1 − t)·log(1 − p)] elementwise, logs clamped at −100 (PyTorch's BCE).
 
-    dℓ/dp = (p − t) / max(p(1 − p), 1e-12) and dℓ/dt = log(1 − p) − log p (clamped logs), the
-    rules PyTorch uses, so the gradient at p = 0 or 1 is PyTorch's too (0 where p = t).
+    dℓ/dp = (p − t) / max(p(1 − p), 1e-12) and dℓ/dt = −logit p = log(1 − p) − log p, the rules
+    PyTorch uses, so the gradients at p = 0 or 1 are PyTorch's too (dℓ/dp 0 where p = t, ±1e12
+    otherwise; dℓ/dt ±inf).
     """
     name = "binary_cross_entropy"
     flat_forward = None   # exported as a call of its own forward
@@ -349,10 +355,10 @@ class BinaryCrossEntropy(Primitive):
 
     def vjp(self, g, ans, needs, p, t):
         gp = g * (p - t) / np.maximum(p * (1 - p), 1e-12) if needs[0] else None
-        gt = g * (_clamped_log(1 - p) - _clamped_log(p)) if needs[1] else None
+        gt = g * _neg_logit(p) if needs[1] else None
         return gp, gt
 
     def jvp(self, tangents, ans, p, t):
         tp, tt = tangents
         out = None if tp is None else tp * (p - t) / np.maximum(p * (1 - p), 1e-12)
-        return add_tangents(out, None if tt is None else tt * (_clamped_log(1 - p) - _clamped_log(p)))
+        return add_tangents(out, None if tt is None else tt * _neg_logit(p))
