@@ -301,3 +301,52 @@ def test_bce_gradient_at_zero_and_one_is_pytorchs(dtype):
     b.backward()
     np.testing.assert_allclose(_np(cp.grad), _np(tp.grad), rtol=1e-6)   # 0 at p = t, 1e12 at p = 1, t = 0
     np.testing.assert_allclose(_np(ct.grad), _np(tt.grad), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- container and Module APIs
+def _seq(nn):
+    return nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+
+
+def _mutate_seq(nn):
+    s = _seq(nn)
+    s.append(nn.Tanh())
+    s.insert(0, nn.Identity())
+    del s[1]
+    s[0] = nn.Linear(2, 2, bias=False)
+    popped = s.pop(1)
+    return [type(m).__name__ for m in s], list(s.state_dict()), type(popped).__name__
+
+
+def _mutate_list(nn):
+    m = nn.ModuleList([nn.Linear(2, 2), nn.ReLU()])
+    m += [nn.Tanh()]
+    m.insert(1, nn.Identity())
+    del m[0]
+    m[0] = nn.Linear(2, 1)
+    popped = m.pop(1)
+    both = m + nn.ModuleList([nn.Linear(1, 1)])
+    return [type(x).__name__ for x in m], list(both.state_dict()), type(popped).__name__, len(both)
+
+
+def _mutate_dict(nn):
+    m = nn.ModuleDict({"b": nn.Linear(2, 2), "a": nn.ReLU()})
+    m.update({"z": nn.ReLU(), "b": nn.Linear(2, 3)})   # an existing key keeps its place
+    return list(m.keys()), list(m.state_dict())
+
+
+@pytest.mark.parametrize("fn", [_mutate_seq, _mutate_list, _mutate_dict,
+                                lambda nn: (len(_seq(nn) + _seq(nn)), len(_seq(nn) * 2)),
+                                lambda nn: (_seq(nn).get_submodule("2").out_features,
+                                            tuple(_seq(nn).get_parameter("0.weight").shape)),
+                                lambda nn: repr(nn.ModuleList([nn.ReLU()] * 3 + [nn.Tanh()]))],
+                         ids=["Sequential", "ModuleList", "ModuleDict", "add-mul", "get", "repr"])
+def test_container_api_matches_pytorch(fn):
+    assert fn(C) == fn(T)
+
+
+def test_module_names_with_dots_are_refused():
+    with pytest.raises(KeyError):
+        T.ModuleDict({"a.b": T.ReLU()})
+    with pytest.raises(KeyError, match="'.'"):
+        C.ModuleDict({"a.b": C.ReLU()})
