@@ -94,6 +94,15 @@ LAYERS = [
     ("InstanceNorm2d", (3,), {"affine": True, "track_running_stats": True}, [(3, 4, 5)]),
     ("LSTM", (3, 4), {"num_layers": 2, "bidirectional": True, "batch_first": True}, [(2, 5, 3)]),
     ("GRU", (3, 4), {}, [(5, 3)]),
+    ("LSTM", (3, 4), {"proj_size": 3, "num_layers": 2, "bidirectional": True}, [(5, 2, 3)]),
+    ("LSTM", (3, 4), {"proj_size": 2, "batch_first": True, "bias": False}, [(5, 3)]),
+    ("MultiheadAttention", (8, 2), {"kdim": 5, "vdim": 6, "add_bias_kv": True,
+                                    "add_zero_attn": True, "batch_first": True},
+     [(2, 4, 8), (2, 3, 5), (2, 3, 6)]),
+    ("TransformerDecoderLayer", (8, 2, 16, 0.0), {}, [(4, 2, 8), (3, 2, 8)]),
+    ("TransformerDecoderLayer", (8, 2, 16, 0.0), {"norm_first": True, "batch_first": True},
+     [(2, 4, 8), (2, 3, 8)]),
+    ("Transformer", (8, 2, 1, 1, 16, 0.0), {}, [(5, 2, 8), (4, 2, 8)]),
     ("MultiheadAttention", (8, 2), {}, [(4, 8), (3, 8), (3, 8)]),   # unbatched, L != S
     ("MultiheadAttention", (8, 2), {}, [(4, 8), (4, 8), (4, 8)]),   # unbatched self-attention
     ("TransformerEncoderLayer", (8, 2, 16, 0.0), {"norm_first": True}, [(3, 4, 8)]),
@@ -104,14 +113,15 @@ LAYERS = [
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(LAYERS)])
 def test_layer_matches_pytorch(cls, args, kw, shapes):
     tm, cm = _pair(cls, *args, **kw)
-    train = cls != "MultiheadAttention"
+    train = cls != "MultiheadAttention"   # MHA in eval: torch's fast path is the one compared
     _compare(tm, cm, [_rand(*s, seed=i) for i, s in enumerate(shapes)], train=train)
 
 
 def test_reprs_match_pytorch():
     for cls, args, kw in [("Conv2d", (4, 6, 3), {"padding": "same"}), ("GroupNorm", (2, 6), {}),
                           ("AvgPool1d", (2,), {}), ("ZeroPad2d", (1,), {}),
-                          ("ConstantPad1d", (2, 3.5), {}), ("Bilinear", (3, 4, 5), {})]:
+                          ("ConstantPad1d", (2, 3.5), {}), ("Bilinear", (3, 4, 5), {}),
+                          ("LSTM", (3, 4), {"proj_size": 2, "num_layers": 2})]:
         assert repr(getattr(C, cls)(*args, **kw)) == repr(getattr(T, cls)(*args, **kw))
 
 
