@@ -12,6 +12,7 @@ import chainrule as cr
 torch = pytest.importorskip("torch")
 T, C = torch.nn, cr.nn
 TOL = 1e-7
+pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor")
 
 
 def _rand(*shape, seed=0):
@@ -360,3 +361,22 @@ def test_module_names_with_dots_are_refused():
         T.ModuleDict({"a.b": T.ReLU()})
     with pytest.raises(KeyError, match="'.'"):
         C.ModuleDict({"a.b": C.ReLU()})
+
+
+@pytest.mark.parametrize("cls, args, shape", [
+    ("Linear", (4, 3), (2, 4)), ("Conv1d", (4, 2, 3), (2, 4, 5)), ("Conv2d", (4, 2, 3), (2, 4, 5, 5)),
+    ("ConvTranspose2d", (4, 2, 3), (2, 4, 5, 5)), ("BatchNorm1d", (4,), (3, 4)),
+    ("LayerNorm", (4,), (2, 4)), ("GroupNorm", (2, 4), (2, 4, 3)), ("LSTM", (4, 3), (5, 2, 4)),
+    ("GRUCell", (4, 3), (2, 4)), ("Bilinear", (4, 4, 2), None)])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_mismatched_input_dtype_raises_as_pytorch(cls, args, shape, dtype):
+    tm, cm = _pair(cls, *args)   # float64 parameters
+    x = np.ones(shape or (2, 4), dtype=dtype)
+    inputs_t = [torch.tensor(x)] * (2 if shape is None else 1)
+    inputs_c = [cr.tensor(x)] * (2 if shape is None else 1)
+    with pytest.raises((RuntimeError, ValueError)):
+        tm(*inputs_t)
+    with pytest.raises(RuntimeError) as e:
+        cm(*inputs_c)
+    msg = str(e.value)
+    assert "\n" not in msg and (cls.lower() in msg.lower()) and str(x.shape) in msg

@@ -11,6 +11,7 @@ from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from . import init
 from .module import Module, check_device
+from .dtype_checks import check_input_dtype
 from .parameter import Parameter
 
 
@@ -90,6 +91,8 @@ class Bilinear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1, input2):
+        check_input_dtype("Bilinear", input1, self.weight)
+        check_input_dtype("Bilinear", input2, self.weight)
         return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self):

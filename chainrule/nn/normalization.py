@@ -7,6 +7,7 @@ from .. import autograd
 from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from .module import Module, check_device
+from .dtype_checks import check_input_dtype
 from .parameter import Parameter
 
 
@@ -55,6 +56,7 @@ class BatchNorm1d(Module):
 
     def forward(self, input):
         F._bn_axes(input, self.num_features, type(self).__name__, self._ndims)
+        check_input_dtype(type(self).__name__, input, self.weight, self.running_mean)
         tracking = self.training and self.track_running_stats
         if 0 in tuple(input.shape):   # an empty batch: empty output, statistics kept (PyTorch)
             if tracking:
@@ -109,6 +111,7 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def forward(self, input):
+        check_input_dtype("LayerNorm", input, self.weight)
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -160,6 +163,7 @@ class GroupNorm(Module):
         if len(input.shape) < 2 or input.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm: expected input (N, {self.num_channels}, ...), got shape "
                              f"{tuple(input.shape)}")
+        check_input_dtype("GroupNorm", input, self.weight)
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -181,6 +185,7 @@ class _InstanceNorm(BatchNorm1d):
         if len(s) not in (nd + 1, nd + 2) or s[-nd - 1] != self.num_features:
             raise ValueError(f"{type(self).__name__}: expected input (N, {self.num_features}, ...) with "
                              f"{nd} spatial dims (or unbatched), got shape {s}")
+        check_input_dtype(type(self).__name__, input, self.weight, self.running_mean)
         unbatched = len(s) == nd + 1
         x = input.reshape((1,) + s) if unbatched else input
         use_input_stats = self.training or not self.track_running_stats

@@ -140,6 +140,9 @@ class Upsample(Module):
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
         super().__init__()
+        if scale_factor is not None:   # stored as floats, as PyTorch
+            scale_factor = (tuple(float(f) for f in scale_factor)
+                            if isinstance(scale_factor, (tuple, list)) else float(scale_factor))
         self.size, self.scale_factor, self.mode = size, scale_factor, mode
         self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 

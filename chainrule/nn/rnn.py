@@ -22,6 +22,7 @@ from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from . import init
 from .module import Module, check_device
+from .dtype_checks import check_input_dtype
 from .parameter import Parameter
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
@@ -156,6 +157,7 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected input of shape (T, B, {self.input_size})"
                              f"{' with batch_first (B, T, ...)' if self.batch_first else ''} or "
                              f"unbatched (T, {self.input_size}), got {s}")
+        check_input_dtype(name, input, self._parameters["weight_ih_l0"])
         batched = len(s) == 3
         x = input if batched else _f.unsqueeze(input, 1)
         if batched and self.batch_first:
@@ -295,6 +297,7 @@ class RNNCellBase(Module):
         if len(s) not in (1, 2) or s[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (B, {self.input_size}) or "
                              f"({self.input_size},), got {s}")
+        check_input_dtype(name, input, self._parameters["weight_ih"])
         batched = len(s) == 2
         x = input if batched else _f.unsqueeze(input, 0)
         b = _shape(x)[0]

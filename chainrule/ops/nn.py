@@ -88,7 +88,7 @@ class Linear(Primitive):
                              f"{np.shape(w)}: expected last dimension {np.shape(w)[-1]}, "
                              f"got {np.shape(x)[-1:]}")
         xd, wd = x.dtype, w.dtype
-        if xd is not wd and xd.kind == "f" and wd.kind == "f":   # PyTorch raises; NumPy widens
+        if xd is not wd and xd.kind in "fbiu" and wd.kind == "f" and xd != wd:   # PyTorch raises
             raise RuntimeError(f"linear: input dtype {xd} {np.shape(x)} and weight dtype {wd} "
                                f"{np.shape(w)} differ (cast one, e.g. x.float())")
         out = x @ w.T
