@@ -157,8 +157,10 @@ def test_bad_inputs_raise_one_line_errors():
 
 # ---------------------------------------------------------------- losses
 def _loss_case(fname, args, kw, grads=(0,)):
-    ta = [torch.tensor(a, requires_grad=i in grads) for i, a in enumerate(args)]
-    ca = [cr.tensor(a, requires_grad=i in grads) for i, a in enumerate(args)]
+    ta = [torch.tensor(a, requires_grad=i in grads) if isinstance(a, np.ndarray) else a
+          for i, a in enumerate(args)]
+    ca = [cr.tensor(a, requires_grad=i in grads) if isinstance(a, np.ndarray) else a
+          for i, a in enumerate(args)]
     a, b = getattr(T.functional, fname)(*ta, **kw), getattr(C.functional, fname)(*ca, **kw)
     np.testing.assert_allclose(_np(b), _np(a), rtol=TOL, atol=TOL)
     w = _rand(*a.shape, seed=3)
@@ -380,3 +382,29 @@ def test_mismatched_input_dtype_raises_as_pytorch(cls, args, shape, dtype):
         cm(*inputs_c)
     msg = str(e.value)
     assert "\n" not in msg and (cls.lower() in msg.lower()) and str(x.shape) in msg
+
+
+def test_new_initialisers():
+    for groups, shape in [(1, (4, 2, 3)), (2, (6, 3, 3, 3))]:
+        a, b = torch.empty(*shape), cr.empty(*shape)
+        T.init.dirac_(a, groups)
+        C.init.dirac_(b, groups)
+        np.testing.assert_array_equal(b.data, a.numpy())
+    for shape, gain in [((30, 20), 1.0), ((20, 30), 2.0), ((8, 2, 3), 1.0)]:
+        w = C.init.orthogonal_(cr.empty(*shape, dtype=np.float64), gain).data.reshape(shape[0], -1)
+        small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        np.testing.assert_allclose(small, gain ** 2 * np.eye(len(small)), atol=1e-10)
+    w = C.init.sparse_(cr.empty(40, 30), 0.5).data
+    assert ((w == 0).sum(0) >= 20).all()
+
+
+@pytest.mark.parametrize("fname, args, kw", [
+    ("pdist", [(4, 3)], {}), ("pdist", [(5, 2)], {"p": 1.0}),
+    ("lp_pool2d", [(2, 3, 5, 6), 2.0, 2], {}), ("lp_pool1d", [(2, 3, 7), 2.0, 3], {"stride": 2}),
+    ("rrelu", [(3, 4)], {}), ("channel_shuffle", [(1, 6, 2, 3), 3], {}),
+    ("normalize", [(0, 3)], {}),   # all-zero rows: PyTorch's gradient 1/eps, not nan
+    ("normalize", [(2, 3)], {"p": 1.0, "dim": 0})])
+def test_new_functionals_match_pytorch(fname, args, kw):
+    arrays = [np.zeros((2, 3)) if a == (0, 3) else _rand(*a) if isinstance(a, tuple) else a
+              for a in args]
+    _loss_case(fname, arrays, kw)

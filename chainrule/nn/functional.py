@@ -21,6 +21,8 @@ from .functional_norm import __all__ as _norm_all
 from .functional_norm import dropout_scale, normalize_running, update_running
 from .functional_resize import *  # noqa: F401,F403  (interpolate, pixel_shuffle)
 from .functional_resize import __all__ as _resize_all
+from .functional_extra import *  # noqa: F401,F403  (lp_pool, pdist, rrelu, channel_shuffle)
+from .functional_extra import __all__ as _extra_all
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                      cross_entropy, l1_loss, l2_penalty, mse_loss, multi_margin_loss, nll_loss)
 from .losses_extended import *  # noqa: F401,F403  (kl_div, huber_loss, cosine_similarity, ...)
@@ -31,7 +33,7 @@ __all__ = [
     "softplus", "maxout", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "nll_loss", "l2_penalty",
-] + _conv_all + _norm_all + _resize_all + _losses_all + [n for n in _act_all if n != "gelu"]
+] + _conv_all + _norm_all + _resize_all + _losses_all + _extra_all + [n for n in _act_all if n != "gelu"]
 
 
 def _alias(e):

@@ -135,11 +135,13 @@ def prelu(input, weight):
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """x / max(‖x‖_p, eps) along dim.  >>> F.normalize(cr.tensor([[3.0, 4.0]]))  # [[0.6, 0.8]]"""
+    # max(‖x‖, eps) as (max(Σ|x|ᵖ, epsᵖ))^(1/p): the same value, and a zero gradient through the
+    # norm of an all-zero x (PyTorch's), where the root's derivative at 0 would give 0·inf = nan
     if p == 2:
-        norm = _f.sqrt(_f.sum(input * input, dim, True))
+        norm = _f.sqrt(_f.clip(_f.sum(input * input, dim, True), min=eps * eps))
     else:
-        norm = _f.sum(_f.abs(input) ** p, dim, True) ** (1.0 / p)
-    return input / _f.clip(norm, min=eps)
+        norm = _f.clip(_f.sum(_f.abs(input) ** p, dim, True), min=eps ** p) ** (1.0 / p)
+    return input / norm
 
 
 def one_hot(tensor, num_classes=-1):
