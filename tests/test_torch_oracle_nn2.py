@@ -237,6 +237,8 @@ OPTIMIZERS = [
     ("RAdam", dict()), ("RAdam", dict(lr=0.1, weight_decay=0.1, decoupled_weight_decay=True)),
     ("RAdam", dict(betas=(0.9, 0.6), maximize=True)),
     ("Adadelta", dict()), ("Adadelta", dict(lr=0.5, rho=0.5, weight_decay=0.1)),
+    ("Adam", dict(lr=0.1, weight_decay=0.1, decoupled_weight_decay=True, foreach=False)),
+    ("SGD", dict(lr=0.1, momentum=0.5, fused=None, foreach=True)),
 ]
 
 
@@ -408,3 +410,14 @@ def test_new_functionals_match_pytorch(fname, args, kw):
     arrays = [np.zeros((2, 3)) if a == (0, 3) else _rand(*a) if isinstance(a, tuple) else a
               for a in args]
     _loss_case(fname, arrays, kw)
+
+
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam",
+                                 "RAdam", "Adadelta"])
+def test_param_groups_equal_pytorchs(cls):
+    tg = getattr(torch.optim, cls)([T.Parameter(torch.zeros(1))]).param_groups[0]
+    cg = getattr(cr.optim, cls)([C.Parameter(cr.zeros(1))]).param_groups[0]
+    assert {k: v for k, v in cg.items() if k != "params"} == \
+        {k: v for k, v in tg.items() if k != "params"}
+    with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
+        getattr(cr.optim, cls)([C.Parameter(cr.zeros(1))], foo=1)

@@ -6,7 +6,10 @@ import math
 import numpy as np
 
 from ..tensor import get_default_dtype
-from .optimizer import Optimizer, _state_tensor
+from .optimizer import Optimizer, _state_tensor, impl_flags
+
+
+_FLAGS = ("foreach", "capturable", "differentiable")   # PyTorch's switches for these optimizers
 
 
 def _check(name, lr, eps, weight_decay, betas=None):
@@ -49,10 +52,11 @@ class Adamax(Optimizer):
     """
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, maximize: bool = False):
+                 weight_decay: float = 0.0, *, maximize: bool = False, **flags):
         _check("Adamax", lr, eps, weight_decay, betas)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, maximize=maximize))
+                                      weight_decay=weight_decay, maximize=maximize,
+                                      **impl_flags("Adamax", flags, _FLAGS)))
 
     def _update(self, group, p, g, state):
         (b1, b2), lr = group["betas"], group["lr"]
@@ -74,14 +78,15 @@ class NAdam(Optimizer):
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, *, maximize: bool = False):
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False, **flags):
         _check("NAdam", lr, eps, weight_decay, betas)
         if momentum_decay < 0.0:
             raise ValueError(f"NAdam: invalid momentum_decay {momentum_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **impl_flags("NAdam", flags, _FLAGS)))
 
     def _update(self, group, p, g, state):
         (b1, b2), lr, md = group["betas"], group["lr"], group["momentum_decay"]
@@ -116,12 +121,13 @@ class RAdam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
-                 maximize: bool = False):
+                 maximize: bool = False, **flags):
         _check("RAdam", lr, eps, weight_decay, betas)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **impl_flags("RAdam", flags, _FLAGS)))
 
     def _update(self, group, p, g, state):
         (b1, b2), lr = group["betas"], group["lr"]
@@ -150,12 +156,13 @@ class Adadelta(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, *, maximize: bool = False):
+                 weight_decay: float = 0.0, *, maximize: bool = False, **flags):
         _check("Adadelta", lr, eps, weight_decay)
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Adadelta: invalid rho {rho} (must be in [0, 1])")
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **impl_flags("Adadelta", flags, _FLAGS)))
 
     def _update(self, group, p, g, state):
         rho, eps = group["rho"], group["eps"]

@@ -22,6 +22,22 @@ required = _Required()
 BLOCK = 1 << 16   # elements per chunk of an update: 256 KB of float32 scratch, cache-sized
 
 
+_FLAG_DEFAULTS = {"foreach": None, "capturable": False, "differentiable": False, "fused": None}
+
+
+def impl_flags(who: str, given: dict, keys: tuple) -> dict:
+    """PyTorch's implementation switches (foreach, fused, capturable, differentiable): accepted and
+    kept in the param groups as PyTorch keeps them, since one NumPy update serves them all;
+    differentiable=True (a step recorded for autograd) is refused."""
+    unknown = sorted(set(given) - set(keys))
+    if unknown:
+        raise TypeError(f"{who}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+    if given.get("differentiable"):
+        raise NotImplementedError(f"{who}: differentiable=True is not supported (the update is "
+                                  f"not recorded for autograd)")
+    return {k: given.get(k, _FLAG_DEFAULTS[k]) for k in keys}
+
+
 def _state_tensor(arr):
     return Tensor._make(arr, False)
 
