@@ -421,3 +421,20 @@ def test_param_groups_equal_pytorchs(cls):
         {k: v for k, v in tg.items() if k != "params"}
     with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
         getattr(cr.optim, cls)([C.Parameter(cr.zeros(1))], foo=1)
+
+
+def test_loss_module_signatures_and_legacy_reduction_flags():
+    import inspect
+    import warnings
+    names = [n for n in dir(T) if n.endswith("Loss") and hasattr(C, n)]
+    assert len(names) >= 19
+    for n in names:
+        sig_t = list(inspect.signature(getattr(T, n).__init__).parameters)
+        assert list(inspect.signature(getattr(C, n).__init__).parameters) == sig_t, n
+        if "size_average" in sig_t:
+            for flags in [dict(size_average=False), dict(reduce=False),
+                          dict(size_average=False, reduce=True)]:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    want = getattr(T, n)(**flags).reduction
+                assert getattr(C, n)(**flags).reduction == want, (n, flags)
