@@ -438,3 +438,27 @@ def test_loss_module_signatures_and_legacy_reduction_flags():
                     warnings.simplefilter("ignore")
                     want = getattr(T, n)(**flags).reduction
                 assert getattr(C, n)(**flags).reduction == want, (n, flags)
+
+
+@pytest.mark.parametrize("args, kw, shape", [((4,), {}, (2, 3, 4)), (((3, 4),), {"eps": 1e-3}, (2, 3, 4)),
+                                             ((4,), {"elementwise_affine": False}, (2, 4)),
+                                             ((4,), {}, (0, 4))])
+def test_rms_norm_matches_pytorch(args, kw, shape):
+    tm, cm = _pair("RMSNorm", *args, **kw)
+    if tm.weight is not None:
+        with torch.no_grad():
+            tm.weight.uniform_(0.5, 1.5)
+        cm.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
+    assert repr(cm) == repr(tm)
+    _compare(tm, cm, [_rand(*shape)])
+
+
+def test_signature_extras_as_pytorch():
+    for cls in ("SiLU", "Hardswish", "Hardsigmoid", "Mish", "ReLU6", "SELU"):
+        getattr(C, cls)(inplace=True)
+    for cls, args in (("GroupNorm", (2, 4)), ("InstanceNorm1d", (4,))):
+        tm, cm = _pair(cls, *args, affine=True, bias=False)
+        assert repr(cm) == repr(tm) and list(cm.state_dict()) == list(tm.state_dict())
+        _compare(tm, cm, [_rand(2, 4, 5)])
+    with pytest.raises(TypeError):
+        C.ReflectionPad1d(2, 0.5)   # no fill value, as PyTorch

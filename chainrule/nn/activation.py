@@ -120,8 +120,11 @@ class LogSoftmax(Module):
 
 def _simple(name, fn, doc):
     """A stateless module calling F.<fn>(input)."""
+    def __init__(self, inplace: bool = False):   # accepted as PyTorch's; results are new tensors
+        Module.__init__(self)
+        self.inplace = inplace
     return type(name, (Module,), {"__doc__": doc, "forward": lambda self, input: fn(input),
-                                  "__module__": __name__})
+                                  "__init__": __init__, "__module__": __name__})
 
 
 SiLU = _simple("SiLU", F.silu, "x·σ(x).  >>> cr.nn.SiLU()(cr.tensor([0.0]))")

@@ -9,7 +9,7 @@ from ..factories import default_generator
 from ..tensor import Tensor
 from .functional_conv import avg_pool1d, avg_pool2d
 
-__all__ = ["lp_pool1d", "lp_pool2d", "pdist", "rrelu", "channel_shuffle"]
+__all__ = ["lp_pool1d", "lp_pool2d", "pdist", "rrelu", "channel_shuffle", "rms_norm"]
 
 
 def _lp_pool(pool, input, norm_type, kernel_size, stride, ceil_mode, window):
@@ -62,3 +62,21 @@ def channel_shuffle(input, groups: int):
     """(N, g·c, ...) -> (N, c·g, ...): interleave the channels of `groups` groups (ShuffleNet)."""
     from .padding import ChannelShuffle
     return ChannelShuffle(groups)(input)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / √(mean(x²) + eps) over the trailing normalized_shape dims, times weight (Zhang &
+    Sennrich 2019); eps None: the dtype's machine epsilon, as PyTorch.
+
+    >>> F.rms_norm(cr.tensor([[3.0, 4.0]]), (2,))   # x / √12.5
+    """
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    x = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+        raise ValueError(f"rms_norm: normalized_shape {shape} does not match the trailing dims of "
+                         f"input shape {x.shape}")
+    if eps is None:
+        eps = float(np.finfo(x.dtype if x.dtype.kind == "f" else np.float32).eps)
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    out = input / _f.sqrt(_f.mean(input * input, axis=axes, keepdims=True) + eps)
+    return out if weight is None else out * weight

@@ -144,7 +144,7 @@ class GroupNorm(Module):
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 device=None, dtype=None):
+                 bias: bool = True, device=None, dtype=None):
         super().__init__()
         check_device("GroupNorm", device)
         if num_channels % num_groups:
@@ -154,7 +154,10 @@ class GroupNorm(Module):
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         if affine:
             self.weight = Parameter(Tensor._make(np.ones(num_channels, dtype=dt), False))
-            self.bias = Parameter(Tensor._make(np.zeros(num_channels, dtype=dt), False))
+            if bias:
+                self.bias = Parameter(Tensor._make(np.zeros(num_channels, dtype=dt), False))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -176,8 +179,10 @@ class _InstanceNorm(BatchNorm1d):
     _spatial = 2
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, device=None, dtype=None):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+                 affine: bool = False, track_running_stats: bool = False, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)
 
     def forward(self, input):
         nd = self._spatial
@@ -228,3 +233,34 @@ class LocalResponseNorm(Module):
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing normalized_shape dims, times a learned
+    weight (no mean subtracted, no bias); eps None: the input dtype's machine epsilon.
+
+    >>> cr.nn.RMSNorm(4)(cr.randn(2, 4)).shape
+    (2, 4)
+    """
+
+    def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        check_device("RMSNorm", device)
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+        if elementwise_affine:
+            self.weight = Parameter(Tensor._make(np.ones(self.normalized_shape, dtype=dt), False))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, input):
+        check_input_dtype("RMSNorm", input, self.weight)
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")

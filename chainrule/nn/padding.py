@@ -32,8 +32,13 @@ class _Pad(Module):
         return f"padding={self.padding}, value={self.value}" if self.mode == "constant" else f"{self.padding}"
 
 
+class _CopyPad(_Pad):
+    def __init__(self, padding):   # reflect, replicate, circular: no fill value
+        super().__init__(padding)
+
+
 def _pad_class(name, mode, nd, doc):
-    return type(name, (_Pad,), {"mode": mode, "nd": nd, "__doc__": doc, "__module__": __name__})
+    return type(name, (_CopyPad,), {"mode": mode, "nd": nd, "__doc__": doc, "__module__": __name__})
 
 
 class _ConstantPad(_Pad):
