@@ -15,7 +15,8 @@ from .functional_call import functional_call
 from .layers import Bilinear, Dropout, Linear, Maxout
 from .activation import Hardshrink, RReLU, Softshrink  # noqa: F401
 from .pooling import LPPool1d, LPPool2d  # noqa: F401
-from .normalization import RMSNorm  # noqa: F401
+from .normalization import InstanceNorm3d, RMSNorm  # noqa: F401
+from .dropout import Dropout3d  # noqa: F401
 from .padding import (ChannelShuffle, CircularPad1d, CircularPad2d, CircularPad3d,  # noqa: F401
                       ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
                       ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
@@ -66,5 +67,5 @@ __all__ += [  # PyTorch parity (H2)
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "HingeEmbeddingLoss", "MultiLabelMarginLoss",
     "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "RReLU", "LPPool1d", "LPPool2d",
-    "RMSNorm",
+    "RMSNorm", "InstanceNorm3d", "Dropout3d",
 ]

@@ -15,7 +15,7 @@ from ..factories import sample
 from ..tensor import Tensor
 
 __all__ = ["group_norm", "instance_norm", "local_response_norm", "dropout1d", "dropout2d",
-           "alpha_dropout"]
+           "alpha_dropout", "dropout3d"]
 
 
 def _shape(x):
@@ -165,6 +165,11 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     (2, 4, 3, 3)
     """
     return _channel_dropout("dropout2d", input, p, training, 2)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, D, H, W) with probability p; scale the rest by 1/(1−p)."""
+    return _channel_dropout("dropout3d", input, p, training, 3)
 
 
 _SELU_ALPHA = 1.7580993408473766   # λ·α of SELU: dropped units go to its negative saturation

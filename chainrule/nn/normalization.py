@@ -217,6 +217,11 @@ class InstanceNorm2d(_InstanceNorm):
     _spatial = 2
 
 
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W)."""
+    _spatial = 3
+
+
 class LocalResponseNorm(Module):
     """AlexNet's local response normalisation across `size` neighbouring channels.
 
