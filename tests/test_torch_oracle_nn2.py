@@ -464,3 +464,10 @@ def test_signature_extras_as_pytorch():
         _compare(tm, cm, [_rand(2, 4, 5)])
     with pytest.raises(TypeError):
         C.ReflectionPad1d(2, 0.5)   # no fill value, as PyTorch
+
+
+def test_load_torch_parameters_that_require_grad():
+    t, c = T.Linear(3, 2), C.Linear(3, 2)
+    c.load_state_dict(dict(t.named_parameters()))   # nn.Parameters, not detached
+    np.testing.assert_array_equal(c.weight.data, t.weight.detach().numpy())
+    c.load_state_dict(t.state_dict(keep_vars=True))

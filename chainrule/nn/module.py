@@ -438,6 +438,8 @@ def _check_name(who, name):
 def _converted(key, value, target):
     """(value as an array of target's dtype, None) or (None, why it cannot be loaded into target)."""
     try:
+        if not isinstance(value, (Tensor, np.ndarray)) and hasattr(value, "detach"):
+            value = value.detach()   # another library's parameter (a PyTorch nn.Parameter)
         arr = value.data if isinstance(value, Tensor) else np.asarray(value)
     except (ValueError, TypeError) as e:
         return None, f"{key!r} cannot be read as an array ({e})"
