@@ -471,3 +471,26 @@ def test_load_torch_parameters_that_require_grad():
     c.load_state_dict(dict(t.named_parameters()))   # nn.Parameters, not detached
     np.testing.assert_array_equal(c.weight.data, t.weight.detach().numpy())
     c.load_state_dict(t.state_dict(keep_vars=True))
+
+
+@pytest.mark.parametrize("kw", [{}, {"swap": True, "margin": 0.3}, {"reduction": "none"},
+                                {"cosine": True}])
+def test_triplet_margin_with_distance_loss_matches_pytorch(kw):
+    kw = dict(kw)
+    cos = kw.pop("cosine", False)
+    tk = dict(kw, distance_function=(lambda x, y: 1 - T.functional.cosine_similarity(x, y))
+              if cos else None)
+    ck = dict(kw, distance_function=(lambda x, y: 1 - C.functional.cosine_similarity(x, y))
+              if cos else None)
+    a, p, n = (_rand(4, 5, seed=s) for s in range(3))
+    _compare(T.TripletMarginWithDistanceLoss(**tk), C.TripletMarginWithDistanceLoss(**ck), [a, p, n])
+
+
+def test_gumbel_softmax_hard_is_one_hot_with_soft_gradient():
+    cr.manual_seed(0)
+    z = cr.tensor(np.log(np.tile([0.7, 0.2, 0.1], (20000, 1))), requires_grad=True)
+    y = C.functional.gumbel_softmax(z, tau=0.5, hard=True)
+    assert set(np.unique(y.data)) == {0.0, 1.0} and np.all(y.data.sum(-1) == 1)
+    np.testing.assert_allclose(y.data.mean(0), [0.7, 0.2, 0.1], atol=0.015)   # Gumbel-max
+    (y * cr.tensor(_rand(20000, 3))).sum().backward()
+    assert np.isfinite(z.grad.data).all() and np.abs(z.grad.data).sum() > 0

@@ -23,7 +23,7 @@ from .padding import (ChannelShuffle, CircularPad1d, CircularPad2d, CircularPad3
                       Softmax2d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
                    NLLLoss)
-from .loss import HingeEmbeddingLoss, MultiLabelMarginLoss  # noqa: F401
+from .loss import HingeEmbeddingLoss, MultiLabelMarginLoss, TripletMarginWithDistanceLoss  # noqa: F401
 from .loss import (CosineEmbeddingLoss, CosineSimilarity, GaussianNLLLoss, HuberLoss,  # noqa: F401
                    KLDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss, PairwiseDistance,
                    PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss, TripletMarginLoss)
@@ -67,5 +67,5 @@ __all__ += [  # PyTorch parity (H2)
     "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "HingeEmbeddingLoss", "MultiLabelMarginLoss",
     "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "RReLU", "LPPool1d", "LPPool2d",
-    "RMSNorm", "InstanceNorm3d", "Dropout3d",
+    "RMSNorm", "InstanceNorm3d", "Dropout3d", "TripletMarginWithDistanceLoss",
 ]

@@ -9,7 +9,8 @@ from ..factories import default_generator
 from ..tensor import Tensor
 from .functional_conv import avg_pool1d, avg_pool2d
 
-__all__ = ["lp_pool1d", "lp_pool2d", "pdist", "rrelu", "channel_shuffle", "rms_norm"]
+__all__ = ["lp_pool1d", "lp_pool2d", "pdist", "rrelu", "channel_shuffle", "rms_norm",
+           "gumbel_softmax", "triplet_margin_with_distance_loss"]
 
 
 def _lp_pool(pool, input, norm_type, kernel_size, stride, ceil_mode, window):
@@ -80,3 +81,35 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     out = input / _f.sqrt(_f.mean(input * input, axis=axes, keepdims=True) + eps)
     return out if weight is None else out * weight
+
+
+def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1):
+    """softmax((logits + g)/tau) with Gumbel(0, 1) noise g; hard: one-hot of the argmax forward,
+    the soft sample's gradient backward (straight-through), as PyTorch.
+
+    >>> F.gumbel_softmax(cr.zeros(2, 3), hard=True).sum(-1)   # one 1 per row
+    """
+    x = logits.data if isinstance(logits, Tensor) else np.asarray(logits)
+    g = -np.log(default_generator().exponential(1.0, x.shape)).astype(x.dtype)
+    y = _f.softmax((logits + Tensor._make(g, False)) / tau, axis=dim)
+    if not hard:
+        return y
+    idx = np.argmax(y.data if isinstance(y, Tensor) else y, axis=dim)
+    onehot = np.zeros(x.shape, dtype=x.dtype)
+    np.put_along_axis(onehot, np.expand_dims(idx, dim), 1, axis=dim)
+    return Tensor._make(onehot, False) - y.detach() + y
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
+                                      margin: float = 1.0, swap: bool = False,
+                                      reduction: str = "mean"):
+    """max(d(a, p) − d(a, n) + margin, 0) with any distance d (default pairwise_distance); swap
+    uses min(d(a, n), d(p, n)) as the negative distance."""
+    from .losses import _check_reduction, _reduce
+    from .losses_extended import pairwise_distance
+    _check_reduction("triplet_margin_with_distance_loss", reduction)
+    d = distance_function if distance_function is not None else pairwise_distance
+    dp, dn = d(anchor, positive), d(anchor, negative)
+    if swap:
+        dn = _f.minimum(dn, d(positive, negative))
+    return _reduce(_f.relu(dp - dn + margin), reduction)
