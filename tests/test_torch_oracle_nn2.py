@@ -225,6 +225,8 @@ def _trajectory(cls, kw, steps=6, sched=None, skw=None, load_after=None):
     tsd, csd = to.state_dict(), co.state_dict()
     for i, st in tsd["state"].items():
         assert sorted(st) == sorted(csd["state"][i])
+        for k, v in st.items():   # state dtypes too (step: float32 under the default dtype)
+            assert str(v.dtype).replace("torch.", "") == str(csd["state"][i][k].dtype), k
 
 
 OPTIMIZERS = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _state_tensor, impl_flags
+from .optimizer import Optimizer, _state_tensor, impl_flags, step_zero
 
 
 class Adagrad(Optimizer):
@@ -29,13 +29,13 @@ class Adagrad(Optimizer):
         for group in self.param_groups:   # PyTorch creates Adagrad's state eagerly
             for p in group["params"]:
                 self.state[p] = {
-                    "step": _state_tensor(np.zeros((), dtype=np.float32)),
+                    "step": step_zero(),
                     "sum": _state_tensor(np.full_like(p.data, group["initial_accumulator_value"])),
                 }
 
     def _update(self, group, p, g, state):
         if not state:
-            state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
+            state["step"] = step_zero()
             state["sum"] = _state_tensor(np.full_like(p, group["initial_accumulator_value"]))
         state["step"].data += 1
         t = float(state["step"].data)

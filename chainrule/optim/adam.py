@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, _state_tensor, impl_flags
+from .optimizer import Optimizer, _state_tensor, impl_flags, step_zero
 
 
 class Adam(Optimizer):
@@ -46,7 +46,7 @@ class Adam(Optimizer):
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         wd, amsgrad = group["weight_decay"], group["amsgrad"]
         if not state:
-            state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
+            state["step"] = step_zero()
             state["exp_avg"] = _state_tensor(np.zeros_like(p))
             state["exp_avg_sq"] = _state_tensor(np.zeros_like(p))
             if amsgrad:

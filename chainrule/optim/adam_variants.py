@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..tensor import get_default_dtype
-from .optimizer import Optimizer, _state_tensor, impl_flags
+from .optimizer import Optimizer, _state_tensor, impl_flags, step_zero
 
 
 _FLAGS = ("foreach", "capturable", "differentiable")   # PyTorch's switches for these optimizers
@@ -38,7 +38,7 @@ def _direction(p, g, group, decoupled=False):
 
 def _zeros(state, p, *names):
     if not state:
-        state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
+        state["step"] = step_zero()
         for n in names:
             state[n] = _state_tensor(np.zeros_like(p))
     state["step"].data += 1

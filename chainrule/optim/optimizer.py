@@ -38,6 +38,14 @@ def impl_flags(who: str, given: dict, keys: tuple) -> dict:
     return {k: given.get(k, _FLAG_DEFAULTS[k]) for k in keys}
 
 
+def step_zero():
+    """A step counter as PyTorch keeps it: a 0-d float64 tensor when the default dtype is float64,
+    float32 otherwise (torch.optim's _get_scalar_dtype)."""
+    from ..tensor import get_default_dtype
+    dt = np.float64 if get_default_dtype() == np.float64 else np.float32
+    return _state_tensor(np.zeros((), dtype=dt))
+
+
 def _state_tensor(arr):
     return Tensor._make(arr, False)
 

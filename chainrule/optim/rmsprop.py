@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _state_tensor, impl_flags
+from .optimizer import Optimizer, _state_tensor, impl_flags, step_zero
 
 
 class RMSprop(Optimizer):
@@ -30,7 +30,7 @@ class RMSprop(Optimizer):
         lr, alpha, eps, mu = group["lr"], group["alpha"], group["eps"], group["momentum"]
         centered = group["centered"]
         if not state:
-            state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
+            state["step"] = step_zero()
             state["square_avg"] = _state_tensor(np.zeros_like(p))
             if mu > 0:
                 state["momentum_buffer"] = _state_tensor(np.zeros_like(p))
