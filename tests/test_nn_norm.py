@@ -27,7 +27,7 @@ def test_batchnorm2d_normalises_per_channel_and_updates_running_stats(rng):
 
 def test_group_norm_closed_form(rng):
     x = rng.standard_normal((2, 6, 3, 3))
-    y = cr.nn.GroupNorm(3, 6)(_t(x, False)).data
+    y = cr.nn.GroupNorm(3, 6, dtype=np.float64)(_t(x, False)).data
     g = x.reshape(2, 3, -1)
     ref = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5)).reshape(x.shape)
     np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6)

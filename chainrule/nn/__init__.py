@@ -12,9 +12,18 @@ from .activation import (CELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogS
 from .container import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList,
                         Sequential, Unflatten)
 from .functional_call import functional_call
-from .layers import Dropout, Linear, Maxout
+from .layers import Bilinear, Dropout, Linear, Maxout
+from .activation import Hardshrink, RReLU, Softshrink  # noqa: F401
+from .pooling import LPPool1d, LPPool2d  # noqa: F401
+from .normalization import InstanceNorm3d, RMSNorm  # noqa: F401
+from .dropout import Dropout3d  # noqa: F401
+from .padding import (ChannelShuffle, CircularPad1d, CircularPad2d, CircularPad3d,  # noqa: F401
+                      ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
+                      ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+                      Softmax2d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss,
                    NLLLoss)
+from .loss import HingeEmbeddingLoss, MultiLabelMarginLoss, TripletMarginWithDistanceLoss  # noqa: F401
 from .loss import (CosineEmbeddingLoss, CosineSimilarity, GaussianNLLLoss, HuberLoss,  # noqa: F401
                    KLDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss, PairwiseDistance,
                    PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss, TripletMarginLoss)
@@ -32,6 +41,7 @@ from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .sparse import Embedding
 from .attention import MultiheadAttention
 from .transformer import TransformerEncoder, TransformerEncoderLayer
+from .transformer import Transformer, TransformerDecoder, TransformerDecoderLayer  # noqa: F401
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Identity", "Flatten", "Linear", "Maxout",
@@ -50,4 +60,12 @@ __all__ += [  # ConvNets (issue 11)
     "InstanceNorm2d", "LocalResponseNorm", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d",
     "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+]
+__all__ += [  # PyTorch parity (H2)
+    "Bilinear", "Hardshrink", "Softshrink", "ChannelShuffle", "Softmax2d", "ConstantPad1d",
+    "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ReflectionPad1d",
+    "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+    "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "HingeEmbeddingLoss", "MultiLabelMarginLoss",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "RReLU", "LPPool1d", "LPPool2d",
+    "RMSNorm", "InstanceNorm3d", "Dropout3d", "TripletMarginWithDistanceLoss",
 ]

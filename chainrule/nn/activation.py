@@ -120,8 +120,11 @@ class LogSoftmax(Module):
 
 def _simple(name, fn, doc):
     """A stateless module calling F.<fn>(input)."""
+    def __init__(self, inplace: bool = False):   # accepted as PyTorch's; results are new tensors
+        Module.__init__(self)
+        self.inplace = inplace
     return type(name, (Module,), {"__doc__": doc, "forward": lambda self, input: fn(input),
-                                  "__module__": __name__})
+                                  "__init__": __init__, "__module__": __name__})
 
 
 SiLU = _simple("SiLU", F.silu, "x·σ(x).  >>> cr.nn.SiLU()(cr.tensor([0.0]))")
@@ -221,3 +224,38 @@ class PReLU(Module):
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
+
+
+class Hardshrink(Module):
+    """x where |x| > lambd, else 0."""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self):
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """x − lambd·sign(x) where |x| > lambd, else 0."""
+
+    def forward(self, input):
+        return F.softshrink(input, self.lambd)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: slope ~ U(lower, upper) per element in training, (lower+upper)/2 in eval."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training)
+
+    def extra_repr(self):
+        return f"lower={self.lower}, upper={self.upper}"

@@ -87,7 +87,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 class MultiheadAttention(Module):
     """Multi-head attention: heads of size embed_dim/num_heads over one packed in-projection.
 
-    Parameters as PyTorch: in_proj_weight (3E, E), in_proj_bias (3E,), out_proj (Linear E→E).
+    Parameters as PyTorch: in_proj_weight (3E, E), in_proj_bias (3E,), out_proj (Linear E→E);
+    with kdim/vdim ≠ E separate q/k/v_proj_weight; add_bias_kv: bias_k, bias_v (1, 1, E) appended
+    to the keys and values; add_zero_attn: a zero key and value appended after the projections.
     Masks as PyTorch's module: key_padding_mask (N, S) and bool attn_mask mark with True what may
     NOT be attended; float masks are added to the scores. Returns (output, weights averaged over
     heads or None).
@@ -105,42 +107,62 @@ class MultiheadAttention(Module):
         if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} must be divisible by "
                              f"num_heads {num_heads}")
-        if add_bias_kv or add_zero_attn or (kdim not in (None, embed_dim)) \
-                or (vdim not in (None, embed_dim)):
-            raise NotImplementedError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim "
-                                      "different from embed_dim are not supported")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, float(dropout)
         self.head_dim = embed_dim // num_heads
         self.batch_first = batch_first
-        self.kdim = self.vdim = embed_dim
-        self._qkv_same_embed_dim = True
+        self.kdim = embed_dim if kdim is None else int(kdim)
+        self.vdim = embed_dim if vdim is None else int(vdim)
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.add_zero_attn = add_zero_attn
         dt = dtype or get_default_dtype()
-        self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), dtype=dt))
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), dtype=dt))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:   # PyTorch's separate projections when key/value have their own sizes
+            self.q_proj_weight = Parameter(np.empty((embed_dim, embed_dim), dtype=dt))
+            self.k_proj_weight = Parameter(np.empty((embed_dim, self.kdim), dtype=dt))
+            self.v_proj_weight = Parameter(np.empty((embed_dim, self.vdim), dtype=dt))
+            self.register_parameter("in_proj_weight", None)
         if bias:
             self.in_proj_bias = Parameter(np.zeros(3 * embed_dim, dtype=dt))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dt)
+        if add_bias_kv:   # one learned key and value appended to every sequence
+            self.bias_k = Parameter(np.empty((1, 1, embed_dim), dtype=dt))
+            self.bias_v = Parameter(np.empty((1, 1, embed_dim), dtype=dt))
+        else:
+            self.bias_k = self.bias_v = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """in_proj_weight ~ xavier_uniform, biases 0 (out_proj.weight keeps Linear's init), as PyTorch."""
-        init.xavier_uniform_(self.in_proj_weight)
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
                 attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
-        qs, ks = _shape(query), _shape(key)
+        qs, ks, vs = _shape(query), _shape(key), _shape(value)
         e, h, hd = self.embed_dim, self.num_heads, self.head_dim
-        if len(qs) not in (2, 3) or qs[-1] != e or ks[-1] != e or _shape(value) != ks:
-            raise ValueError(f"MultiheadAttention: expected query (L, N, {e}), key and value "
-                             f"(S, N, {e}) (batch_first: (N, L, {e})) or unbatched (L, {e}); got "
-                             f"query {qs}, key {ks}, value {_shape(value)}")
+        if len(qs) not in (2, 3) or qs[-1] != e or ks[-1] != self.kdim or vs[-1] != self.vdim \
+                or len(ks) != len(qs) or vs[:-1] != ks[:-1]:
+            raise ValueError(f"MultiheadAttention: expected query (L, N, {e}), key (S, N, "
+                             f"{self.kdim}) and value (S, N, {self.vdim}) (batch_first: N first) or "
+                             f"unbatched (L, {e}); got query {qs}, key {ks}, value {vs}")
         batched = len(qs) == 3
         if not batched:
-            query, key, value = (_f.unsqueeze(t, 1) for t in (query, key, value))
+            # (L, E) -> (1, L, E): the (N, L, E) layout used below
+            query, key, value = (_f.unsqueeze(t, 0) for t in (query, key, value))
             if key_padding_mask is not None:
                 key_padding_mask = _f.unsqueeze(key_padding_mask, 0)
         elif not self.batch_first:
@@ -153,25 +175,38 @@ class MultiheadAttention(Module):
         n, l = _shape(query)[:2]
         s = _shape(key)[1]
         w, b = self.in_proj_weight, self.in_proj_bias
-        if query is key and key is value:
+        if w is not None and query is key and key is value:
             qkv = _nnops.Linear(query, w, b)
             q, k, v = qkv[..., :e], qkv[..., e:2 * e], qkv[..., 2 * e:]
         else:
             bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e:2 * e], b[2 * e:])
-            q = _nnops.Linear(query, w[:e], bq)
-            k = _nnops.Linear(key, w[e:2 * e], bk)
-            v = _nnops.Linear(value, w[2 * e:], bv)
+            wq, wk, wv = ((w[:e], w[e:2 * e], w[2 * e:]) if w is not None else
+                          (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight))
+            q = _nnops.Linear(query, wq, bq)
+            k = _nnops.Linear(key, wk, bk)
+            v = _nnops.Linear(value, wv, bv)
+        extra = 0   # key/value positions appended (bias_k/bias_v, a zero key/value), never masked
+        if self.bias_k is not None:
+            k = _f.concatenate([k, _f.broadcast_to(self.bias_k, (n, 1, e))], axis=1)
+            v = _f.concatenate([v, _f.broadcast_to(self.bias_v, (n, 1, e))], axis=1)
+            extra += 1
         # (N, L, E) -> (N, H, L, hd)
         q, k, v = (_f.swapaxes(_f.reshape(t, (n, ln, h, hd)), 1, 2)
-                   for t, ln in ((q, l), (k, s), (v, s)))
+                   for t, ln in ((q, l), (k, s + extra), (v, s + extra)))
         dt = _arr(q).dtype
+        if self.add_zero_attn:
+            zero = Tensor._make(np.zeros((n, h, 1, hd), dtype=dt), False)
+            k, v = _f.concatenate([k, zero], axis=2), _f.concatenate([v, zero], axis=2)
+            extra += 1
         mask = self._mask(attn_mask, key_padding_mask, is_causal, n, l, s, dt)
+        if mask is not None and extra:
+            mask = _f.pad(mask, [(0, 0)] * (len(_shape(mask)) - 1) + [(0, extra)], 0.0)
         out, weights = _attend(q, k, v, mask, self.dropout if self.training else 0.0,
                                1.0 / math.sqrt(hd))
         out = _f.reshape(_f.swapaxes(out, 1, 2), (n, l, e))
         out = self.out_proj(out)
         if not batched:
-            out = _f.squeeze(out, 1)
+            out = _f.squeeze(out, 0)
         elif not self.batch_first:
             out = _f.swapaxes(out, 0, 1)
         if not need_weights:

@@ -2,6 +2,8 @@
 Identity, Flatten, Unflatten."""
 from __future__ import annotations
 
+import math
+
 from collections import OrderedDict
 from typing import Iterable
 
@@ -51,6 +53,28 @@ class Sequential(Module):
         keys = list(self._modules)
         for k in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
             del self._modules[k]
+        if all(k.isdigit() for k in keys):   # renumbered 0, 1, ... as PyTorch
+            _renumber(self)
+
+    def pop(self, idx) -> Module:
+        m = self[idx]
+        del self[idx]
+        return m
+
+    def __add__(self, other: "Sequential") -> "Sequential":
+        if not isinstance(other, Sequential):
+            raise TypeError(f"Sequential + {type(other).__name__}: expected a Sequential")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        return self.extend(other)
+
+    def __mul__(self, n: int) -> "Sequential":
+        if not isinstance(n, int) or n <= 0:
+            raise ValueError(f"Sequential * {n!r}: expected a positive int")
+        return Sequential(*(list(self) * n))
+
+    __rmul__ = __mul__
 
     def __len__(self):
         return len(self._modules)
@@ -104,11 +128,42 @@ class ModuleList(Module):
     def __setitem__(self, idx, module):
         self.add_module(str(self._index(idx)), module)
 
+    def __delitem__(self, idx):
+        keys = list(self._modules)
+        for k in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
+            del self._modules[k]
+        _renumber(self)   # 0, 1, ... again, as PyTorch
+
+    def pop(self, idx: int = -1) -> Module:
+        m = self[idx]
+        del self[idx]
+        return m
+
+    def __add__(self, other) -> "ModuleList":
+        return ModuleList([*self, *other])
+
+    def __iadd__(self, modules) -> "ModuleList":
+        return self.extend(modules)
+
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def __repr__(self):
+        # runs of equal children collapse to "(0-2): 3 x ReLU()", as PyTorch prints them
+        reprs = [repr(m).replace("\n", "\n  ") for m in self]
+        if not reprs:
+            return "ModuleList()"
+        lines, start = [], 0
+        for i in range(1, len(reprs) + 1):
+            if i == len(reprs) or reprs[i] != reprs[start]:
+                n = i - start
+                key = f"({start})" if n == 1 else f"({start}-{i - 1}): {n} x"
+                lines.append(f"  {key}: {reprs[start]}" if n == 1 else f"  {key} {reprs[start]}")
+                start = i
+        return "ModuleList(\n" + "\n".join(lines) + "\n)"
 
     def append(self, module: Module) -> "ModuleList":
         self.add_module(str(len(self._modules)), module)
@@ -128,6 +183,13 @@ class ModuleList(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over it in your own forward")
+
+
+def _renumber(container):
+    mods = list(container._modules.values())
+    container._modules.clear()
+    for i, m in enumerate(mods):
+        container._modules[str(i)] = m
 
 
 class Identity(Module):
@@ -152,6 +214,11 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
+        s = tuple(x.shape)
+        if 0 in s and len(s) > 1:   # an empty batch: reshape cannot infer a -1 next to a 0
+            a, b = self.start_dim % len(s), self.end_dim % len(s)
+            if a <= b:
+                return F.reshape(x, s[:a] + (math.prod(s[a:b + 1]),) + s[b + 1:])
         return F.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self):
@@ -171,6 +238,8 @@ class Unflatten(Module):
 
     def forward(self, x):
         shape = tuple(x.shape)
+        if not -len(shape) <= self.dim < len(shape):
+            raise IndexError(f"Unflatten: dim {self.dim} is out of range for input shape {shape}")
         d = self.dim % len(shape)
         known = 1
         for n in self.unflattened_size:

@@ -11,6 +11,7 @@ from . import functional as F
 from . import functional_conv as FC
 from . import init
 from .module import Module, check_device
+from .dtype_checks import check_input_dtype
 from .parameter import Parameter
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -65,7 +66,7 @@ class _ConvNd(Module):
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * self.nd:
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+            s += f", padding={self.padding}"   # 'same' unquoted, as PyTorch prints it
         if self.dilation != (1,) * self.nd:
             s += f", dilation={self.dilation}"
         if self.transposed and self.output_padding != (0,) * self.nd:
@@ -87,6 +88,7 @@ class _Conv(_ConvNd):
 
     def forward(self, input):
         ps = self._parameters
+        check_input_dtype(type(self).__name__, input, ps["weight"])
         fn = F.conv1d if self.nd == 1 else F.conv2d
         if self.padding_mode == "zeros":
             return fn(input, ps["weight"], ps["bias"], self.stride, self.padding, self.dilation, self.groups)
@@ -129,6 +131,7 @@ class _ConvTranspose(_ConvNd):
     def forward(self, input, output_size=None):
         ps = self._parameters
         op = "ConvTranspose1d" if self.nd == 1 else "ConvTranspose2d"
+        check_input_dtype(op, input, ps["weight"])
         return FC._conv_transposend(self.nd, op, input, ps["weight"], ps["bias"], self.stride,
                                     self.padding, self.output_padding, self.groups, self.dilation,
                                     output_size)

@@ -1,4 +1,4 @@
-"""Dropout variants for feature maps and SELU networks: Dropout1d, Dropout2d, AlphaDropout."""
+"""Dropout variants for feature maps and SELU networks: Dropout1d, Dropout2d, Dropout3d, AlphaDropout."""
 from __future__ import annotations
 
 from . import functional as F
@@ -33,6 +33,11 @@ class Dropout2d(_DropoutNd):
     (1, 2, 3, 3)
     """
     fn = staticmethod(F.dropout2d)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of (N, C, D, H, W) in training, scale the rest by 1/(1−p)."""
+    fn = staticmethod(F.dropout3d)
 
 
 class AlphaDropout(_DropoutNd):

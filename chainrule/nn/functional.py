@@ -21,17 +21,19 @@ from .functional_norm import __all__ as _norm_all
 from .functional_norm import dropout_scale, normalize_running, update_running
 from .functional_resize import *  # noqa: F401,F403  (interpolate, pixel_shuffle)
 from .functional_resize import __all__ as _resize_all
+from .functional_extra import *  # noqa: F401,F403  (lp_pool, pdist, rrelu, channel_shuffle)
+from .functional_extra import __all__ as _extra_all
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                      cross_entropy, l1_loss, l2_penalty, mse_loss, multi_margin_loss, nll_loss)
 from .losses_extended import *  # noqa: F401,F403  (kl_div, huber_loss, cosine_similarity, ...)
 from .losses_extended import __all__ as _losses_all
 
 __all__ = [
-    "linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softmax", "log_softmax",
+    "linear", "bilinear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softmax", "log_softmax",
     "softplus", "maxout", "dropout", "batch_norm", "layer_norm", "cross_entropy", "multi_margin_loss",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "nll_loss", "l2_penalty",
-] + _conv_all + _norm_all + _resize_all + _losses_all + [n for n in _act_all if n != "gelu"]
+] + _conv_all + _norm_all + _resize_all + _losses_all + _extra_all + [n for n in _act_all if n != "gelu"]
 
 
 def _alias(e):
@@ -68,6 +70,20 @@ def linear(input, weight, bias=None):
         raise ValueError(f"linear: bias must have shape ({ws[0]},) = (out_features,), got "
                          f"{_shape(bias)}")
     return _nnops.Linear(input, weight, bias)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_k = x1ᵀ W_k x2 + b_k with W of shape (out_features, in1_features, in2_features).
+
+    >>> F.bilinear(cr.ones(2, 3), cr.ones(2, 4), cr.ones(5, 3, 4)).shape
+    (2, 5)
+    """
+    s1, s2, ws = _shape(input1), _shape(input2), _shape(weight)
+    if len(ws) != 3 or not s1 or not s2 or s1[-1] != ws[1] or s2[-1] != ws[2] or s1[:-1] != s2[:-1]:
+        raise ValueError(f"bilinear: expected inputs (..., {ws[1:2]}) and (..., {ws[2:3]}) with the "
+                         f"same leading dims for weight {ws}, got {s1} and {s2}")
+    out = _f.einsum("...i,kij,...j->...k", input1, weight, input2)
+    return out if bias is None else out + bias
 
 
 # ---------------------------------------------------------------- activations

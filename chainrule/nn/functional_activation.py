@@ -12,7 +12,7 @@ from ..tensor import Tensor
 
 __all__ = ["gelu", "silu", "mish", "selu", "celu", "relu6", "hardswish", "hardsigmoid", "hardtanh",
            "softsign", "logsigmoid", "softmin", "tanhshrink", "threshold", "glu", "prelu",
-           "normalize", "one_hot"]
+           "normalize", "one_hot", "hardshrink", "softshrink"]
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _SQRT_HALF = math.sqrt(0.5)
@@ -135,11 +135,13 @@ def prelu(input, weight):
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """x / max(‖x‖_p, eps) along dim.  >>> F.normalize(cr.tensor([[3.0, 4.0]]))  # [[0.6, 0.8]]"""
+    # max(‖x‖, eps) as (max(Σ|x|ᵖ, epsᵖ))^(1/p): the same value, and a zero gradient through the
+    # norm of an all-zero x (PyTorch's), where the root's derivative at 0 would give 0·inf = nan
     if p == 2:
-        norm = _f.sqrt(_f.sum(input * input, dim, True))
+        norm = _f.sqrt(_f.clip(_f.sum(input * input, dim, True), min=eps * eps))
     else:
-        norm = _f.sum(_f.abs(input) ** p, dim, True) ** (1.0 / p)
-    return input / _f.clip(norm, min=eps)
+        norm = _f.clip(_f.sum(_f.abs(input) ** p, dim, True), min=eps ** p) ** (1.0 / p)
+    return input / norm
 
 
 def one_hot(tensor, num_classes=-1):
@@ -162,3 +164,15 @@ def one_hot(tensor, num_classes=-1):
 
 def _data(x):
     return x.data if isinstance(x, Tensor) else x
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0.  >>> F.hardshrink(cr.tensor([0.3, -2.0]))  # tensor([0., -2.])"""
+    return _f.where(_f.abs(input) > lambd, input, 0.0)
+
+
+def softshrink(input, lambd=0.5):
+    """x − lambd·sign(x) where |x| > lambd, else 0.  >>> F.softshrink(cr.tensor([1.0]))  # [0.5]"""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    return input - _f.clip(input, -lambd, lambd)

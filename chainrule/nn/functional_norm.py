@@ -5,6 +5,8 @@ All are compositions of recorded ops (mean, sub, mul, matmul, ...), so they need
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import autograd
@@ -13,7 +15,7 @@ from ..factories import sample
 from ..tensor import Tensor
 
 __all__ = ["group_norm", "instance_norm", "local_response_norm", "dropout1d", "dropout2d",
-           "alpha_dropout"]
+           "alpha_dropout", "dropout3d"]
 
 
 def _shape(x):
@@ -50,7 +52,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if len(s) < 2 or s[1] % num_groups:
         raise ValueError(f"group_norm: input shape {s} needs (N, C, ...) with C divisible by "
                          f"num_groups={num_groups}")
-    x = _f.reshape(input, (s[0], num_groups, -1))
+    x = _f.reshape(input, (s[0], num_groups, math.prod(s[1:]) // num_groups))   # N may be 0
     out, _, _ = _normalize(x, (2,), eps)
     return _affine(_f.reshape(out, s), weight, bias, len(s) - 2)
 
@@ -163,6 +165,11 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     (2, 4, 3, 3)
     """
     return _channel_dropout("dropout2d", input, p, training, 2)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, D, H, W) with probability p; scale the rest by 1/(1−p)."""
+    return _channel_dropout("dropout3d", input, p, training, 3)
 
 
 _SELU_ALPHA = 1.7580993408473766   # λ·α of SELU: dropped units go to its negative saturation

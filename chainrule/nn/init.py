@@ -151,3 +151,55 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)
+
+
+def orthogonal_(tensor, gain: float = 1.0):
+    """A (semi-)orthogonal matrix times gain (Saxe et al. 2013), from the QR of a Gaussian; dims
+    after the first are flattened, as PyTorch."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: expected a tensor with at least 2 dimensions, got shape "
+                         f"{tuple(tensor.shape)}")
+    if _no_op(tensor):
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.data.size // rows
+    flat = default_generator().normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))   # a unique decomposition: the distribution is uniform (Haar)
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (gain * q).reshape(tensor.shape))
+
+
+def dirac_(tensor, groups: int = 1):
+    """The identity kernel of a 3-, 4- or 5-D conv weight: a convolution that keeps the input's
+    channels (per group)."""
+    shape = tuple(tensor.shape)
+    if len(shape) not in (3, 4, 5) or shape[0] % groups:
+        raise ValueError(f"dirac_: expected a 3-, 4- or 5-D tensor with dim 0 divisible by "
+                         f"groups={groups}, got shape {shape}")
+    out = np.zeros(shape)
+    per = shape[0] // groups
+    centre = tuple(k // 2 for k in shape[2:])
+    for g in range(groups):
+        for d in range(min(per, shape[1])):
+            out[(g * per + d, d) + centre] = 1
+    return _fill(tensor, out)
+
+
+def sparse_(tensor, sparsity: float, std: float = 0.01):
+    """N(0, std²) with ⌈sparsity·rows⌉ zeros in every column of a 2-D tensor (Martens 2010)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: expected a 2-D tensor, got shape {tuple(tensor.shape)}")
+    rows, cols = tensor.shape
+    rng = default_generator()
+    out = rng.normal(0.0, std, (rows, cols))
+    zeros = int(math.ceil(sparsity * rows))
+    for c in range(cols):
+        out[rng.permutation(rows)[:zeros], c] = 0
+    return _fill(tensor, out)
+
+
+__all__ += ["orthogonal_", "dirac_", "sparse_"]

@@ -11,6 +11,7 @@ from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from . import init
 from .module import Module, check_device
+from .dtype_checks import check_input_dtype
 from .parameter import Parameter
 
 
@@ -59,6 +60,44 @@ class Linear(Module):
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class Bilinear(Module):
+    """y = x1ᵀ W x2 + b, W of shape (out_features, in1_features, in2_features).
+
+    Initialised as in PyTorch: W and b ~ U(−1/√in1, 1/√in1).
+
+    >>> cr.nn.Bilinear(3, 4, 5)(cr.randn(2, 3), cr.randn(2, 4)).shape
+    (2, 5)
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        check_device("Bilinear", device)
+        self.in1_features, self.in2_features = int(in1_features), int(in2_features)
+        self.out_features = int(out_features)
+        self.weight = _empty(out_features, in1_features, in2_features, dtype=dtype)
+        if bias:
+            self.bias = _empty(out_features, dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.in1_features) if self.in1_features > 0 else 0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        check_input_dtype("Bilinear", input1, self.weight)
+        check_input_dtype("Bilinear", input2, self.weight)
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
 class Maxout(Module):

@@ -14,9 +14,18 @@ def _as_buffer(value):
     return Tensor._make(np.asarray(value), False)
 
 
+def _legacy_reduction(size_average, reduce) -> str:
+    """PyTorch's deprecated size_average/reduce flags as a reduction (both default True)."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return ("mean" if size_average else "sum") if reduce else "none"
+
+
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, reduction: str = "mean", size_average=None, reduce=None):
         super().__init__()
+        if size_average is not None or reduce is not None:   # they override reduction (PyTorch)
+            reduction = _legacy_reduction(size_average, reduce)
         L._check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
 
@@ -27,9 +36,9 @@ class _Loss(Module):
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy from logits.  >>> cr.nn.CrossEntropyLoss()(logits, labels)"""
 
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction, size_average, reduce)
         self.register_buffer("weight", _as_buffer(weight))
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
@@ -41,8 +50,9 @@ class CrossEntropyLoss(_Loss):
 class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities (use after LogSoftmax)."""
 
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(reduction, size_average, reduce)
         self.register_buffer("weight", _as_buffer(weight))
         self.ignore_index = ignore_index
 
@@ -53,8 +63,9 @@ class NLLLoss(_Loss):
 class MultiMarginLoss(_Loss):
     """Multi-class SVM hinge loss, each sample's sum divided by C as in PyTorch."""
 
-    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None,
+                 reduce=None, reduction: str = "mean"):
+        super().__init__(reduction, size_average, reduce)
         self.p, self.margin = p, margin
         self.register_buffer("weight", _as_buffer(weight))
 
@@ -63,11 +74,17 @@ class MultiMarginLoss(_Loss):
 
 
 class MSELoss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(reduction, size_average, reduce)
+
     def forward(self, input, target):
         return L.mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(reduction, size_average, reduce)
+
     def forward(self, input, target):
         return L.l1_loss(input, target, self.reduction)
 
@@ -75,8 +92,9 @@ class L1Loss(_Loss):
 class BCEWithLogitsLoss(_Loss):
     """Sigmoid + binary cross-entropy, numerically stable."""
 
-    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
+                 pos_weight=None):
+        super().__init__(reduction, size_average, reduce)
         self.register_buffer("weight", _as_buffer(weight))
         self.register_buffer("pos_weight", _as_buffer(pos_weight))
 
@@ -88,8 +106,8 @@ class BCEWithLogitsLoss(_Loss):
 class BCELoss(_Loss):
     """Binary cross-entropy of probabilities (logs clamped at −100 as in PyTorch)."""
 
-    def __init__(self, weight=None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(reduction, size_average, reduce)
         self.register_buffer("weight", _as_buffer(weight))
 
     def forward(self, input, target):
@@ -101,6 +119,8 @@ class KLDivLoss(_Loss):
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
         Module.__init__(self)
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce)
         if reduction != "batchmean":
             L._check_reduction("KLDivLoss", reduction)
         self.reduction, self.log_target = reduction, log_target
@@ -120,7 +140,7 @@ class HuberLoss(_Loss):
 
 class SmoothL1Loss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(reduction)
+        super().__init__(reduction, size_average, reduce)
         self.beta = beta
 
     def forward(self, input, target):
@@ -128,13 +148,16 @@ class SmoothL1Loss(_Loss):
 
 
 class SoftMarginLoss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(reduction, size_average, reduce)
+
     def forward(self, input, target):
         return L.soft_margin_loss(input, target, reduction=self.reduction)
 
 
 class MultiLabelSoftMarginLoss(_Loss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction, size_average, reduce)
         self.register_buffer("weight", _as_buffer(weight))
 
     def forward(self, input, target):
@@ -143,16 +166,33 @@ class MultiLabelSoftMarginLoss(_Loss):
 
 class CosineEmbeddingLoss(_Loss):
     def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction, size_average, reduce)
         self.margin = margin
 
     def forward(self, input1, input2, target):
         return L.cosine_embedding_loss(input1, input2, target, self.margin, reduction=self.reduction)
 
 
+class HingeEmbeddingLoss(_Loss):
+    def __init__(self, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(reduction, size_average, reduce)
+        self.margin = margin
+
+    def forward(self, input, target):
+        return L.hinge_embedding_loss(input, target, self.margin, reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(reduction, size_average, reduce)
+
+    def forward(self, input, target):
+        return L.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
 class MarginRankingLoss(_Loss):
     def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction, size_average, reduce)
         self.margin = margin
 
     def forward(self, input1, input2, target):
@@ -162,7 +202,7 @@ class MarginRankingLoss(_Loss):
 class TripletMarginLoss(_Loss):
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
                  size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction, size_average, reduce)
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):
@@ -170,10 +210,27 @@ class TripletMarginLoss(_Loss):
                                      self.swap, reduction=self.reduction)
 
 
+class TripletMarginWithDistanceLoss(_Loss):
+    def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        # the default distance as a sub-module, as PyTorch (it shows in the repr)
+        self.distance_function = distance_function if distance_function is not None \
+            else PairwiseDistance()
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor, positive, negative):
+        from .functional_extra import triplet_margin_with_distance_loss
+        return triplet_margin_with_distance_loss(anchor, positive, negative,
+                                                 distance_function=self.distance_function,
+                                                 margin=self.margin, swap=self.swap,
+                                                 reduction=self.reduction)
+
+
 class PoissonNLLLoss(_Loss):
     def __init__(self, log_input: bool = True, full: bool = False, size_average=None,
                  eps: float = 1e-8, reduce=None, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction, size_average, reduce)
         self.log_input, self.full, self.eps = log_input, full, eps
 
     def forward(self, log_input, target):

@@ -319,13 +319,8 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     if p.size and (p.min() < 0 or p.max() > 1):
         raise ValueError(f"{fn}: input must be probabilities in [0, 1], got values in "
                          f"[{p.min():.4g}, {p.max():.4g}] (use binary_cross_entropy_with_logits)")
-    # PyTorch clamps each log at -100. log(max(p, tiny)) avoids log(0) warnings but alone stops at
-    # log(tiny) (-99.98 in float32, where e^-100 is subnormal); the outer max makes it exactly -100.
-    tiny = np.asarray(np.finfo(p.dtype).smallest_subnormal, dtype=p.dtype)
-    floor = np.asarray(-100.0, dtype=p.dtype)
-    logp = _f.maximum(_f.log(_f.maximum(input, tiny)), floor)
-    log1mp = _f.maximum(_f.log(_f.maximum(1 - input, tiny)), floor)
-    loss = -(target * logp + (1 - target) * log1mp)
+    # one primitive with PyTorch's rules: dℓ/dp = (p − t)/max(p(1 − p), 1e-12), also at p = 0, 1
+    loss = _nnops.BinaryCrossEntropy(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -349,6 +344,6 @@ def l2_penalty(params) -> Tensor:
 
 
 from .losses_extended import (cosine_embedding_loss, cosine_similarity, gaussian_nll_loss,  # noqa: E402,F401
-                              huber_loss, kl_div, margin_ranking_loss, multilabel_soft_margin_loss,
+                              hinge_embedding_loss, multilabel_margin_loss, huber_loss, kl_div, margin_ranking_loss, multilabel_soft_margin_loss,
                               pairwise_distance, poisson_nll_loss, smooth_l1_loss, soft_margin_loss,
                               triplet_margin_loss)

@@ -168,7 +168,59 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     return _rd("gaussian_nll_loss", loss, reduction)
 
 
-__all__ = ["kl_div", "huber_loss", "smooth_l1_loss", "soft_margin_loss",
+def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean"):
+    """x where y = 1, max(0, margin − x) where y = −1 (both terms for other y, as PyTorch).
+
+    >>> F.hinge_embedding_loss(cr.tensor([0.3, 0.2]), cr.tensor([1.0, -1.0]))   # (0.3 + 0.8) / 2
+    tensor(0.55)
+    """
+    input = _floating(input)
+    y = _arr(target)
+    if np.shape(y) != np.shape(_arr(input)):
+        raise ValueError(f"hinge_embedding_loss: target shape {np.shape(y)} does not match input "
+                         f"shape {np.shape(_arr(input))}")
+    dt = _arr(input).dtype
+    neg = Tensor._make(np.asarray(y != 1, dtype=dt), False)
+    pos = Tensor._make(np.asarray(y != -1, dtype=dt), False)
+    loss = _f.relu(margin - input) * neg + input * pos
+    return _rd("hinge_embedding_loss", loss, reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+    """Σ over target classes j and non-target classes i of max(0, 1 − (x_j − x_i)) / C; the target
+    row lists class indices and ends at the first −1 (as PyTorch).
+
+    >>> F.multilabel_margin_loss(cr.tensor([[0.1, 0.2, 0.4, 0.8]]), cr.tensor([[3, 0, -1, 1]]))
+    tensor(0.85)
+    """
+    fn = "multilabel_margin_loss"
+    input = _floating(input)
+    x = _arr(input)
+    y = np.asarray(_arr(target))
+    if x.ndim not in (1, 2) or y.shape != x.shape or y.dtype.kind not in "iu":
+        raise ValueError(f"{fn}: expected input (C,) or (N, C) and an integer target of the same "
+                         f"shape, got input {x.shape} and target {y.shape} {y.dtype}")
+    c = x.shape[-1]
+    x2 = input if x.ndim == 2 else _f.reshape(input, (1, c))
+    y2 = y.reshape(-1, c)
+    if y2.size and (y2.min() < -1 or y2.max() >= c):
+        raise IndexError(f"{fn}: target values must be in [-1, {c}), got [{y2.min()}, {y2.max()}]")
+    slot = np.cumprod(y2 != -1, axis=1).astype(bool)        # target slots before the first -1
+    yi = np.where(slot, y2, 0)
+    is_target = np.zeros(y2.shape, bool)
+    rows = np.nonzero(slot)
+    is_target[rows[0], yi[rows]] = True
+    xy = _f.take_along_axis(x2, Tensor._make(yi, False), 1)              # (N, slots)
+    h = _f.relu(1.0 - _f.unsqueeze(xy, 2) + _f.unsqueeze(x2, 1))          # (N, slots, C)
+    w = (slot[:, :, None] & ~is_target[:, None, :]).astype(x.dtype) / c
+    loss = _f.sum(h * Tensor._make(w, False), axis=(1, 2))
+    if x.ndim == 1:
+        loss = _f.reshape(loss, ())
+    return _rd(fn, loss, reduction)
+
+
+__all__ = ["hinge_embedding_loss", "multilabel_margin_loss", "kl_div", "huber_loss", "smooth_l1_loss", "soft_margin_loss",
            "multilabel_soft_margin_loss", "cosine_similarity", "pairwise_distance",
            "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
            "poisson_nll_loss", "gaussian_nll_loss"]

@@ -125,10 +125,10 @@ class Module:
                                  f"attribute {name!r}")
         params, mods, bufs = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
-            self._drop(name)
+            self._drop(name, params)   # a name already registered keeps its place (PyTorch)
             params[name] = value
         elif isinstance(value, Module):
-            self._drop(name)
+            self._drop(name, mods)
             mods[name] = value
         elif name in params:
             if value is not None:
@@ -149,9 +149,10 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _drop(self, name):
+    def _drop(self, name, keep=None):
         for d in (self._parameters, self._modules, self._buffers):
-            d.pop(name, None)
+            if d is not keep:
+                d.pop(name, None)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
@@ -179,7 +180,8 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a cr.nn.Parameter or None, got "
                             f"{type(param).__name__}")
-        self._drop(name)
+        _check_name("register_parameter", name)
+        self._drop(name, self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
@@ -187,7 +189,8 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got "
                             f"{type(tensor).__name__}")
-        self._drop(name)
+        _check_name("register_buffer", name)
+        self._drop(name, self._buffers)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent.discard(name)
@@ -197,8 +200,38 @@ class Module:
     def add_module(self, name: str, module) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a cr.nn.Module, got {type(module).__name__}")
-        self._drop(name)
+        _check_name("add_module", name)
+        self._drop(name, self._modules)
         self._modules[name] = module
+
+    def get_submodule(self, target: str) -> "Module":
+        """The sub-module at a dotted path, e.g. "encoder.layers.0" ("" is this module)."""
+        mod = self
+        for part in target.split(".") if target else []:
+            sub = mod._modules.get(part)
+            if not isinstance(sub, Module):
+                raise AttributeError(f"get_submodule: {type(mod).__name__} has no sub-module "
+                                     f"{part!r} (path {target!r})")
+            mod = sub
+        return mod
+
+    def get_parameter(self, target: str):
+        """The parameter at a dotted path, e.g. "0.weight"."""
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod._parameters:
+            raise AttributeError(f"get_parameter: {type(mod).__name__} has no parameter {name!r} "
+                                 f"(path {target!r})")
+        return mod._parameters[name]
+
+    def get_buffer(self, target: str):
+        """The buffer at a dotted path, e.g. "bn.running_mean"."""
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod._buffers:
+            raise AttributeError(f"get_buffer: {type(mod).__name__} has no buffer {name!r} "
+                                 f"(path {target!r})")
+        return mod._buffers[name]
 
     register_module = add_module
 
@@ -395,9 +428,18 @@ class Module:
         return main + ")"
 
 
+def _check_name(who, name):
+    if not isinstance(name, str):
+        raise TypeError(f"{who}: name must be a string, got {type(name).__name__}")
+    if "." in name or name == "":
+        raise KeyError(f"{who}: name {name!r} must be non-empty and contain no '.'")
+
+
 def _converted(key, value, target):
     """(value as an array of target's dtype, None) or (None, why it cannot be loaded into target)."""
     try:
+        if not isinstance(value, (Tensor, np.ndarray)) and hasattr(value, "detach"):
+            value = value.detach()   # another library's parameter (a PyTorch nn.Parameter)
         arr = value.data if isinstance(value, Tensor) else np.asarray(value)
     except (ValueError, TypeError) as e:
         return None, f"{key!r} cannot be read as an array ({e})"

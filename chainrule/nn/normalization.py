@@ -7,6 +7,7 @@ from .. import autograd
 from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from .module import Module, check_device
+from .dtype_checks import check_input_dtype
 from .parameter import Parameter
 
 
@@ -55,7 +56,13 @@ class BatchNorm1d(Module):
 
     def forward(self, input):
         F._bn_axes(input, self.num_features, type(self).__name__, self._ndims)
+        check_input_dtype(type(self).__name__, input, self.weight, self.running_mean)
         tracking = self.training and self.track_running_stats
+        if 0 in tuple(input.shape):   # an empty batch: empty output, statistics kept (PyTorch)
+            if tracking:
+                with autograd.no_grad():
+                    self.num_batches_tracked.add_(1)
+            return input * 1.0
         momentum = 0.0 if self.momentum is None else self.momentum
         if tracking and self.momentum is None:   # cumulative moving average
             # a 0-d Tensor, not int(): a compiled step reads each call's count
@@ -104,6 +111,7 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def forward(self, input):
+        check_input_dtype("LayerNorm", input, self.weight)
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -136,7 +144,7 @@ class GroupNorm(Module):
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 device=None, dtype=None):
+                 bias: bool = True, device=None, dtype=None):
         super().__init__()
         check_device("GroupNorm", device)
         if num_channels % num_groups:
@@ -146,7 +154,10 @@ class GroupNorm(Module):
         dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
         if affine:
             self.weight = Parameter(Tensor._make(np.ones(num_channels, dtype=dt), False))
-            self.bias = Parameter(Tensor._make(np.zeros(num_channels, dtype=dt), False))
+            if bias:
+                self.bias = Parameter(Tensor._make(np.zeros(num_channels, dtype=dt), False))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -155,10 +166,12 @@ class GroupNorm(Module):
         if len(input.shape) < 2 or input.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm: expected input (N, {self.num_channels}, ...), got shape "
                              f"{tuple(input.shape)}")
+        check_input_dtype("GroupNorm", input, self.weight)
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class _InstanceNorm(BatchNorm1d):
@@ -166,8 +179,10 @@ class _InstanceNorm(BatchNorm1d):
     _spatial = 2
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, device=None, dtype=None):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+                 affine: bool = False, track_running_stats: bool = False, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)
 
     def forward(self, input):
         nd = self._spatial
@@ -175,9 +190,13 @@ class _InstanceNorm(BatchNorm1d):
         if len(s) not in (nd + 1, nd + 2) or s[-nd - 1] != self.num_features:
             raise ValueError(f"{type(self).__name__}: expected input (N, {self.num_features}, ...) with "
                              f"{nd} spatial dims (or unbatched), got shape {s}")
+        check_input_dtype(type(self).__name__, input, self.weight, self.running_mean)
         unbatched = len(s) == nd + 1
         x = input.reshape((1,) + s) if unbatched else input
         use_input_stats = self.training or not self.track_running_stats
+        if use_input_stats and int(np.prod(s[-nd:])) <= 1:
+            raise ValueError(f"{type(self).__name__}: expected more than 1 spatial element when "
+                             f"using input statistics, got input shape {s}")
         momentum = 0.0 if self.momentum is None else self.momentum   # as PyTorch (no counter either)
         out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                               use_input_stats, momentum, self.eps)
@@ -198,6 +217,11 @@ class InstanceNorm2d(_InstanceNorm):
     _spatial = 2
 
 
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W)."""
+    _spatial = 3
+
+
 class LocalResponseNorm(Module):
     """AlexNet's local response normalisation across `size` neighbouring channels.
 
@@ -214,3 +238,34 @@ class LocalResponseNorm(Module):
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing normalized_shape dims, times a learned
+    weight (no mean subtracted, no bias); eps None: the input dtype's machine epsilon.
+
+    >>> cr.nn.RMSNorm(4)(cr.randn(2, 4)).shape
+    (2, 4)
+    """
+
+    def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        check_device("RMSNorm", device)
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+        if elementwise_affine:
+            self.weight = Parameter(Tensor._make(np.ones(self.normalized_shape, dtype=dt), False))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, input):
+        check_input_dtype("RMSNorm", input, self.weight)
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")

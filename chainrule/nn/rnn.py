@@ -22,6 +22,7 @@ from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from . import init
 from .module import Module, check_device
+from .dtype_checks import check_input_dtype
 from .parameter import Parameter
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
@@ -48,8 +49,26 @@ def _step(mode, xg_t, h, c, w_hh, b_hh):
     return (_f.tanh(pre) if mode == "RNN_TANH" else _f.relu(pre)), None
 
 
-def _run_direction(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+def _run_projected(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr):
+    """An LSTM direction with projections (proj_size > 0): h_t = W_hr (o ⊙ tanh c_t), composed of
+    ops step by step (the fused LSTM primitive needs h of the hidden size)."""
+    bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+    xg = _nnops.Linear(x, w_ih, bias)
+    n = _shape(w_hr)[1]
+    h, c, hs = h0, c0, []
+    for t in range(_shape(x)[0]):
+        gates = xg[t] + _nnops.Linear(h, w_hh, None)
+        i, f, g, o = (gates[..., k * n:(k + 1) * n] for k in range(4))
+        c = _f.sigmoid(f) * c + _f.sigmoid(i) * _f.tanh(g)
+        h = _nnops.Linear(_f.sigmoid(o) * _f.tanh(c), w_hr, None)
+        hs.append(h)
+    return _f.stack(hs), h, c
+
+
+def _run_direction(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=None):
     """One layer, one direction over x (T, B, I): (outputs (T, B, H), h_T, c_T)."""
+    if w_hr is not None:
+        return _run_projected(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
     if mode == "LSTM":
         # both biases enter every gate pre-activation: add them once (a vector), not per element
         xg = _nnops.Linear(x, w_ih, b_ih if b_hh is None else b_ih + b_hh)
@@ -76,8 +95,11 @@ class RNNBase(Module):
         super().__init__()
         name = {"RNN_TANH": "RNN", "RNN_RELU": "RNN"}.get(mode, mode)
         check_device(name, device)
-        if proj_size:
-            raise NotImplementedError(f"{name}: proj_size={proj_size} is not supported (only 0)")
+        if proj_size and mode != "LSTM":
+            raise ValueError(f"{name}: proj_size is only supported for LSTM, got {proj_size}")
+        if proj_size < 0 or (proj_size and proj_size >= int(hidden_size)):
+            raise ValueError(f"{name}: proj_size must be in [0, hidden_size={hidden_size}), got "
+                             f"{proj_size}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
         if int(hidden_size) <= 0 or int(num_layers) <= 0:
@@ -86,16 +108,20 @@ class RNNBase(Module):
         self.mode = mode
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), bool(batch_first)
-        self.dropout, self.bidirectional, self.proj_size = float(dropout), bool(bidirectional), 0
+        self.dropout, self.bidirectional = float(dropout), bool(bidirectional)
+        self.proj_size = int(proj_size)
         dt = dtype or get_default_dtype()
         g = _GATES[mode] * self.hidden_size
+        out = self.proj_size or self.hidden_size   # the size of h (and of each output direction)
         self._flat_weights_names = []
         for layer in range(self.num_layers):
             for sfx in self._suffixes():
-                fan = self.input_size if layer == 0 else self.hidden_size * self.num_directions
-                shapes = {"weight_ih": (g, fan), "weight_hh": (g, self.hidden_size)}
+                fan = self.input_size if layer == 0 else out * self.num_directions
+                shapes = {"weight_ih": (g, fan), "weight_hh": (g, out)}
                 if self.bias:
                     shapes.update(bias_ih=(g,), bias_hh=(g,))
+                if self.proj_size:
+                    shapes["weight_hr"] = (self.proj_size, self.hidden_size)
                 for kind, shape in shapes.items():
                     pname = f"{kind}_l{layer}{sfx}"
                     setattr(self, pname, Parameter(np.empty(shape, dtype=dt)))
@@ -121,7 +147,8 @@ class RNNBase(Module):
     def _weights(self, layer, sfx):
         ps = self._parameters
         return (ps[f"weight_ih_l{layer}{sfx}"], ps[f"weight_hh_l{layer}{sfx}"],
-                ps.get(f"bias_ih_l{layer}{sfx}"), ps.get(f"bias_hh_l{layer}{sfx}"))
+                ps.get(f"bias_ih_l{layer}{sfx}"), ps.get(f"bias_hh_l{layer}{sfx}"),
+                ps.get(f"weight_hr_l{layer}{sfx}"))
 
     def forward(self, input, hx=None):
         name = type(self).__name__
@@ -130,6 +157,7 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected input of shape (T, B, {self.input_size})"
                              f"{' with batch_first (B, T, ...)' if self.batch_first else ''} or "
                              f"unbatched (T, {self.input_size}), got {s}")
+        check_input_dtype(name, input, self._parameters["weight_ih_l0"])
         batched = len(s) == 3
         x = input if batched else _f.unsqueeze(input, 1)
         if batched and self.batch_first:
@@ -139,10 +167,11 @@ class RNNBase(Module):
             raise ValueError(f"{name}: the input sequence is empty (shape {s})")
         lstm = self.mode == "LSTM"
         n_states = self.num_layers * self.num_directions
-        want = (n_states, b, self.hidden_size)
         h0, c0 = (hx if lstm else (hx, None)) if hx is not None else (None, None)
         states = []
-        for st in ((h0, c0) if lstm else (h0,)):
+        for st, size in (((h0, self.proj_size or self.hidden_size), (c0, self.hidden_size))
+                         if lstm else ((h0, self.hidden_size),)):
+            want = (n_states, b, size)
             if st is None:
                 st = np.zeros(want, dtype=_f._data(x).dtype)
             elif not batched:
@@ -178,6 +207,8 @@ class RNNBase(Module):
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.mode == "RNN_RELU":
@@ -266,6 +297,7 @@ class RNNCellBase(Module):
         if len(s) not in (1, 2) or s[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (B, {self.input_size}) or "
                              f"({self.input_size},), got {s}")
+        check_input_dtype(name, input, self._parameters["weight_ih"])
         batched = len(s) == 2
         x = input if batched else _f.unsqueeze(input, 0)
         b = _shape(x)[0]

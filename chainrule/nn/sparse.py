@@ -16,7 +16,7 @@ def _indices(input, who, n):
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{who}: indices must be integers, got dtype {idx.dtype} "
                         f"(shape {idx.shape})")
-    if idx.size and (idx.min() < -n or idx.max() >= n):
+    if idx.size and (idx.min() < 0 or idx.max() >= n):   # PyTorch refuses negative indices too
         raise IndexError(f"{who}: index out of range: expected values in [0, {n}) for "
                          f"{n} embeddings, got values in [{idx.min()}, {idx.max()}]")
     return idx
@@ -50,9 +50,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     >>> F.embedding(cr.tensor([[0, 2]]), cr.randn(5, 3)).shape
     (1, 2, 3)
     """
-    if sparse or scale_grad_by_freq:
-        raise NotImplementedError("embedding: sparse=True and scale_grad_by_freq=True are not "
-                                  "supported (dense gradients only)")
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True is not supported (dense gradients only)")
     n = weight.shape[0]
     idx = _indices(input, "embedding", n)
     if padding_idx is not None and padding_idx < 0:
@@ -66,6 +65,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         # traced program finds each call's padding positions)
         keep = _f.unsqueeze(_f.ne(ids, padding_idx), -1)
         out = _f.where(keep, out, _Lookup(weight.detach(), ids))
+    if scale_grad_by_freq and isinstance(out, Tensor) and out.requires_grad:
+        # each position's gradient divided by how often its index occurs in this batch; the
+        # forward value is out exactly (out − out.detach() is 0)
+        uniq, inv, counts = np.unique(idx, return_inverse=True, return_counts=True)
+        scale = (1.0 / counts[inv.reshape(idx.shape)]).astype(out.dtype)[..., None]
+        base = out.detach()
+        out = base + (out - base) * Tensor._make(scale, False)
     return out
 
 

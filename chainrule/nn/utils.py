@@ -19,7 +19,7 @@ def _params(parameters):
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+                    error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Scale all gradients in place so their joint norm is at most max_norm; returns the norm before.
 
     >>> total = cr.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
@@ -44,7 +44,43 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     return total
 
 
-def clip_grad_value_(parameters, clip_value: float) -> None:
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach=None) -> Tensor:
+    """The norm of the norms of `tensors` (e.g. gradients), in float64 as clip_grad_norm_ uses it.
+
+    >>> cr.nn.utils.get_total_norm([cr.tensor([3.0]), cr.tensor([4.0])])   # 5
+    """
+    ts = [t for t in _params(tensors) if t is not None]
+    if not ts:
+        return Tensor._make(np.zeros(()), False)
+    with autograd.no_grad():
+        if norm_type == float("inf"):
+            total = _f.stack([_f.max(_f.abs(t)).astype(np.float64) for t in ts if t.numel()]).max()
+        else:
+            total = _f.stack([_f.sum(_f.abs(t).astype(np.float64) ** norm_type)
+                              for t in ts]).sum() ** (1.0 / norm_type)
+        if error_if_nonfinite and not bool(_f.isfinite(total)):
+            raise RuntimeError(f"get_total_norm: the total norm of order {norm_type} is "
+                               f"{total.item()}; set error_if_nonfinite=False to go on anyway")
+    return total
+
+
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
+    """Scale the gradients in place by min(1, max_norm / (total_norm + 1e-6))."""
+    grads = [p.grad for p in _params(parameters) if p.grad is not None]
+    with autograd.no_grad():
+        coef = _f.clamp(max_norm / (total_norm + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(coef.astype(g.dtype))
+
+
+def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """Deprecated spelling of clip_grad_norm_ (as in PyTorch)."""
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite)
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     """Clamp every gradient element in place to [−clip_value, clip_value]."""
     with autograd.no_grad():
         for p in _params(parameters):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import grad_buffer
-from .base import Primitive, Sample, add_tangents, register
+from .base import At, Primitive, Sample, add_tangents, register
 from .arith import Maximum, Where
 from .compare import NotEqual, OneHot
 
@@ -88,7 +88,7 @@ class Linear(Primitive):
                              f"{np.shape(w)}: expected last dimension {np.shape(w)[-1]}, "
                              f"got {np.shape(x)[-1:]}")
         xd, wd = x.dtype, w.dtype
-        if xd is not wd and xd.kind == "f" and wd.kind == "f":   # PyTorch raises; NumPy widens
+        if xd is not wd and xd.kind in "fbiu" and wd.kind == "f" and xd != wd:   # PyTorch raises
             raise RuntimeError(f"linear: input dtype {xd} {np.shape(x)} and weight dtype {wd} "
                                f"{np.shape(w)} differ (cast one, e.g. x.float())")
         out = x @ w.T
@@ -321,3 +321,44 @@ class SumOfSquares(Primitive):
                 term = (t * x).sum() * 2
                 total = term if total is None else total + term
         return total
+
+
+def _clamped_log(x):
+    """log x clamped at −100 as PyTorch's BCE; arrays or Tensors (log(0) never evaluated)."""
+    tiny = np.finfo(x.dtype).smallest_subnormal
+    return np.maximum(np.log(np.maximum(x, tiny)), -100.0)
+
+
+def _neg_logit(p):
+    with np.errstate(divide="ignore"):   # ±inf at p = 0, 1, as PyTorch
+        return np.log(1 - p) - np.log(p)
+
+
+_P = np.array([[0.1, 0.35, 0.6, 0.9], [0.05, 0.5, 0.75, 0.2]])
+_T = np.array([[0.0, 1.0, 0.3, 1.0], [1.0, 0.0, 0.5, 0.8]])
+
+
+@register
+class BinaryCrossEntropy(Primitive):
+    """ℓ = −[t·log p + (1 − t)·log(1 − p)] elementwise, logs clamped at −100 (PyTorch's BCE).
+
+    dℓ/dp = (p − t) / max(p(1 − p), 1e-12) and dℓ/dt = −logit p = log(1 − p) − log p, the rules
+    PyTorch uses, so the gradients at p = 0 or 1 are PyTorch's too (dℓ/dp 0 where p = t, ±1e12
+    otherwise; dℓ/dt ±inf).
+    """
+    name = "binary_cross_entropy"
+    flat_forward = None   # exported as a call of its own forward
+    samples = (Sample(At(_P), At(_T)), Sample(At(_P[0]), At(_T[0])))
+
+    def forward(self, p, t):
+        return -(t * _clamped_log(p) + (1 - t) * _clamped_log(1 - p))
+
+    def vjp(self, g, ans, needs, p, t):
+        gp = g * (p - t) / np.maximum(p * (1 - p), 1e-12) if needs[0] else None
+        gt = g * _neg_logit(p) if needs[1] else None
+        return gp, gt
+
+    def jvp(self, tangents, ans, p, t):
+        tp, tt = tangents
+        out = None if tp is None else tp * (p - t) / np.maximum(p * (1 - p), 1e-12)
+        return add_tangents(out, None if tt is None else tt * _neg_logit(p))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _state_tensor
+from .optimizer import Optimizer, _state_tensor, impl_flags, step_zero
 
 
 class Adagrad(Optimizer):
@@ -16,7 +16,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
-                 maximize: bool = False):
+                 maximize: bool = False, **flags):
         for name, v in (("learning rate", lr), ("lr_decay", lr_decay), ("epsilon", eps),
                         ("weight_decay", weight_decay),
                         ("initial_accumulator_value", initial_accumulator_value)):
@@ -24,17 +24,18 @@ class Adagrad(Optimizer):
                 raise ValueError(f"Adagrad: invalid {name} {v}")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **impl_flags("Adagrad", flags, ("foreach", "differentiable", "fused"))))
         for group in self.param_groups:   # PyTorch creates Adagrad's state eagerly
             for p in group["params"]:
                 self.state[p] = {
-                    "step": _state_tensor(np.zeros((), dtype=np.float32)),
+                    "step": step_zero(),
                     "sum": _state_tensor(np.full_like(p.data, group["initial_accumulator_value"])),
                 }
 
     def _update(self, group, p, g, state):
         if not state:
-            state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
+            state["step"] = step_zero()
             state["sum"] = _state_tensor(np.full_like(p, group["initial_accumulator_value"]))
         state["step"].data += 1
         t = float(state["step"].data)

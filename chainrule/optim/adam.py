@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, _state_tensor
+from .optimizer import Optimizer, _state_tensor, impl_flags, step_zero
 
 
 class Adam(Optimizer):
@@ -18,8 +18,16 @@ class Adam(Optimizer):
     """
     decoupled = False
 
+    def __new__(cls, *args, decoupled_weight_decay: bool = False, **kwargs):
+        # Adam(decoupled_weight_decay=True) is AdamW's update: a subclass whose `decoupled` says so
+        # (cr.compile reads the class's flag)
+        if decoupled_weight_decay and not cls.decoupled:
+            cls = _DecoupledAdam
+        return super().__new__(cls)
+
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False, **flags):
         name = type(self).__name__
         if lr < 0.0:
             raise ValueError(f"{name}: invalid learning rate {lr}")
@@ -30,13 +38,15 @@ class Adam(Optimizer):
         if weight_decay < 0.0:
             raise ValueError(f"{name}: invalid weight_decay {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      **impl_flags(name, flags, ("foreach", "capturable", "differentiable", "fused")),
+                                      decoupled_weight_decay=self.decoupled))
 
     def _update(self, group, p, g, state):
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         wd, amsgrad = group["weight_decay"], group["amsgrad"]
         if not state:
-            state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
+            state["step"] = step_zero()
             state["exp_avg"] = _state_tensor(np.zeros_like(p))
             state["exp_avg_sq"] = _state_tensor(np.zeros_like(p))
             if amsgrad:
@@ -80,5 +90,15 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 **flags):
+        flags.pop("decoupled_weight_decay", None)   # always decoupled
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, **flags)
+
+
+class _DecoupledAdam(Adam):
+    """Adam(decoupled_weight_decay=True): AdamW's update under Adam's name (and defaults)."""
+    decoupled = True
+
+
+_DecoupledAdam.__name__ = _DecoupledAdam.__qualname__ = "Adam"

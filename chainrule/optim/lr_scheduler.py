@@ -333,3 +333,7 @@ class ReduceLROnPlateau:
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.__dict__.update(state_dict)
+
+
+from .lr_scheduler_cyclic import (ConstantLR, CosineAnnealingWarmRestarts, CyclicLR,  # noqa: E402,F401
+                                  MultiplicativeLR, PolynomialLR)

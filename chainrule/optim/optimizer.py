@@ -22,6 +22,30 @@ required = _Required()
 BLOCK = 1 << 16   # elements per chunk of an update: 256 KB of float32 scratch, cache-sized
 
 
+_FLAG_DEFAULTS = {"foreach": None, "capturable": False, "differentiable": False, "fused": None}
+
+
+def impl_flags(who: str, given: dict, keys: tuple) -> dict:
+    """PyTorch's implementation switches (foreach, fused, capturable, differentiable): accepted and
+    kept in the param groups as PyTorch keeps them, since one NumPy update serves them all;
+    differentiable=True (a step recorded for autograd) is refused."""
+    unknown = sorted(set(given) - set(keys))
+    if unknown:
+        raise TypeError(f"{who}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+    if given.get("differentiable"):
+        raise NotImplementedError(f"{who}: differentiable=True is not supported (the update is "
+                                  f"not recorded for autograd)")
+    return {k: given.get(k, _FLAG_DEFAULTS[k]) for k in keys}
+
+
+def step_zero():
+    """A step counter as PyTorch keeps it: a 0-d float64 tensor when the default dtype is float64,
+    float32 otherwise (torch.optim's _get_scalar_dtype)."""
+    from ..tensor import get_default_dtype
+    dt = np.float64 if get_default_dtype() == np.float64 else np.float32
+    return _state_tensor(np.zeros((), dtype=dt))
+
+
 def _state_tensor(arr):
     return Tensor._make(arr, False)
 
@@ -262,15 +286,29 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
+_SCALAR_STATE = ("step", "mu_product")   # 0-d state entries (NAdam's product of momenta)
+
+
 def _checked_state(k, name, v, p):
     """A state entry (e.g. exp_avg, step) as the optimizer will hold it, or a ValueError."""
     if not isinstance(v, (Tensor, np.ndarray)):
-        return copy.deepcopy(v)
+        if name == "step" and _is_number(v):   # older PyTorch kept the step count as a number
+            v = np.asarray(v, dtype=np.float32)
+        elif hasattr(v, "__array__") and not isinstance(v, (str, bytes, dict, list, tuple)):
+            # another library's tensor (a PyTorch state_dict): its values, never the object,
+            # since the in-place updates write through NumPy
+            try:
+                v = np.asarray(v.detach() if hasattr(v, "detach") else v)
+            except (TypeError, ValueError, RuntimeError) as e:
+                raise ValueError(f"load_state_dict: state {name!r} of parameter {k} cannot be "
+                                 f"read as an array ({e})") from None
+        else:
+            return copy.deepcopy(v)
     arr = np.array(v.data if isinstance(v, Tensor) else v)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"load_state_dict: state {name!r} of parameter {k} has dtype "
                          f"{arr.dtype}, expected numbers")
-    if name != "step" and arr.dtype.kind == "f":
+    if name not in _SCALAR_STATE and arr.dtype.kind == "f":
         if arr.shape != p.data.shape:
             raise ValueError(f"load_state_dict: state {name!r} of parameter {k} has shape "
                              f"{arr.shape}, the parameter {p.data.shape}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _state_tensor
+from .optimizer import Optimizer, _state_tensor, impl_flags, step_zero
 
 
 class RMSprop(Optimizer):
@@ -17,19 +17,20 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False):
+                 maximize: bool = False, **flags):
         for name, v in (("learning rate", lr), ("epsilon", eps), ("momentum", momentum),
                         ("weight_decay", weight_decay), ("alpha", alpha)):
             if v < 0.0:
                 raise ValueError(f"RMSprop: invalid {name} {v}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      **impl_flags("RMSprop", flags, ("foreach", "capturable", "differentiable"))))
 
     def _update(self, group, p, g, state):
         lr, alpha, eps, mu = group["lr"], group["alpha"], group["eps"], group["momentum"]
         centered = group["centered"]
         if not state:
-            state["step"] = _state_tensor(np.zeros((), dtype=np.float32))
+            state["step"] = step_zero()
             state["square_avg"] = _state_tensor(np.zeros_like(p))
             if mu > 0:
                 state["momentum_buffer"] = _state_tensor(np.zeros_like(p))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import BLOCK, Optimizer, _state_tensor, required
+from .optimizer import BLOCK, Optimizer, _state_tensor, impl_flags, required
 
 
 class SGD(Optimizer):
@@ -16,7 +16,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 **flags):
         if lr is not required and lr < 0.0:
             raise ValueError(f"SGD: invalid learning rate {lr}")
         if momentum < 0.0:
@@ -27,7 +28,8 @@ class SGD(Optimizer):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+                                      maximize=maximize,
+                                      **impl_flags("SGD", flags, ("foreach", "differentiable", "fused"))))
 
     def _update(self, group, p, g, state):
         lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
