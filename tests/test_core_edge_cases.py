@@ -84,3 +84,14 @@ def test_empty_and_out_of_range_errors_name_their_op_in_one_line(call, op):
 
 def test_var_and_std_of_empty_are_nan():
     assert np.isnan(cr.var(cr.ones(0)).item()) and np.isnan(cr.std(cr.ones(0)).item())
+
+
+def test_flatten_of_empty_tensors_keeps_the_merged_size():
+    """With an empty axis, reshape's -1 is ambiguous: flatten computes the merged size itself."""
+    for shape, a, b, want in [((0, 3, 4), 1, -1, (0, 12)), ((2, 0, 4), 1, 2, (2, 0)),
+                              ((2, 3, 0), 0, 1, (6, 0)), ((0,), 0, -1, (0,))]:
+        x = cr.ones(*shape, requires_grad=True)
+        y = cr.flatten(x, a, b)
+        assert y.shape == want
+        y.sum().backward()
+        assert x.grad.shape == shape

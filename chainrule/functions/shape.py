@@ -7,6 +7,8 @@ from __future__ import annotations
 import builtins
 import functools
 
+import math
+
 import numpy as np
 
 from ..ops import shape as shp
@@ -113,7 +115,8 @@ def flatten(x, start_dim=0, end_dim=-1):
     if a > b:
         raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for "
                          f"shape {s}")
-    return reshape(x, s[:a] + (-1,) + s[b + 1:])
+    # the merged size itself, not -1: with an empty axis elsewhere -1 is ambiguous (NumPy raises)
+    return reshape(x, s[:a] + (math.prod(s[a:b + 1]),) + s[b + 1:])
 
 
 def broadcast_to(x, shape_):
