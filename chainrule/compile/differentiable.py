@@ -79,6 +79,8 @@ class Split:
         self.forward = _Part(tracer, arg_vars, fwd, tracer.guards, tracer.writes, tracer.inits)
         self.backward = _Part(tracer, self.res_inputs + g_vars, bwd, [], {}, [])
         self.out_vars = [var_of(t) for t in outs]
+        self.g_shapes = [self.out_vars[k].shape for k in diff]
+        self.g_dtypes = [np.dtype(self.out_vars[k].dtype) for k in diff]
 
 
 class _Part:
@@ -116,6 +118,12 @@ class Differentiable:
         slots = iter(range(len(present)))
         tree = (tuple, [("c", None) if v is None else ("t", next(slots))
                         for v in split.grad_vars])
+        # per node input (tensor arguments, then leaves): its position among the backward
+        # code's outputs, or None (no gradient)
+        got = iter(tree[1])
+        wanted = [next(got) if need else ("c", None) for need in split.arg_grad] + \
+            [next(got) for _ in split.leaves]
+        self.slots = [w[1] if w[0] == "t" else None for w in wanted]
         self.backward = Entry(split.backward, present, tree, f"{name}_backward",
                               doc.replace("from", "(backward) from", 1), options)
         self.backward.single = False
@@ -144,26 +152,25 @@ class Differentiable:
         s = self.split
         if isinstance(g, Tensor):   # create_graph: the forward recomputed eagerly, recorded
             return self._recorded_vjp(call, j, g)
-        gs = []
-        for i, k in enumerate(s.diff):
-            shape = s.out_vars[k].shape
-            dtype = s.out_vars[k].dtype
-            gs.append(_make(np.asarray(g, dtype) if i == j else np.zeros(shape, dtype), False))
-        # the backward code's planned buffers are shared by every call: one run at a time
-        with self.compiled._lock, autograd.no_grad():
+        if len(s.diff) == 1:
+            gs = (_make(g if g.dtype == s.g_dtypes[0] else g.astype(s.g_dtypes[0]), False),)
+        else:   # the other outputs' cotangents are zero: their nodes add their own parts
+            gs = [_make(np.asarray(g, dt) if i == j else np.zeros(shape, dt), False)
+                  for i, (shape, dt) in enumerate(zip(s.g_shapes, s.g_dtypes))]
+        # the backward code's planned buffers are shared by every call: one run at a time (the
+        # engine runs rules with grad mode off already)
+        with self.compiled._lock:
             outs = self.backward.run(*call.residuals, *gs)
-        seen = set()
-        arrays = []
-        for o in _unpack(self.backward, outs):
-            a = None if o is None else o.data
-            if a is not None:   # common subexpressions: one array may be two inputs' gradient,
-                if id(a) in seen:   # and the engine may keep each as that input's .grad
-                    a = a.copy()
-                seen.add(id(a))
-            arrays.append(a)
-        grads = iter(arrays)
-        res = [next(grads) if need else None for need in s.arg_grad]
-        return res + [next(grads) for _ in s.leaves]
+        # one array may be two inputs' gradient (common subexpressions), and the engine may keep
+        # each as that input's .grad: a repeated one is copied
+        arrays = [o.data for o in outs]
+        if len(set(map(id, arrays))) < len(arrays):
+            seen = set()
+            for i, a in enumerate(arrays):
+                if id(a) in seen:
+                    arrays[i] = a.copy()
+                seen.add(id(arrays[i]))
+        return [arrays[k] if k is not None else None for k in self.slots]
 
     def _recorded_vjp(self, call, j, g):
         s = self.split
@@ -184,11 +191,6 @@ class Differentiable:
                                      allow_unused=True))
         return [next(got) if need else None for need in s.arg_grad] + \
             [next(got) for _ in s.leaves]
-
-
-def _unpack(entry, outs):
-    from . import _unflatten
-    return outs if entry.single else _unflatten(entry.out_tree, outs)
 
 
 class _Call:
