@@ -150,3 +150,10 @@ def test_timing_and_memory_helpers():
         return step
     mb = peak_memory_mb(maker, {"n": 1 << 17})
     assert 0.99 < mb < 1.1
+
+
+def test_compile_model_benchmark_runs(capsys):
+    from benchmarks import compile_model
+    compile_model.main(["--rounds", "1", "--steps", "1"])
+    rows = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(rows) == 4 and all(r.endswith("x") and float(r.split()[-1][:-1]) > 0 for r in rows)
