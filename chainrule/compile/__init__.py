@@ -142,6 +142,8 @@ class CompiledFunction:
                     break
                 if outs is not None:
                     self.last = getattr(entry, "entry", entry)   # a Differentiable wraps one
+                    for opt in self.last.epilogue:   # optimizers without a traced update
+                        opt.step()
                     return outs[0] if entry.single else _unflatten(entry.out_tree, outs)
         return self._trace(key, args)
 

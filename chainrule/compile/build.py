@@ -29,6 +29,7 @@ class Entry:
         self.out_tree = out_tree
         self.guards = tracer.guards
         self.inits = tracer.inits
+        self.epilogue = list(getattr(tracer, "epilogue", ()))   # eager opt.step() after the code
         var_of = tracer.var_of
         out_vars = [var_of(t) for t in out_tensors]
         writes = [(root, v) for root, src, v in tracer.writes.values() if v is not root]

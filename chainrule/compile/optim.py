@@ -153,14 +153,19 @@ def traced_step(tracer, opt):
     """`opt.step()` while tracing a step."""
     rule = _rule(opt)
     if rule is None:
-        msg = (f"cr.compile: {type(opt).__name__}.step has no traced update yet (SGD, Adam, "
-               f"AdamW, RMSprop and Adagrad have) at {user_line()}; use cr.compile(fn, fallback='eager')")
-        if not tracer.fallback:
-            raise GraphBreak(msg)
-        tracer.broken = msg
-        autograd.set_tracer(None)
-        opt.step()
+        # no traced formula (Adamax, NAdam, a user's Optimizer...): its own step() runs eagerly
+        # after the compiled code, on the .grad arrays that code wrote (now, and at every call)
+        tracer.epilogue.append(opt)
+        tracer.stepped = user_line()
+        prev = autograd.set_tracer(None)
+        try:
+            opt.step()
+        finally:
+            autograd.set_tracer(prev)
         return
+    if tracer.stepped is not None:
+        tracer.after_step()
+        return opt.step()   # fallback: eager from here on
     tracer.guards.append(("state", opt, state_keys(opt)))
     tracer.guards.append(("hyper", opt, hyper(opt)))
     with autograd.no_grad():

@@ -84,12 +84,17 @@ class StepTracer(Tracer):
         self.viewing = set()       # id(Var) of outputs that may share memory with an input
         self.hypers = {}           # (id(opt), group index, key) -> 0-d Tensor read every call
         self.reachable = {}        # id(array) -> Tensor the step can reach (find_objects)
+        self.epilogue = []         # optimizers whose eager step() runs after the compiled code
+        self.stepped = None        # the line of such a step(): nothing may follow it
         self._grad_arrays = set()  # id(array) given to a .grad without a copy
 
     def record(self, prim, inputs, params, result):
         """Tracer.record, plus: a reachable tensor's array passed bare (class targets) is read
         live, and an output that may share memory with an input is noted (`viewing`). One loop
         over the inputs: this runs once per traced op (8000 times for W5)."""
+        if self.stepped is not None:
+            self.after_step()   # (with fallback, this op and the rest of the call are eager)
+            return
         vars_, arrays = self.vars, self.arrays
         data = result.data
         own = data.base is None
@@ -214,7 +219,22 @@ class StepTracer(Tracer):
         if id(p) not in self.grad_writes and id(p) in self.grad_init:
             self.observed.add(id(p))
 
+    def after_step(self):
+        """An op, a backward or a .grad change after an optimizer step that runs eagerly after
+        the compiled code: the program would see the parameters before that update. A graph
+        break (with fallback: the rest of this call runs eagerly)."""
+        msg = (f"cr.compile: the step goes on after an optimizer step that runs eagerly at the "
+               f"end of the compiled code ({self.stepped}), at {user_line()}; end the step with "
+               f"opt.step(), or use a traced optimizer (SGD, Adam, AdamW, RMSprop, Adagrad)")
+        if not self.fallback:
+            raise GraphBreak(msg)
+        self.broken, self.stepped = msg, None
+        autograd.set_tracer(None)
+
     def zero_grad(self, p, set_to_none):
+        if self.stepped is not None:
+            self.after_step()
+            return p.zero_grad_(set_to_none)   # eager now
         if not set_to_none:   # None either way otherwise: the old .grad does not matter
             self._grad_now(p)
         g = p._grad
@@ -258,6 +278,10 @@ class StepTracer(Tracer):
     def backward(self, root, seeds, retain_graph):
         """`loss.backward()` while tracing: the engine's own backward with create_graph=True, so
         each rule's ops are recorded; then every `.grad` it changed is detached (as eager)."""
+        if self.stepped is not None:
+            self.after_step()
+            seeds = [s.data if isinstance(s, Tensor) else s for s in seeds]
+            return autograd.run_backward([root], seeds, bool(retain_graph))   # eager now
         before = {id(t): (t, t._grad) for t in self.keep   # keep holds reshape views too
                   if isinstance(t, Tensor) and t.grad_fn is None and t.requires_grad}
         for p, g in before.values():
