@@ -19,6 +19,16 @@ def _empty(*shape, dtype=None):
     return Parameter(np.empty(shape, dtype=dtype or get_default_dtype()))
 
 
+def _weight_and_bias(m, shape, bias, dtype):
+    """A weight of `shape`, a bias of shape[0] (or None), then the layer's own initialisation."""
+    m.weight = _empty(*shape, dtype=dtype)
+    if bias:
+        m.bias = _empty(shape[0], dtype=dtype)
+    else:
+        m.register_parameter("bias", None)
+    m.reset_parameters()
+
+
 class Linear(Module):
     """y = x Wᵀ + b, W of shape (out_features, in_features); one fused primitive.
 
@@ -34,12 +44,7 @@ class Linear(Module):
         super().__init__()
         check_device("Linear", device)
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = _empty(out_features, in_features, dtype=dtype)
-        if bias:
-            self.bias = _empty(out_features, dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _weight_and_bias(self, (out_features, in_features), bias, dtype)
 
     def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -77,12 +82,7 @@ class Bilinear(Module):
         check_device("Bilinear", device)
         self.in1_features, self.in2_features = int(in1_features), int(in2_features)
         self.out_features = int(out_features)
-        self.weight = _empty(out_features, in1_features, in2_features, dtype=dtype)
-        if bias:
-            self.bias = _empty(out_features, dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _weight_and_bias(self, (out_features, in1_features, in2_features), bias, dtype)
 
     def reset_parameters(self) -> None:
         bound = 1 / math.sqrt(self.in1_features) if self.in1_features > 0 else 0

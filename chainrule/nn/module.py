@@ -217,21 +217,20 @@ class Module:
 
     def get_parameter(self, target: str):
         """The parameter at a dotted path, e.g. "0.weight"."""
-        path, _, name = target.rpartition(".")
-        mod = self.get_submodule(path)
-        if name not in mod._parameters:
-            raise AttributeError(f"get_parameter: {type(mod).__name__} has no parameter {name!r} "
-                                 f"(path {target!r})")
-        return mod._parameters[name]
+        return self._get_at(target, "_parameters", "parameter")
 
     def get_buffer(self, target: str):
         """The buffer at a dotted path, e.g. "bn.running_mean"."""
+        return self._get_at(target, "_buffers", "buffer")
+
+    def _get_at(self, target, table, kind):
         path, _, name = target.rpartition(".")
         mod = self.get_submodule(path)
-        if name not in mod._buffers:
-            raise AttributeError(f"get_buffer: {type(mod).__name__} has no buffer {name!r} "
+        entries = getattr(mod, table)
+        if name not in entries:
+            raise AttributeError(f"get_{kind}: {type(mod).__name__} has no {kind} {name!r} "
                                  f"(path {target!r})")
-        return mod._buffers[name]
+        return entries[name]
 
     register_module = add_module
 

@@ -84,6 +84,16 @@ class BatchNorm1d(Module):
                 f"track_running_stats={self.track_running_stats}")
 
 
+def _shaped_norm(m, who, normalized_shape, eps, elementwise_affine, device, dtype):
+    """LayerNorm's and RMSNorm's shared set-up: the shape as a tuple, eps, the flag; their dtype."""
+    check_device(who, device)
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    m.normalized_shape = tuple(normalized_shape)
+    m.eps, m.elementwise_affine = eps, elementwise_affine
+    return np.dtype(dtype) if dtype is not None else get_default_dtype()
+
+
 class LayerNorm(Module):
     """Normalise over the trailing `normalized_shape` dims of each sample, then scale and shift.
 
@@ -94,12 +104,8 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None):
         super().__init__()
-        check_device("LayerNorm", device)
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
-        dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+        dt = _shaped_norm(self, "LayerNorm", normalized_shape, eps, elementwise_affine, device,
+                          dtype)
         if elementwise_affine:
             self.weight = Parameter(Tensor._make(np.ones(self.normalized_shape, dtype=dt), False))
             if bias:
@@ -251,12 +257,8 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True,
                  device=None, dtype=None):
         super().__init__()
-        check_device("RMSNorm", device)
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
-        dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+        dt = _shaped_norm(self, "RMSNorm", normalized_shape, eps, elementwise_affine, device,
+                          dtype)
         if elementwise_affine:
             self.weight = Parameter(Tensor._make(np.ones(self.normalized_shape, dtype=dt), False))
         else:

@@ -28,19 +28,10 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     grads = [p.grad for p in _params(parameters) if p.grad is not None]
     if not grads:
         return Tensor._make(np.zeros(()), False)
-    with autograd.no_grad():
-        if norm_type == float("inf"):
-            total = _f.stack([_f.max(_f.abs(g)).astype(np.float64) for g in grads if g.numel()]).max()
-        else:
-            total = _f.stack([_f.sum(_f.abs(g).astype(np.float64) ** norm_type)
-                              for g in grads]).sum() ** (1.0 / norm_type)
-        if error_if_nonfinite and not bool(_f.isfinite(total)):
-            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
-                               f"gradients is {total.item()}; set error_if_nonfinite=False to clip "
-                               f"anyway")
-        coef = _f.clamp(max_norm / (total + 1e-6), max=1.0)
-        for g in grads:
-            g.mul_(coef.astype(g.dtype))
+    total = _total_norm(grads, norm_type, error_if_nonfinite,
+                        "clip_grad_norm_: the total norm of order {p} of the gradients is {v}; "
+                        "set error_if_nonfinite=False to clip anyway")
+    _scale(grads, max_norm, total)
     return total
 
 
@@ -53,6 +44,12 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     ts = [t for t in _params(tensors) if t is not None]
     if not ts:
         return Tensor._make(np.zeros(()), False)
+    return _total_norm(ts, norm_type, error_if_nonfinite,
+                       "get_total_norm: the total norm of order {p} is {v}; set "
+                       "error_if_nonfinite=False to go on anyway")
+
+
+def _total_norm(ts, norm_type, error_if_nonfinite, message):
     with autograd.no_grad():
         if norm_type == float("inf"):
             total = _f.stack([_f.max(_f.abs(t)).astype(np.float64) for t in ts if t.numel()]).max()
@@ -60,18 +57,21 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
             total = _f.stack([_f.sum(_f.abs(t).astype(np.float64) ** norm_type)
                               for t in ts]).sum() ** (1.0 / norm_type)
         if error_if_nonfinite and not bool(_f.isfinite(total)):
-            raise RuntimeError(f"get_total_norm: the total norm of order {norm_type} is "
-                               f"{total.item()}; set error_if_nonfinite=False to go on anyway")
+            raise RuntimeError(message.format(p=norm_type, v=total.item()))
     return total
+
+
+def _scale(grads, max_norm, total):
+    """Every gradient times min(1, max_norm / (total + 1e-6)), in place."""
+    with autograd.no_grad():
+        coef = _f.clamp(max_norm / (total + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(coef.astype(g.dtype))
 
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
     """Scale the gradients in place by min(1, max_norm / (total_norm + 1e-6))."""
-    grads = [p.grad for p in _params(parameters) if p.grad is not None]
-    with autograd.no_grad():
-        coef = _f.clamp(max_norm / (total_norm + 1e-6), max=1.0)
-        for g in grads:
-            g.mul_(coef.astype(g.dtype))
+    _scale([p.grad for p in _params(parameters) if p.grad is not None], max_norm, total_norm)
 
 
 def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0,

@@ -145,6 +145,15 @@ class LinearLR(LRScheduler):
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * frac)
 
 
+def cycles_beta1(who, optimizer) -> bool:
+    """cycle_momentum=True: whether the optimizer's momentum is betas[0] (Adam) rather than
+    momentum (SGD); an optimizer with neither is refused."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(f"{who}: cycle_momentum=True needs an optimizer with momentum or betas "
+                         f"(pass cycle_momentum=False)")
+    return "betas" in optimizer.defaults
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy (Smith & Topin), stepped once per batch: warm up from max_lr/div_factor to
     max_lr over pct_start of total_steps, then anneal to initial_lr/final_div_factor; momentum (or
@@ -183,10 +192,7 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = cycle_momentum
         self._beta = False
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("OneCycleLR: cycle_momentum=True needs an optimizer with momentum "
-                                 "or betas (pass cycle_momentum=False)")
-            self._beta = "betas" in optimizer.defaults
+            self._beta = cycles_beta1("OneCycleLR", optimizer)
         if last_epoch == -1:
             for g, mx, bm, xm in zip(groups, per(max_lr), per(base_momentum), per(max_momentum)):
                 g["initial_lr"] = mx / div_factor

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .lr_scheduler import LRScheduler
+from .lr_scheduler import LRScheduler, cycles_beta1
 
 
 def _per_group(name, optimizer, value):
@@ -144,10 +144,7 @@ class CyclicLR(LRScheduler):
             "iterations" if mode == "exp_range" else "cycle")
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("CyclicLR: cycle_momentum=True needs an optimizer with momentum "
-                                 "or betas (pass cycle_momentum=False)")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = cycles_beta1("CyclicLR", optimizer)
             self.base_momentums = _per_group("CyclicLR", optimizer, base_momentum)
             self.max_momentums = _per_group("CyclicLR", optimizer, max_momentum)
             if last_epoch == -1:
