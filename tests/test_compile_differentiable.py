@@ -260,3 +260,28 @@ def test_edge_cases_of_differentiable_outputs(name):
             assert (u is None) == (v is None)
             if u is not None:
                 np.testing.assert_allclose(v, u, rtol=1e-12)
+
+
+def test_keyword_arguments_of_a_compiled_module():
+    """model(x, src_key_padding_mask=m): keyword tensors are inputs too (one version per set of
+    keyword names), gradients as eager."""
+    cr.manual_seed(0)
+    enc = cr.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True, dtype=np.float64)
+    cm = cr.compile(enc)
+    rng = np.random.default_rng(8)
+    w = cr.tensor(rng.standard_normal((2, 5, 8)))
+    x = cr.tensor(rng.standard_normal((2, 5, 8)), requires_grad=True)
+    mask = cr.tensor(np.array([[False] * 5, [False] * 3 + [True] * 2]))
+    res = []
+    for f in (enc, cm, cm, cm):   # eager, then the trace and the code twice
+        for p in enc.parameters():
+            p.grad = None
+        x.grad = None
+        out = f(x, src_key_padding_mask=mask)
+        (out * w).sum().backward()
+        res.append([out.data.copy(), x.grad.data.copy()] +
+                   [p.grad.data.copy() for p in enc.parameters()])
+    for other in res[1:]:
+        for a, b in zip(res[0], other):
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
+    assert cm.last_keywords.traces == 1 and "def step(" in cm.source

@@ -120,9 +120,29 @@ class CompiledFunction:
                     parts.append(("O", id(a)))
         return tuple(parts)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs:   # keyword arguments: a compiled function per set of names, taking them last
+            return self._keywords(tuple(sorted(kwargs)))(*args, *(kwargs[k] for k in
+                                                               sorted(kwargs)))
         with self._lock:
             return self._call(args)
+
+    def _keywords(self, names):
+        kw = self.__dict__.setdefault("_kw", {})
+        f = kw.get((names, None))
+        if f is None:
+            fn, n = self.fn, len(names)
+
+            def with_keywords(*args):
+                return fn(*args[:-n], **dict(zip(names, args[-n:])))
+            with_keywords.__name__ = _name(fn)
+            with_keywords.__qualname__ = _label(fn)
+            f = kw[(names, None)] = CompiledFunction(with_keywords, self.fallback,
+                                                     self.cache_size, self.options["fuse"],
+                                                     self.options["buffers"])
+            f.__wrapped__ = fn
+        self.last_keywords = f
+        return f
 
     def _call(self, args):
         key = self._key(args) if args else (autograd.is_grad_enabled(),)
@@ -245,6 +265,8 @@ class CompiledFunction:
     # ---------------------------------------------------------------- reading it
 
     def _entry(self):
+        if self.last is None and "last_keywords" in self.__dict__:   # called with keywords
+            return self.last_keywords._entry()
         if self.last is None:
             raise RuntimeError("cr.compile: call the function once before reading its code")
         return self.last
@@ -292,6 +314,7 @@ def compile(fn=None, *, fallback=None, cache_size: int = 8, fuse=None, buffers: 
 
     Fastest with the whole step inside fn (forward, backward, optimizer step). A model compiled
     alone, `fast = cr.compile(model)`, gives outputs whose backward is compiled code too.
+    Keyword arguments are inputs like positional ones (a version per set of keyword names).
 
     fuse: None or "auto" (default) makes only the kernels expected to beat their NumPy calls
     (fuse.pays): numba kernels for long elementwise chains when numba is installed, blocked NumPy
