@@ -96,12 +96,10 @@ class CompiledFunction:
     def __getattr__(self, name):
         # only for names CompiledFunction lacks: cr.compile(model).parameters(), .eval(),
         # .state_dict() reach the model, as with torch.compile
-        if name.startswith("__") or name in ("fn", "_orig_mod"):
-            if name == "_orig_mod" and "fn" in self.__dict__:
-                return self.fn
+        fn = self.__dict__.get("fn")
+        if fn is None or name.startswith("__"):
             raise AttributeError(name)
-        return getattr(self.__dict__["fn"], name) if "fn" in self.__dict__ else \
-            object.__getattribute__(self, name)
+        return fn if name == "_orig_mod" else getattr(fn, name)
 
     # ---------------------------------------------------------------- calling
 
@@ -122,14 +120,14 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         if kwargs:   # keyword arguments: a compiled function per set of names, taking them last
-            return self._keywords(tuple(sorted(kwargs)))(*args, *(kwargs[k] for k in
-                                                               sorted(kwargs)))
+            names = tuple(sorted(kwargs))
+            return self._keywords(names)(*args, *(kwargs[k] for k in names))
         with self._lock:
             return self._call(args)
 
     def _keywords(self, names):
         kw = self.__dict__.setdefault("_kw", {})
-        f = kw.get((names, None))
+        f = kw.get(names)
         if f is None:
             fn, n = self.fn, len(names)
 
@@ -137,7 +135,7 @@ class CompiledFunction:
                 return fn(*args[:-n], **dict(zip(names, args[-n:])))
             with_keywords.__name__ = _name(fn)
             with_keywords.__qualname__ = _label(fn)
-            f = kw[(names, None)] = CompiledFunction(with_keywords, self.fallback,
+            f = kw[names] = CompiledFunction(with_keywords, self.fallback,
                                                      self.cache_size, self.options["fuse"],
                                                      self.options["buffers"])
             f.__wrapped__ = fn
@@ -223,12 +221,12 @@ class CompiledFunction:
         split = None
         try:
             out = self.fn(*call_args)
-            outs = []
-            _flatten(out, outs)
-            if tracer.broken is None and differentiable.needs_backward(tracer, outs):
+            tensors = []
+            tree = _flatten(out, tensors)
+            if tracer.broken is None and differentiable.needs_backward(tracer, tensors):
                 # backward outside (cr.compile(model)): trace on into the outputs' vjp
                 split = differentiable.record_backward(
-                    tracer, outs, [a for a in call_args if isinstance(a, Tensor)], k)
+                    tracer, tensors, [a for a in call_args if isinstance(a, Tensor)], k)
         finally:
             autograd.set_tracer(prev)
         if tracer.broken is not None:
@@ -236,8 +234,6 @@ class CompiledFunction:
                           RuntimeWarning, stacklevel=5)
             entries.append("eager")
             return out
-        tensors = []
-        tree = _flatten(out, tensors)
         # guard only the .grad slots the step looked at before writing them (zero_grad first:
         # none), so the first call's trace serves the later calls too
         seen = [(p, g is None) for p, g in tracer.grad_init.values() if id(p) in tracer.observed]

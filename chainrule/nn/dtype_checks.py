@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _dtype(x):
-    d = getattr(x, "dtype", None)
-    return d if isinstance(d, np.dtype) else np.asarray(x).dtype
+from .functional_conv import _dtype
 
 
 def check_input_dtype(who: str, input, *params) -> None:
